@@ -1,0 +1,36 @@
+// Convolution, pooling and batch normalisation on NCHW tensors.
+#pragma once
+#include <array>
+
+#include "core/tensor.h"
+
+namespace resa {
+
+struct Conv2dOptions {
+  std::array<int64_t, 2> stride_{1, 1};
+  std::array<int64_t, 2> padding_{0, 0};
+  std::array<int64_t, 2> dilation_{1, 1};
+  Conv2dOptions& stride(int64_t s) { stride_ = {s, s}; return *this; }
+  Conv2dOptions& padding(int64_t p) { padding_ = {p, p}; return *this; }
+  Conv2dOptions& dilation(int64_t d) { dilation_ = {d, d}; return *this; }
+  Conv2dOptions& stride(int64_t sh, int64_t sw) { stride_ = {sh, sw}; return *this; }
+  Conv2dOptions& padding(int64_t ph, int64_t pw) { padding_ = {ph, pw}; return *this; }
+  Conv2dOptions& dilation(int64_t dh, int64_t dw) { dilation_ = {dh, dw}; return *this; }
+};
+
+// x: (N, C, H, W), w: (K, C, R, S), b: (K) or undefined -> (N, K, P, Q).
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, const Conv2dOptions& opts = {});
+// x: (N, C, H, W) -> (N, C, P, Q); padding counts as -inf for max and is excluded... see .cpp.
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0);
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0);
+// Mean over H and W: (N, C, H, W) -> (N, C, 1, 1).
+Tensor adaptive_avg_pool2d_1x1(const Tensor& x);
+
+// Batch norm over (N) of (N, C) or over (N, H, W) of (N, C, H, W). In training, normalises with the
+// batch statistics and updates running_mean/var in place (unbiased var, PyTorch's momentum rule); in
+// eval, uses the running statistics. weight/bias may be undefined (affine=false); running stats may be
+// undefined in training (track_running_stats=false).
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
+}  // namespace resa

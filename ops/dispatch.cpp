@@ -1,0 +1,33 @@
+#include "ops/dispatch.h"
+
+#include "core/storage.h"
+
+#ifdef RESA_WITH_CUDA
+#include "ops/cuda/runtime.h"
+#endif
+
+namespace resa::dispatch {
+
+#ifdef RESA_WITH_CUDA
+bool cuda_compiled() { return true; }
+int cuda_device_count() { return cuda::device_count(); }
+Allocator* cuda_allocator() { return cuda::caching_allocator(); }
+void cuda_copy_bytes(void* dst, Device dd, const void* src, Device sd, size_t n) {
+  cuda::copy_bytes(dst, dd.is_cuda(), src, sd.is_cuda(), n);
+}
+void cuda_synchronize() { cuda::synchronize(); }
+void no_cuda_kernel(const char* op) { RESA_FAIL("[{}] has no CUDA kernel", op); }
+#else
+bool cuda_compiled() { return false; }
+int cuda_device_count() { return 0; }
+Allocator* cuda_allocator() {
+  RESA_FAIL("[device] this build has no CUDA backend (configure with -DRESA_CUDA=ON on a machine with nvcc)");
+}
+void cuda_copy_bytes(void*, Device, const void*, Device, size_t) { cuda_allocator(); }
+void cuda_synchronize() {}
+void no_cuda_kernel(const char* op) {
+  RESA_FAIL("[{}] has no CUDA kernel (this build has no CUDA backend)", op);
+}
+#endif
+
+}  // namespace resa::dispatch

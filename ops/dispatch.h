@@ -1,0 +1,24 @@
+// The one point where the device-independent code reaches the CUDA backend. In a CPU-only build these
+// functions exist too and say that CUDA is not compiled in; no CUDA header is ever included here.
+#pragma once
+#include <cstddef>
+
+#include "core/device.h"
+
+namespace resa {
+class Allocator;
+}
+
+namespace resa::dispatch {
+
+// Whether this build contains the CUDA backend.
+bool cuda_compiled();
+int cuda_device_count();
+Allocator* cuda_allocator();
+void cuda_copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes);
+void cuda_synchronize();
+
+// Throws "[op] has no CUDA kernel" (or "built without CUDA"): never a silent fallback.
+[[noreturn]] void no_cuda_kernel(const char* op);
+
+}  // namespace resa::dispatch

@@ -1,0 +1,36 @@
+// Elementwise ops: shape rules (numpy broadcasting) and device dispatch. No autograd here.
+#pragma once
+#include "core/tensor.h"
+
+namespace resa::ops {
+
+enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Eq, Ne, Lt, Le, Gt, Ge };
+enum class UnaryOp {
+  Neg, Exp, Log, Sqrt, Abs, Relu, Sigmoid, Tanh,
+  Pow,        // x^p0
+  Clamp,      // min(max(x, p0), p1)
+  AddScalar,  // x + p0
+  MulScalar,  // x * p0
+  RSub,       // p0 - x
+  RDiv,       // p0 / x
+  Step,       // x > p0 ? 1 : 0 (masks for gradients)
+};
+
+const char* op_name(BinaryOp op);
+const char* op_name(UnaryOp op);
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor unary(UnaryOp op, const Tensor& x, double p0 = 0.0, double p1 = 0.0);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// dst <- src (src broadcast to dst's shape), any strides, dtypes and devices.
+void copy(const Tensor& dst, const Tensor& src);
+// A new contiguous tensor with src's values.
+Tensor contiguous_copy(const Tensor& src);
+
+// Checks shared by ops: same device, same floating dtype. `op` names the caller.
+void check_same_device(const char* op, const Tensor& a, const Tensor& b);
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+void check_floating(const char* op, const Tensor& x);
+
+}  // namespace resa::ops
