@@ -1,0 +1,101 @@
+// A multi-threaded loader: worker threads decode and augment samples into preallocated float batch
+// buffers ahead of the training loop (a bounded ring of batches), with a per-epoch shuffle, drop_last
+// and several views per sample.
+//
+// Determinism: the augmentation of sample i, view v in epoch e draws from
+// view_generator(seed, e, i, v) and the epoch's order from a Generator keyed by (seed, e), so the same
+// seed gives the same batches whatever the number of workers.
+//
+// Lifetime: a Batch's tensors view a ring slot. The slot is reused for a later batch only when the
+// caller holds no reference to its tensors any more (checked with the storage's use count); if the
+// caller kept them, the worker allocates fresh buffers instead, so a kept batch is never overwritten.
+//
+// CUDA hook: the slot buffers are allocated in Loader::alloc_slot(); allocating them from pinned host
+// memory (cudaHostAlloc) there is what lets `batch.views[v].to(cuda)` copy asynchronously. Not done yet.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/tensor.h"
+#include "resa/data/augment.h"
+#include "resa/data/dataset.h"
+
+namespace resa::data {
+
+struct LoaderOptions {
+  int64_t batch_size_ = 256;
+  bool shuffle_ = true;
+  bool drop_last_ = true;
+  int64_t num_workers_ = 2;
+  int64_t prefetch_ = 4;  // batches in the ring (>= num_workers keeps every worker busy)
+  uint64_t seed_ = 0;
+
+  LoaderOptions& batch_size(int64_t b) { batch_size_ = b; return *this; }
+  LoaderOptions& shuffle(bool s) { shuffle_ = s; return *this; }
+  LoaderOptions& drop_last(bool d) { drop_last_ = d; return *this; }
+  LoaderOptions& num_workers(int64_t n) { num_workers_ = n; return *this; }
+  LoaderOptions& prefetch(int64_t n) { prefetch_ = n; return *this; }
+  LoaderOptions& seed(uint64_t s) { seed_ = s; return *this; }
+};
+
+struct Batch {
+  std::vector<Tensor> views;  // one (N, C, S_v, S_v) float32 CPU tensor per view
+  Tensor labels;              // (N) int64
+  Tensor indices;             // (N) int64: the dataset indices of the samples
+  int64_t epoch = 0, index = 0;
+};
+
+class Loader {
+ public:
+  Loader(DatasetPtr dataset, std::vector<ViewConfig> views, LoaderOptions opts);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Starts (or restarts) epoch `epoch`: reshuffles and lets the workers run ahead.
+  void start_epoch(int64_t epoch);
+  // The next batch of the current epoch, or nullopt at its end. Rethrows a worker's error.
+  std::optional<Batch> next();
+  int64_t batches_per_epoch() const;
+  int64_t epoch() const { return epoch_; }
+  const Dataset& dataset() const { return *ds_; }
+  // The sample order of an epoch (what the shuffle gives; for tests).
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
+ private:
+  struct Slot {
+    std::vector<Tensor> views;
+    Tensor labels, indices;
+    int64_t batch = -1;
+    bool ready = false;
+    std::exception_ptr error;
+  };
+  void worker_loop();
+  void fill(Slot& slot, int64_t batch, int64_t epoch, const std::vector<int64_t>& order);
+  void alloc_slot(Slot& slot, int64_t n);
+
+  DatasetPtr ds_;
+  std::vector<ViewConfig> views_;
+  LoaderOptions opts_;
+  int64_t channels_;
+
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_ready_, cv_idle_;
+  std::vector<Slot> slots_;
+  std::vector<int64_t> order_;
+  int64_t epoch_ = -1, nbatches_ = 0;
+  int64_t next_job_ = 0;   // next batch a worker takes
+  int64_t cursor_ = 0;     // next batch next() returns
+  int64_t released_ = 0;   // batches [0, released_) are done with by the caller
+  int64_t generation_ = 0; // bumped by start_epoch so stale work is dropped
+  int64_t busy_ = 0;       // workers filling a slot
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace resa::data
