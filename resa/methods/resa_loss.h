@@ -1,0 +1,53 @@
+// The ReSA (self-assignment) loss on tensors: encodings give a Sinkhorn assignment A (no gradient),
+// which is the soft target for the similarities of the projected embeddings across views.
+//
+// Follows the official ReSA code (methods/base.py, methods/resa.py, methods/resa_plain.py):
+//  - encodings H and embeddings Z are the raw encoder / projector outputs; both are l2-normalised
+//    here (F.normalize(h[0]) and F.normalize(projector(h)) in the official ForwardWrapper), so the
+//    gradient w.r.t. Z includes the normalisation;
+//  - A = sinkhorn(norm(H_0) . norm(H'_0)^T, eps, iters) from view 0 only, without gradient;
+//  - each pair's term is the official `cross_entropy(s, A)`, which is symmetric:
+//      ( CE(target A, logits s) + CE(target A^T, logits s^T) ) / 2,   s = Z_q . Z'_v^T / tau,
+//    where CE is cross_entropy_soft (mean over rows). symmetric(false) keeps only the first half.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace resa {
+
+struct ReSALossOptions {
+  double tau_ = 0.4;    // temperature of the embedding similarities
+  double eps_ = 0.05;   // Sinkhorn temperature
+  int64_t iters_ = 3;   // Sinkhorn iterations
+  bool symmetric_ = true;  // the official loss: also CE(A^T, s^T)
+  ReSALossOptions& tau(double v) { tau_ = v; return *this; }
+  ReSALossOptions& eps(double v) { eps_ = v; return *this; }
+  ReSALossOptions& iters(int64_t v) { iters_ = v; return *this; }
+  ReSALossOptions& symmetric(bool v) { symmetric_ = v; return *this; }
+};
+
+struct ReSALossResult {
+  Tensor loss;        // scalar, differentiable w.r.t. the embeddings
+  Tensor assignment;  // A: (m, m), detached, rows sum to 1
+};
+
+// Momentum (default) variant.
+// h0: (m, d) online encodings of view 0; h0_teacher: (m, d) teacher encodings of view 0;
+// z: online embeddings, one (m, e) per view (V >= 1); z_teacher: teacher embeddings, one (m, e) per
+// view (the official code runs the teacher on the first two views only).
+// loss = mean over pairs (q, v), q < V, v < V', q != v, of the pair term above.
+ReSALossResult resa_loss(const Tensor& h0, const Tensor& h0_teacher, const std::vector<Tensor>& z,
+                         const std::vector<Tensor>& z_teacher, const ReSALossOptions& opts = {});
+
+// Momentum-free variant: A = sinkhorn(norm(H_0) . norm(H_0)^T) from the online encodings of view 0;
+// loss = mean over pairs q < v of the pair term with s = Z_q . Z_v^T / tau (V >= 2).
+ReSALossResult resa_loss_momentum_free(const Tensor& h0, const std::vector<Tensor>& z,
+                                       const ReSALossOptions& opts = {});
+
+// The per-pair term on already-normalised embeddings: the official `cross_entropy(s, A)`.
+// logits s: (m, m), target A: (m, m).
+Tensor resa_pair_loss(const Tensor& logits, const Tensor& target, bool symmetric = true);
+
+}  // namespace resa
