@@ -238,3 +238,20 @@ TEST_CASE("bad calls to the loss functions throw with the op, shapes and values"
   RESA_CHECK_THROWS_WITH_SUBSTR(ops::softmax_backward(zeros({4, 6}), logits, 1),
                                 "[softmax_backward] gradient (4, 6) and output (4, 7) differ in shape");
 }
+
+TEST_CASE("large softmaxes (threaded kernels) match the composed float64 form") {
+  Generator gen(16);
+  Tensor x = randn({300, 500}, TensorOptions().dtype(DType::Float64), &gen);
+  for (int64_t d : {0, 1}) {
+    CAPTURE(d);
+    Tensor e = exp(sub(x, max(x, d, true)));
+    Tensor ref = div(e, sum(e, {d}, true));
+    CHECK(max_abs_error(softmax(x, d), ref) < 1e-15);
+    // Backward against the formula y * (g - sum(g * y)) written with composed ops.
+    Tensor g = randn({300, 500}, TensorOptions().dtype(DType::Float64), &gen);
+    Tensor want = mul(ref, sub(g, sum(mul(g, ref), {d}, true)));
+    CHECK(max_abs_error(ops::softmax_backward(g, ref, d), want) < 1e-14);
+    Tensor want_log = sub(g, mul(ref, sum(g, {d}, true)));
+    CHECK(max_abs_error(ops::log_softmax_backward(g, log(ref), d), want_log) < 1e-14);
+  }
+}

@@ -127,3 +127,30 @@ TEST_CASE("bad calls to shape and index ops throw with the op, shapes and values
   RESA_CHECK_THROWS_WITH_SUBSTR(ops::index_add_(zeros({3, 4}).t(), 0, idx({0}), zeros({1, 3})),
                                 "[index_add] destination (4, 3) must be contiguous");
 }
+
+TEST_CASE("large gathers and index_selects (threaded kernels) accumulate like a host loop") {
+  // Sizes big enough that the kernels split work across threads; every gradient is a count of uses.
+  Generator gen(15);
+  const int64_t R = 64, C = 2000, K = 3000;
+  std::vector<int64_t> iv(R * K);
+  for (auto& v : iv) v = static_cast<int64_t>(gen.randint(C));
+  auto x = zeros({R, C}, TensorOptions().dtype(DType::Float32).requires_grad());
+  sum(gather(x, 1, idx(iv, {R, K}))).backward();
+  std::vector<float> counts(R * C, 0.0f);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t k = 0; k < K; ++k) counts[r * C + iv[r * K + k]] += 1.0f;
+  CHECK(x.grad().to_vector<float>() == counts);
+
+  const int64_t N = 50000, M = 7;
+  std::vector<int64_t> rows(M);
+  for (auto& v : rows) v = static_cast<int64_t>(gen.randint(3));
+  auto y = zeros({3, N}, TensorOptions().requires_grad());
+  sum(index_select(y, 0, idx(rows))).backward();
+  std::vector<float> row_counts(3, 0.0f);
+  for (auto r : rows) row_counts[r] += 1.0f;
+  auto g = y.grad().to_vector<float>();
+  bool ok = true;
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t i = 0; i < N; ++i) ok = ok && g[r * N + i] == row_counts[r];
+  CHECK(ok);
+}
