@@ -1,0 +1,95 @@
+#include "ops/batchnorm.h"
+
+#include "ops/cpu/batchnorm.h"
+#include "ops/dispatch.h"
+#include "ops/elementwise.h"
+
+namespace resa::ops {
+namespace {
+
+Tensor contiguous_of(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
+
+void check_channel_vector(const char* op, const char* what, const Tensor& t, const Tensor& x) {
+  if (!t.defined()) return;
+  RESA_CHECK(t.dim() == 1 && t.size(0) == x.size(1), "[{}] {} {} does not match the {} channels of input {}", op,
+             what, shape_str(t.shape()), x.size(1), shape_str(x.shape()));
+  check_same_device(op, t, x);
+  check_same_dtype(op, t, x);
+}
+
+// (N, C, L) sizes of a (N, C) or (N, C, H, W) tensor.
+std::array<int64_t, 3> ncl(const char* op, const Tensor& x) {
+  RESA_CHECK(x.dim() == 2 || x.dim() == 4, "[{}] expects a (N, C) or (N, C, H, W) input, got {}", op,
+             shape_str(x.shape()));
+  return {x.size(0), x.size(1), x.dim() == 4 ? x.size(2) * x.size(3) : 1};
+}
+
+}  // namespace
+
+BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                           const Tensor& running_var, bool training, double momentum, double eps) {
+  const char* op = "batch_norm";
+  auto [n, c, l] = ncl(op, x_in);
+  check_floating(op, x_in);
+  check_channel_vector(op, "weight", weight, x_in);
+  check_channel_vector(op, "bias", bias, x_in);
+  check_channel_vector(op, "running_mean", running_mean, x_in);
+  check_channel_vector(op, "running_var", running_var, x_in);
+  RESA_CHECK(running_mean.defined() == running_var.defined(),
+             "[batch_norm] input {}: running_mean and running_var must both be given or both be undefined",
+             shape_str(x_in.shape()));
+  RESA_CHECK(training || running_mean.defined(),
+             "[batch_norm] input {}: eval mode needs running_mean and running_var", shape_str(x_in.shape()));
+  RESA_CHECK(!training || n * l > 1, "[batch_norm] input {}: training needs more than one value per channel",
+             shape_str(x_in.shape()));
+  for (const Tensor* t : {&running_mean, &running_var})
+    RESA_CHECK(!t->defined() || t->is_contiguous(), "[batch_norm] running statistics {} must be contiguous",
+               shape_str(t->shape()));
+  if (x_in.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm");
+  Tensor x = contiguous_of(x_in);
+  Tensor w = weight.defined() ? contiguous_of(weight) : Tensor(), b = bias.defined() ? contiguous_of(bias) : Tensor();
+  BatchNormResult r{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({c}, x.dtype(), x.device()),
+                    Tensor::empty({c}, x.dtype(), x.device())};
+  RESA_DISPATCH_FLOAT(x.dtype(), op, [&] {
+    auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
+    if (training)
+      cpu::batch_norm_train<scalar_t>(n, c, l, ptr(x), ptr(w), ptr(b), eps, momentum, ptr(r.out), ptr(r.mean),
+                                      ptr(r.invstd), ptr(running_mean), ptr(running_var));
+    else
+      cpu::batch_norm_eval<scalar_t>(n, c, l, ptr(x), ptr(w), ptr(b), ptr(running_mean), ptr(running_var), eps,
+                                     ptr(r.out), ptr(r.mean), ptr(r.invstd));
+  });
+  return r;
+}
+
+std::array<Tensor, 3> batch_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& weight,
+                                          const Tensor& mean, const Tensor& invstd, bool training, bool want_input,
+                                          bool want_weight, bool want_bias) {
+  const char* op = "batch_norm_backward";
+  auto [n, c, l] = ncl(op, x_in);
+  RESA_CHECK(dy_in.shape() == x_in.shape(), "[batch_norm_backward] grad_output {} does not match input {}",
+             shape_str(dy_in.shape()), shape_str(x_in.shape()));
+  check_floating(op, dy_in);
+  check_same_device(op, dy_in, x_in);
+  check_same_dtype(op, dy_in, x_in);
+  check_channel_vector(op, "weight", weight, x_in);
+  check_channel_vector(op, "mean", mean, x_in);
+  check_channel_vector(op, "invstd", invstd, x_in);
+  if (x_in.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_backward");
+  std::array<Tensor, 3> out;
+  if (want_input) out[0] = Tensor::empty(x_in.shape(), x_in.dtype(), x_in.device());
+  if (want_weight) out[1] = Tensor::empty({c}, x_in.dtype(), x_in.device());
+  if (want_bias) out[2] = Tensor::empty({c}, x_in.dtype(), x_in.device());
+  if (!want_input && !want_weight && !want_bias) return out;
+  Tensor dy = contiguous_of(dy_in), x = contiguous_of(x_in);
+  Tensor w = weight.defined() ? contiguous_of(weight) : Tensor();
+  Tensor mu = contiguous_of(mean), is = contiguous_of(invstd);
+  RESA_DISPATCH_FLOAT(x.dtype(), op, [&] {
+    auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
+    cpu::batch_norm_backward<scalar_t>(n, c, l, ptr(dy), ptr(x), ptr(w), ptr(mu), ptr(is), training, ptr(out[0]),
+                                       ptr(out[1]), ptr(out[2]));
+  });
+  return out;
+}
+
+}  // namespace resa::ops

@@ -1,0 +1,32 @@
+// CPU kernels for 2-D convolution on contiguous NCHW tensors: im2col + GEMM (OpenBLAS), col2im for the
+// input gradient. Images are split across threads (each GEMM then runs on one thread); with fewer
+// images than threads the images run in turn and the GEMM threads itself.
+#pragma once
+#include <cstdint>
+
+namespace resa::cpu {
+
+struct ConvShape {
+  int64_t n, c, h, w;  // input (N, C, H, W)
+  int64_t k, r, s;     // weight (K, C, R, S)
+  int64_t p, q;        // output (N, K, P, Q)
+  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  // A 1x1 kernel with stride 1 and no padding reads the input plane as the column matrix itself.
+  bool pointwise() const {
+    return r == 1 && s == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  }
+};
+
+// x: (N, C, H, W), w: (K, C, R, S), b: (K) or null -> y: (N, K, P, Q)
+template <typename T>
+void conv2d_forward(const ConvShape& g, const T* x, const T* w, const T* b, T* y);
+
+// dy: (N, K, P, Q), w: (K, C, R, S) -> dx: (N, C, H, W)
+template <typename T>
+void conv2d_backward_input(const ConvShape& g, const T* dy, const T* w, T* dx);
+
+// x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C, R, S) or null, db: (K) or null (sum of dy over N, P, Q)
+template <typename T>
+void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, T* db);
+
+}  // namespace resa::cpu

@@ -1,0 +1,30 @@
+// CPU kernels for 2-D pooling over contiguous NCHW tensors, one (H, W) plane at a time; planes = N * C.
+#pragma once
+#include <cstdint>
+
+namespace resa::cpu {
+
+struct PoolShape {
+  int64_t planes, h, w;  // input (N * C, H, W)
+  int64_t p, q;          // output (N * C, P, Q)
+  int64_t kernel, stride, pad;
+};
+
+// x: (planes, H, W) -> y: (planes, P, Q), idx: (planes, P, Q) int64, the flat h * W + w of each window's
+// first maximal element (a NaN counts as maximal); padding never wins.
+template <typename T>
+void max_pool2d_forward(const PoolShape& g, const T* x, T* y, int64_t* idx);
+
+// dy, idx: (planes, P, Q) -> dx: (planes, H, W), each dy added at its argmax
+template <typename T>
+void max_pool2d_backward(const PoolShape& g, const T* dy, const int64_t* idx, T* dx);
+
+// x: (planes, H, W) -> y: (planes, P, Q), the window sum over kernel * kernel (padding counts as zeros)
+template <typename T>
+void avg_pool2d_forward(const PoolShape& g, const T* x, T* y);
+
+// dy: (planes, P, Q) -> dx: (planes, H, W)
+template <typename T>
+void avg_pool2d_backward(const PoolShape& g, const T* dy, T* dx);
+
+}  // namespace resa::cpu
