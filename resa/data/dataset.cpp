@@ -393,7 +393,9 @@ DatasetPtr load_mnist_dir(const std::string& dir, bool train, const DatasetOptio
     RESA_CHECK(fs::exists(g, ec), "[idx] {}: neither {} nor {}.gz exists", dir, stem, stem);
     return g.string();
   };
-  return load_idx(find(pre + "-images-idx3-ubyte"), find(pre + "-labels-idx1-ubyte"), 10, opts);
+  std::string images = find(pre + "-images-idx3-ubyte");  // images first, so that is the error when both are missing
+  std::string labels = find(pre + "-labels-idx1-ubyte");
+  return load_idx(images, labels, 10, opts);
 }
 
 // ---------------- statistics ----------------
