@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/parallel.h"
 #include "ops/cpu/gemm.h"
 #include "ops/dispatch.h"
 #include "ops/elementwise.h"
@@ -19,6 +20,9 @@ struct MatrixLayout {
   bool trans = false;
   int64_t ld = 0;
 };
+
+// Up to this many multiply-adds per matrix, a batch is split across threads instead of each GEMM.
+constexpr int64_t kSmallGemm = 96 * 96 * 96;
 
 MatrixLayout layout_of(const Tensor& t) {
   int64_t r = t.size(-2), c = t.size(-1), sr = t.stride(-2), sc = t.stride(-1);
@@ -79,9 +83,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     auto* pa = static_cast<const scalar_t*>(a.storage()->data());
     auto* pb = static_cast<const scalar_t*>(b.storage()->data());
     auto* po = static_cast<scalar_t*>(out.raw_data());
-    for (int64_t i = 0; i < nb; ++i)
-      cpu::gemm(la.trans, lb.trans, m, n, k, scalar_t(1), pa + batch_offset(a, i), la.ld, pb + batch_offset(b, i),
-                lb.ld, scalar_t(0), po + i * m * n, n);
+    // Many small products: one thread per batch entry (each GEMM then runs serially); a large one
+    // threads inside the GEMM.
+    const bool per_batch = nb > 1 && m * n * k <= kSmallGemm;
+    parallel_for(nb, per_batch ? 1 : nb, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        cpu::gemm(la.trans, lb.trans, m, n, k, scalar_t(1), pa + batch_offset(a, i), la.ld, pb + batch_offset(b, i),
+                  lb.ld, scalar_t(0), po + i * m * n, n);
+    });
   });
   return out;
 }
