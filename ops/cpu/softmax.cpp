@@ -1,11 +1,12 @@
-// Softmax kernels. Arithmetic runs in double whatever the storage type: the max is subtracted in
-// double, so logits of magnitude 1e4 in float32 lose nothing before the exp, and the sums over a row
-// are accurate for wide rows.
+// Softmax kernels. Sums, maxima and the shift by the max run in double whatever the storage type, so
+// logits of magnitude 1e4 in float32 lose nothing before the exp and sums over wide rows stay accurate;
+// only the exp itself runs in the storage precision (see exp_t).
 #include "ops/cpu/softmax.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "core/parallel.h"
@@ -13,7 +14,18 @@
 namespace resa::cpu {
 namespace {
 
-constexpr int64_t kColumnBlock = 256;  // columns handled together when the softmax dim is not innermost
+constexpr int64_t kColumnBlock = 256;
+
+// exp of a shifted logit (<= 0 in the forward). float32 data take the float exp, which is several
+// times faster than the double one; the argument is already shifted in double, so it loses nothing
+// that matters (its rounding error is relative to |x - max|, and exp is tiny where that is large).
+template <typename T>
+inline double exp_t(double a) {
+  if constexpr (std::is_same_v<T, float>)
+    return static_cast<double>(std::exp(static_cast<float>(a)));
+  else
+    return std::exp(a);
+}  // columns handled together when the softmax dim is not innermost
 
 // One contiguous row x: (n) -> y: (n).
 template <typename T>
@@ -22,13 +34,13 @@ void softmax_row(bool log, int64_t n, const T* x, T* y) {
   for (int64_t k = 0; k < n; ++k) m = std::max(m, static_cast<double>(x[k]));
   double s = 0.0;
   if (log) {
-    for (int64_t k = 0; k < n; ++k) s += std::exp(static_cast<double>(x[k]) - m);
+    for (int64_t k = 0; k < n; ++k) s += exp_t<T>(static_cast<double>(x[k]) - m);
     const double shift = m + std::log(s);
     for (int64_t k = 0; k < n; ++k) y[k] = static_cast<T>(static_cast<double>(x[k]) - shift);
   } else {
     // y holds the unnormalised exps, then is scaled (at most two roundings in float32).
     for (int64_t k = 0; k < n; ++k) {
-      const double e = std::exp(static_cast<double>(x[k]) - m);
+      const double e = exp_t<T>(static_cast<double>(x[k]) - m);
       s += e;
       y[k] = static_cast<T>(e);
     }
@@ -46,7 +58,7 @@ void softmax_cols(bool log, int64_t n, int64_t inner, int64_t b, const T* x, T* 
   for (int64_t k = 0; k < n; ++k)
     for (int64_t i = 0; i < b; ++i) m[i] = std::max(m[i], static_cast<double>(x[k * inner + i]));
   for (int64_t k = 0; k < n; ++k)
-    for (int64_t i = 0; i < b; ++i) s[i] += std::exp(static_cast<double>(x[k * inner + i]) - m[i]);
+    for (int64_t i = 0; i < b; ++i) s[i] += exp_t<T>(static_cast<double>(x[k * inner + i]) - m[i]);
   if (log) {
     for (int64_t i = 0; i < b; ++i) m[i] += std::log(s[i]);
     for (int64_t k = 0; k < n; ++k)
@@ -55,7 +67,7 @@ void softmax_cols(bool log, int64_t n, int64_t inner, int64_t b, const T* x, T* 
     for (int64_t i = 0; i < b; ++i) s[i] = 1.0 / s[i];
     for (int64_t k = 0; k < n; ++k)
       for (int64_t i = 0; i < b; ++i)
-        y[k * inner + i] = static_cast<T>(std::exp(static_cast<double>(x[k * inner + i]) - m[i]) * s[i]);
+        y[k * inner + i] = static_cast<T>(exp_t<T>(static_cast<double>(x[k * inner + i]) - m[i]) * s[i]);
   }
 }
 
@@ -68,7 +80,7 @@ void softmax_backward_cols(bool log, int64_t n, int64_t inner, int64_t b, const 
     for (int64_t k = 0; k < n; ++k)
       for (int64_t i = 0; i < b; ++i) {
         const int64_t j = k * inner + i;
-        dx[j] = static_cast<T>(static_cast<double>(g[j]) - std::exp(static_cast<double>(y[j])) * s[i]);
+        dx[j] = static_cast<T>(static_cast<double>(g[j]) - exp_t<T>(static_cast<double>(y[j])) * s[i]);
       }
   } else {
     for (int64_t k = 0; k < n; ++k)
@@ -128,7 +140,7 @@ double row_lse(int64_t C, const T* x) {
   double m = -std::numeric_limits<double>::infinity();
   for (int64_t c = 0; c < C; ++c) m = std::max(m, static_cast<double>(x[c]));
   double s = 0.0;
-  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(x[c]) - m);
+  for (int64_t c = 0; c < C; ++c) s += exp_t<T>(static_cast<double>(x[c]) - m);
   return m + std::log(s);
 }
 
@@ -161,8 +173,8 @@ void cross_entropy_backward_typed(int64_t N, int64_t C, const T* g, const T* x, 
     for (int64_t i = i0; i < i1; ++i) {
       const T* xr = x + i * C;
       T* dr = dx + i * C;
-      for (int64_t c = 0; c < C; ++c) dr[c] = static_cast<T>(scale * std::exp(static_cast<double>(xr[c]) - lse[i]));
-      dr[labels[i]] = static_cast<T>(scale * (std::exp(static_cast<double>(xr[labels[i]]) - lse[i]) - 1.0));
+      for (int64_t c = 0; c < C; ++c) dr[c] = static_cast<T>(scale * exp_t<T>(static_cast<double>(xr[c]) - lse[i]));
+      dr[labels[i]] = static_cast<T>(scale * (exp_t<T>(static_cast<double>(xr[labels[i]]) - lse[i]) - 1.0));
     }
   });
 }
@@ -198,7 +210,7 @@ void cross_entropy_soft_backward_typed(int64_t N, int64_t C, const T* g, const T
         for (int64_t c = 0; c < C; ++c) st += static_cast<double>(tr[c]);
         T* dr = dx + i * C;
         for (int64_t c = 0; c < C; ++c)
-          dr[c] = static_cast<T>(scale * (std::exp(static_cast<double>(xr[c]) - lse[i]) * st -
+          dr[c] = static_cast<T>(scale * (exp_t<T>(static_cast<double>(xr[c]) - lse[i]) * st -
                                           static_cast<double>(tr[c])));
       }
       if (dt) {
