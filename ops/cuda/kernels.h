@@ -1,0 +1,43 @@
+// CUDA kernels of the engine, declared without CUDA types so that ops/<family>.cpp can call them.
+// Each mirrors the CPU kernel of the same name in ops/cpu/<family>.h: same arguments, same layouts,
+// pointers into device memory. Every kernel runs on the current device's stream (ops/cuda/runtime.h)
+// and returns without waiting for it.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/dtype.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
+
+namespace resa::cuda {
+
+using Dims = std::vector<int64_t>;
+
+// ---- elementwise (ops/cpu/elementwise.h) ----
+// out (contiguous, shape) = op(a, b), a and b read through their (broadcast) strides; all dtypes.
+void binary(ops::BinaryOp op, DType dtype, const Dims& shape, void* out, const void* a, const Dims& a_strides,
+            const void* b, const Dims& b_strides);
+// out (contiguous, n) = op(x (contiguous, n)); float32 / float64.
+void unary(ops::UnaryOp op, DType dtype, int64_t n, void* out, const void* x, double p0, double p1);
+// out (contiguous) = cond != 0 ? a : b; all three through broadcast strides; cond has `dtype` too.
+void where(DType dtype, const Dims& shape, void* out, const void* cond, const Dims& c_strides, const void* a,
+           const Dims& a_strides, const void* b, const Dims& b_strides);
+// dst (strided, dst_dtype) = src (strided, src_dtype), converting between any of the 4 dtypes.
+void copy(const Dims& shape, void* dst, DType dst_dtype, const Dims& dst_strides, const void* src, DType src_dtype,
+          const Dims& src_strides);
+
+// ---- reductions (ops/cpu/reduce.h) ----
+// x: (outer, r, inner) contiguous -> out: (outer, inner); ArgMax writes int64 (first maximal index,
+// NaN wins as on the CPU). Sums accumulate in double.
+void reduce(ops::ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* x, void* out);
+
+// ---- GEMM on cuBLAS (ops/cpu/gemm.h) ----
+// Row-major C = op(A) op(B): A is (m, k), or (k, m) read transposed when trans_a, leading dim lda; B is
+// (k, n) or (n, k) with ldb; C is (m, n) with ldc. Bases are storage pointers, offsets in elements.
+// float32 uses TF32 tensor cores only when set_allow_tf32(true) (ops/cuda/runtime.h).
+void gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const void* a_base,
+          int64_t a_offset_elems, int64_t lda, const void* b_base, int64_t b_offset_elems, int64_t ldb, void* out,
+          int64_t out_offset_elems, int64_t ldc);
+
+}  // namespace resa::cuda

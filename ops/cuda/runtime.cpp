@@ -1,0 +1,287 @@
+// The CUDA runtime: devices, streams, cuBLAS handles, the caching allocator, copies, pinned memory.
+#include "ops/cuda/runtime.h"
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/cuda/check.h"
+
+namespace resa::cuda {
+
+[[noreturn]] void fail_cuda(const char* file, int line, const char* call, cudaError_t err) {
+  RESA_FAIL("[cuda] {}:{}: {} failed: {} ({})", file, line, call, cudaGetErrorString(err),
+            cudaGetErrorName(err));
+}
+
+[[noreturn]] void fail_cublas(const char* file, int line, const char* call, cublasStatus_t status) {
+  RESA_FAIL("[cublas] {}:{}: {} failed: {} ({})", file, line, call, cublasGetStatusString(status),
+            static_cast<int>(status));
+}
+
+[[noreturn]] void fail_message(const char* file, int line, const char* what) {
+  RESA_FAIL("[cuda] {}:{}: {}", file, line, what);
+}
+
+namespace {
+
+constexpr int kMaxDevices = 16;
+
+int query_device_count() {
+  int n = 0;
+  cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();  // no driver / no device: not an error for callers, just zero devices
+    return 0;
+  }
+  return std::min(n, kMaxDevices);
+}
+
+void check_device_index(int device) {
+  int n = device_count();
+  RESA_CHECK(n > 0, "[cuda] no CUDA device is available (no driver or no GPU on this machine); cannot use cuda:{}",
+             device);
+  RESA_CHECK(device >= 0 && device < n, "[cuda] cuda:{} does not exist: this machine has {} CUDA device(s)", device,
+             n);
+}
+
+// Makes `device` current for the scope and restores the previous one.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    RESA_CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device) RESA_CUDA_CHECK(cudaSetDevice(device));
+    switched_ = prev_ != device;
+  }
+  ~DeviceGuard() {
+    if (switched_) (void)cudaSetDevice(prev_);
+  }
+
+ private:
+  int prev_ = 0;
+  bool switched_ = false;
+};
+
+struct PerDevice {
+  std::once_flag once;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  int sms = 0;
+};
+std::array<PerDevice, kMaxDevices> g_devices;
+std::atomic<bool> g_allow_tf32{false};
+
+PerDevice& per_device() {
+  int dev = current_device();
+  RESA_CHECK(dev >= 0 && dev < kMaxDevices, "[cuda] device index {} is out of range", dev);
+  PerDevice& d = g_devices[static_cast<size_t>(dev)];
+  std::call_once(d.once, [&] {
+    RESA_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
+    RESA_CUBLAS_CHECK(cublasCreate(&d.cublas));
+    RESA_CUBLAS_CHECK(cublasSetStream(d.cublas, d.stream));
+    RESA_CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev));
+  });
+  return d;
+}
+
+// ---- the caching allocator ----
+
+// Bucket of a request: multiples of 512 bytes up to 1 MiB, above that 8 buckets per power of two
+// (at most 12.5% waste). Blocks are reused only within their bucket, so a free list never splits.
+size_t bucket_size(size_t n) {
+  if (n == 0) n = 1;
+  if (n <= (size_t{1} << 20)) return (n + 511) / 512 * 512;
+  size_t p = size_t{1} << (63 - __builtin_clzll(n));
+  size_t step = p / 8;
+  return (n + step - 1) / step * step;
+}
+
+struct DevicePool {
+  std::mutex mu;
+  std::map<size_t, std::vector<void*>> free_blocks;  // bucket size -> cached blocks
+  std::unordered_map<void*, size_t> live;           // block -> bucket size
+  AllocatorStats stats;
+};
+
+class CachingAllocator final : public Allocator {
+ public:
+  void* allocate(size_t nbytes, int device) override {
+    check_device_index(device);
+    const size_t size = bucket_size(nbytes);
+    DevicePool& pool = pools_[static_cast<size_t>(device)];
+    std::lock_guard<std::mutex> lock(pool.mu);
+    void* p = nullptr;
+    auto it = pool.free_blocks.find(size);
+    if (it != pool.free_blocks.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      pool.stats.cached -= size;
+    } else {
+      p = device_malloc(pool, size, nbytes, device);
+    }
+    pool.live.emplace(p, size);
+    pool.stats.current += size;
+    pool.stats.peak = std::max(pool.stats.peak, pool.stats.current);
+    return p;
+  }
+
+  // Never throws (called from Storage's destructor): the block only moves to its free list.
+  void deallocate(void* ptr, size_t, int device) override {
+    if (ptr == nullptr || device < 0 || device >= kMaxDevices) return;
+    DevicePool& pool = pools_[static_cast<size_t>(device)];
+    std::lock_guard<std::mutex> lock(pool.mu);
+    auto it = pool.live.find(ptr);
+    if (it == pool.live.end()) return;
+    size_t size = it->second;
+    pool.live.erase(it);
+    pool.free_blocks[size].push_back(ptr);
+    pool.stats.current -= size;
+    pool.stats.cached += size;
+  }
+
+  const char* name() const override { return "cuda-caching"; }
+
+  AllocatorStats stats(int device) {
+    DevicePool& pool = pools_.at(static_cast<size_t>(device));
+    std::lock_guard<std::mutex> lock(pool.mu);
+    return pool.stats;
+  }
+
+  void reset_peak(int device) {
+    DevicePool& pool = pools_.at(static_cast<size_t>(device));
+    std::lock_guard<std::mutex> lock(pool.mu);
+    pool.stats.peak = pool.stats.current;
+  }
+
+  void empty_cache() {
+    for (int d = 0; d < device_count(); ++d) {
+      DevicePool& pool = pools_[static_cast<size_t>(d)];
+      std::lock_guard<std::mutex> lock(pool.mu);
+      DeviceGuard guard(d);
+      release_locked(pool);
+    }
+  }
+
+ private:
+  // Frees every cached block of `pool` (lock held, device current).
+  static void release_locked(DevicePool& pool) {
+    for (auto& [size, blocks] : pool.free_blocks)
+      for (void* p : blocks) RESA_CUDA_CHECK(cudaFree(p));
+    pool.free_blocks.clear();
+    pool.stats.cached = 0;
+  }
+
+  static void* device_malloc(DevicePool& pool, size_t size, size_t asked, int device) {
+    DeviceGuard guard(device);
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, size);
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      // Work still queued may use blocks about to be released: wait for it, then free the cache.
+      RESA_CUDA_CHECK(cudaDeviceSynchronize());
+      release_locked(pool);
+      err = cudaMalloc(&p, size);
+    }
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      size_t free_b = 0, total_b = 0;
+      (void)cudaMemGetInfo(&free_b, &total_b);
+      RESA_FAIL(
+          "[cuda allocator] out of memory on cuda:{}: asked for {} bytes ({} after rounding), {} bytes free of {} "
+          "total; {} bytes held by live tensors (the cache was released and the allocation retried)",
+          device, asked, size, free_b, total_b, pool.stats.current);
+    }
+    if (err != cudaSuccess) fail_cuda(__FILE__, __LINE__, "cudaMalloc(&p, size)", err);
+    ++pool.stats.num_allocs;
+    return p;
+  }
+
+  std::array<DevicePool, kMaxDevices> pools_;
+};
+
+CachingAllocator& allocator_instance() {
+  // Never destroyed: freeing device memory after the driver has shut down at exit would fail.
+  static auto* a = new CachingAllocator();
+  return *a;
+}
+
+}  // namespace
+
+int device_count() {
+  static const int n = query_device_count();
+  return n;
+}
+
+int current_device() {
+  int d = 0;
+  RESA_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+Allocator* caching_allocator() { return &allocator_instance(); }
+
+AllocatorStats allocator_stats(int device) {
+  RESA_CHECK(device >= 0 && device < kMaxDevices, "[cuda] device index {} is out of range", device);
+  return allocator_instance().stats(device);
+}
+
+void reset_peak_stats(int device) {
+  RESA_CHECK(device >= 0 && device < kMaxDevices, "[cuda] device index {} is out of range", device);
+  allocator_instance().reset_peak(device);
+}
+
+void empty_cache() { allocator_instance().empty_cache(); }
+
+cudaStream_t stream() { return per_device().stream; }
+cublasHandle_t cublas_handle() { return per_device().cublas; }
+int sm_count() { return per_device().sms; }
+
+void copy_bytes(void* dst, bool dst_is_cuda, const void* src, bool src_is_cuda, size_t n) {
+  if (n == 0) return;
+  check_device_index(current_device());
+  cudaStream_t s = stream();
+  if (dst_is_cuda && src_is_cuda) {
+    RESA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, s));
+    return;
+  }
+  cudaMemcpyKind kind = dst_is_cuda ? cudaMemcpyHostToDevice : src_is_cuda ? cudaMemcpyDeviceToHost
+                                                                           : cudaMemcpyHostToHost;
+  RESA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, kind, s));
+  RESA_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+void synchronize() {
+  if (device_count() == 0) return;
+  RESA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+void* alloc_pinned(size_t nbytes) {
+  RESA_CHECK(device_count() > 0, "[cuda] pinned host memory needs a CUDA device; none is available");
+  void* p = nullptr;
+  cudaError_t err = cudaMallocHost(&p, nbytes == 0 ? 1 : nbytes);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    RESA_FAIL("[cuda] out of pinned host memory asking for {} bytes", nbytes);
+  }
+  if (err != cudaSuccess) fail_cuda(__FILE__, __LINE__, "cudaMallocHost(&p, nbytes)", err);
+  return p;
+}
+
+void free_pinned(void* ptr) {
+  if (ptr) RESA_CUDA_CHECK(cudaFreeHost(ptr));
+}
+
+void set_allow_tf32(bool allow) { g_allow_tf32.store(allow); }
+bool allow_tf32() { return g_allow_tf32.load(); }
+
+DeviceBuffer::DeviceBuffer(size_t nbytes) : nbytes_(nbytes), device_(current_device()) {
+  ptr_ = allocator_instance().allocate(nbytes, device_);
+}
+
+DeviceBuffer::~DeviceBuffer() { allocator_instance().deallocate(ptr_, nbytes_, device_); }
+
+}  // namespace resa::cuda
