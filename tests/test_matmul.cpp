@@ -238,6 +238,25 @@ TEST_CASE("batched matmul of many small matrices (split across threads) matches 
   set_num_threads(2);
 }
 
+TEST_CASE("a batch against one shared matrix (folded into one GEMM where the strides allow) is right") {
+  for_each_backend([] {
+    RESA_GRADCHECK(Fn([](auto& x) { return matmul(x[0], x[1]); }), {rand64({3, 4, 5}, 43), rand64({5, 6}, 44)});
+    RESA_GRADCHECK(Fn([](auto& x) { return matmul(x[0], x[1]); }), {rand64({2, 1, 3, 5}, 45), rand64({5, 2}, 46)});
+    auto w = rand64({5, 6}, 47, false);
+    auto big = rand64({2, 4, 8}, 48, false);
+    // (2, 3, 5) views of (2, 4, 8): rows padded (lda = 8) and batches that do or do not follow on
+    for (const Tensor& a : {big.narrow(2, 0, 5), big.narrow(1, 0, 3).narrow(2, 2, 5), rand64({2, 3, 5}, 49, false),
+                            rand64({2, 5, 3}, 50, false).transpose(1, 2), rand64({2, 1, 5}, 51, false)}) {
+      for (const Tensor& b : {w, w.t().contiguous().t()}) {
+        auto y = matmul(a, b);
+        REQUIRE(y.shape() == Shape{2, a.size(1), 6});
+        for (int64_t i = 0; i < 2; ++i)
+          CHECK(max_rel_error(y.select(0, i), naive_matmul64(a.select(0, i).contiguous(), b.contiguous())) < 1e-13);
+      }
+    }
+  });
+}
+
 TEST_CASE("resa::set_num_threads governs OpenBLAS, also from another thread") {
   std::vector<float> a(256 * 256, 1.0f), c(256 * 256);
   auto run = [&] { cpu::gemm(GemmBackend::OpenBLAS, false, false, 256, 256, 256, 1.f, a.data(), 256, a.data(), 256,
