@@ -18,10 +18,10 @@ inline void valid_range(int64_t off, int64_t stride, int64_t w, int64_t q, int64
   q1 = std::clamp(q1, q0, q);
 }
 
-// x: (C, H, W) -> col: (C * R * S, P * Q); padding reads as zero.
+// x: (C, H, W) -> col: (C * R * S, P * Q) with row stride ld (>= P * Q); padding reads as zero.
 template <typename T>
-void im2col(const ConvShape& g, const T* x, T* col) {
-  const int64_t pq = g.p * g.q;
+void im2col(const ConvShape& g, const T* x, T* col, int64_t ld) {
+  const int64_t pq = ld;
   for (int64_t c = 0; c < g.c; ++c) {
     const T* xc = x + c * g.h * g.w;
     for (int64_t r = 0; r < g.r; ++r) {
@@ -51,10 +51,11 @@ void im2col(const ConvShape& g, const T* x, T* col) {
   }
 }
 
-// col: (C * R * S, P * Q) -> dx: (C, H, W), accumulated (dx must start zeroed); the adjoint of im2col.
+// col: (C * R * S, P * Q) with row stride ld -> dx: (C, H, W), accumulated (dx must start zeroed);
+// the adjoint of im2col.
 template <typename T>
-void col2im(const ConvShape& g, const T* col, T* dx) {
-  const int64_t pq = g.p * g.q;
+void col2im(const ConvShape& g, const T* col, T* dx, int64_t ld) {
+  const int64_t pq = ld;
   for (int64_t c = 0; c < g.c; ++c) {
     T* dxc = dx + c * g.h * g.w;
     for (int64_t r = 0; r < g.r; ++r) {
@@ -94,28 +95,55 @@ void for_image_chunks(int64_t n, F&& f) {
   });
 }
 
+// Images per GEMM: small output planes (P * Q of 16 or 64 at the end of a ResNet) make thin GEMMs, so
+// several images' columns are laid side by side into one (C * R * S, G * P * Q) matrix, up to about
+// 512 columns and a 4M-element buffer.
+int64_t group_size(const ConvShape& g, int64_t images) {
+  const int64_t pq = std::max<int64_t>(1, g.p * g.q), crs = std::max<int64_t>(1, g.c * g.r * g.s);
+  int64_t gs = std::max<int64_t>(1, 512 / pq);
+  gs = std::min(gs, std::max<int64_t>(1, (int64_t{1} << 22) / (crs * pq)));
+  return std::max<int64_t>(1, std::min(gs, images));
+}
+
+// Copies between (G, K, PQ) (the tensor layout of G images) and (K, G * PQ) (one GEMM's operand).
+template <typename T>
+void gather_images(const T* src, int64_t gs, int64_t k, int64_t pq, T* dst) {
+  for (int64_t i = 0; i < gs; ++i)
+    for (int64_t kk = 0; kk < k; ++kk) std::copy(src + (i * k + kk) * pq, src + (i * k + kk + 1) * pq, dst + kk * gs * pq + i * pq);
+}
+template <typename T>
+void scatter_images(const T* src, int64_t gs, int64_t k, int64_t pq, T* dst) {
+  for (int64_t i = 0; i < gs; ++i)
+    for (int64_t kk = 0; kk < k; ++kk)
+      std::copy(src + kk * gs * pq + i * pq, src + kk * gs * pq + (i + 1) * pq, dst + (i * k + kk) * pq);
+}
+
 }  // namespace
 
 template <typename T>
 void conv2d_forward(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
-  const bool direct = g.pointwise();
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
-    std::vector<T> col(direct ? 0 : static_cast<size_t>(crs * pq));
-    for (int64_t n = n0; n < n1; ++n) {
+    const int64_t gmax = group_size(g, n1 - n0);
+    const bool direct = g.pointwise() && gmax == 1;
+    std::vector<T> col(direct ? 0 : static_cast<size_t>(crs * gmax * pq));
+    std::vector<T> out(gmax > 1 ? static_cast<size_t>(g.k * gmax * pq) : 0);
+    for (int64_t n = n0; n < n1; n += gmax) {
+      const int64_t gs = std::min(gmax, n1 - n), ld = gs * pq;
       const T* cols = x + n * g.c * hw;
       if (!direct) {
-        im2col(g, cols, col.data());
+        for (int64_t i = 0; i < gs; ++i) im2col(g, x + (n + i) * g.c * hw, col.data() + i * pq, ld);
         cols = col.data();
       }
       T* yn = y + n * g.k * pq;
-      // y_n (K, PQ) = w (K, CRS) . col (CRS, PQ)
-      gemm(false, false, g.k, pq, crs, T(1), w, crs, cols, pq, T(0), yn, pq);
+      // y (K, G * PQ) = w (K, CRS) . col (CRS, G * PQ)
+      gemm(false, false, g.k, ld, crs, T(1), w, crs, cols, ld, T(0), gs > 1 ? out.data() : yn, ld);
+      if (gs > 1) scatter_images(out.data(), gs, g.k, pq, yn);
       if (b)
-        for (int64_t k = 0; k < g.k; ++k) {
-          T* row = yn + k * pq;
-          const T bk = b[k];
-          for (int64_t i = 0; i < pq; ++i) row[i] += bk;
+        for (int64_t i = 0; i < gs * g.k; ++i) {
+          T* row = yn + i * pq;
+          const T bk = b[i % g.k];
+          for (int64_t j = 0; j < pq; ++j) row[j] += bk;
         }
     }
   });
@@ -124,20 +152,27 @@ void conv2d_forward(const ConvShape& g, const T* x, const T* w, const T* b, T* y
 template <typename T>
 void conv2d_backward_input(const ConvShape& g, const T* dy, const T* w, T* dx) {
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
-  const bool direct = g.pointwise();
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
-    std::vector<T> col(direct ? 0 : static_cast<size_t>(crs * pq));
-    for (int64_t n = n0; n < n1; ++n) {
+    const int64_t gmax = group_size(g, n1 - n0);
+    const bool direct = g.pointwise() && gmax == 1;
+    std::vector<T> col(direct ? 0 : static_cast<size_t>(crs * gmax * pq));
+    std::vector<T> dyg(gmax > 1 ? static_cast<size_t>(g.k * gmax * pq) : 0);
+    for (int64_t n = n0; n < n1; n += gmax) {
+      const int64_t gs = std::min(gmax, n1 - n), ld = gs * pq;
       T* dxn = dx + n * g.c * hw;
       const T* dyn = dy + n * g.k * pq;
-      // col (CRS, PQ) = w^T (CRS, K) . dy_n (K, PQ)
+      if (gs > 1) {
+        gather_images(dyn, gs, g.k, pq, dyg.data());
+        dyn = dyg.data();
+      }
+      // col (CRS, G * PQ) = w^T (CRS, K) . dy (K, G * PQ)
       if (direct) {
         gemm(true, false, crs, pq, g.k, T(1), w, crs, dyn, pq, T(0), dxn, pq);
         continue;
       }
-      gemm(true, false, crs, pq, g.k, T(1), w, crs, dyn, pq, T(0), col.data(), pq);
-      std::fill(dxn, dxn + g.c * hw, T(0));
-      col2im(g, col.data(), dxn);
+      gemm(true, false, crs, ld, g.k, T(1), w, crs, dyn, ld, T(0), col.data(), ld);
+      std::fill(dxn, dxn + gs * g.c * hw, T(0));
+      for (int64_t i = 0; i < gs; ++i) col2im(g, col.data() + i * pq, dxn + i * g.c * hw, ld);
     }
   });
 }
@@ -145,33 +180,40 @@ void conv2d_backward_input(const ConvShape& g, const T* dy, const T* w, T* dx) {
 template <typename T>
 void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, T* db) {
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w, kcrs = g.k * crs;
-  const bool direct = g.pointwise();
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(g.n, get_num_threads()));
   // Each chunk of images sums into its own partial dW / db; the partials are added in a fixed order
   // afterwards, so the result does not depend on thread timing. Chunk 0 writes dw directly.
   std::vector<T> dw_part(dw ? static_cast<size_t>((chunks - 1) * kcrs) : 0);
   std::vector<double> db_part(db ? static_cast<size_t>(chunks * g.k) : 0, 0.0);
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t ch) {
-    std::vector<T> col(direct || !dw ? 0 : static_cast<size_t>(crs * pq));
+    const int64_t gmax = group_size(g, n1 - n0);
+    const bool direct = g.pointwise() && gmax == 1;
+    std::vector<T> col(direct || !dw ? 0 : static_cast<size_t>(crs * gmax * pq));
+    std::vector<T> dyg(gmax > 1 && dw ? static_cast<size_t>(g.k * gmax * pq) : 0);
     T* dwc = ch == 0 ? dw : dw_part.data() + (ch - 1) * kcrs;
-    for (int64_t n = n0; n < n1; ++n) {
-      const T* dyn = dy + n * g.k * pq;
+    for (int64_t n = n0; n < n1; n += gmax) {
+      const int64_t gs = std::min(gmax, n1 - n), ld = gs * pq;
       if (dw) {
         const T* cols = x + n * g.c * hw;
         if (!direct) {
-          im2col(g, cols, col.data());
+          for (int64_t i = 0; i < gs; ++i) im2col(g, x + (n + i) * g.c * hw, col.data() + i * pq, ld);
           cols = col.data();
         }
-        // dW (K, CRS) += dy_n (K, PQ) . col^T (PQ, CRS)
-        gemm(false, true, g.k, crs, pq, T(1), dyn, pq, cols, pq, n == n0 ? T(0) : T(1), dwc, crs);
+        const T* dyn = dy + n * g.k * pq;
+        if (gs > 1) {
+          gather_images(dyn, gs, g.k, pq, dyg.data());
+          dyn = dyg.data();
+        }
+        // dW (K, CRS) += dy (K, G * PQ) . col^T (G * PQ, CRS)
+        gemm(false, true, g.k, crs, ld, T(1), dyn, ld, cols, ld, n == n0 ? T(0) : T(1), dwc, crs);
       }
       if (db) {
         double* dbc = db_part.data() + ch * g.k;
-        for (int64_t k = 0; k < g.k; ++k) {
-          const T* row = dyn + k * pq;
+        for (int64_t i = 0; i < gs * g.k; ++i) {
+          const T* row = dy + n * g.k * pq + i * pq;
           double acc = 0;
-          for (int64_t i = 0; i < pq; ++i) acc += row[i];
-          dbc[k] += acc;
+          for (int64_t j = 0; j < pq; ++j) acc += row[j];
+          dbc[i % g.k] += acc;
         }
       }
     }

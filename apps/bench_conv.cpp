@@ -1,0 +1,91 @@
+// conv2d benchmark at the ResNet-18 CIFAR layer shapes: forward, and forward + backward (dx, dw, no
+// bias, as in the network), float32. Prints the median of --runs timed runs after --warmup runs, in ms
+// and GFLOP/s (forward = 2 N K C R S P Q flops; forward + backward = 3x that). bench/conv_torch.py
+// prints the same table for PyTorch.
+//
+//   bench_conv [--threads 2] [--batch 64] [--runs 10] [--warmup 2] [--layer 64x32x32-64-3x3-s1]
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "autograd/functions.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "ops/cpu/gemm.h"
+
+using namespace resa;
+
+namespace {
+
+struct Layer {
+  int64_t c, hw, k, ks, stride;
+  std::string name() const {
+    return fmt::format("{}x{}x{}-{}-{}x{}-s{}", c, hw, hw, k, ks, ks, stride);
+  }
+};
+
+// ResNet-18 on CIFAR (3x3 stem, no max-pool): the stem, each stage's 3x3 convs and the stride-2
+// entries with their 1x1 downsample.
+const std::vector<Layer> kLayers = {
+    {3, 32, 64, 3, 1},                                          // stem
+    {64, 32, 64, 3, 1},                                         // layer1
+    {64, 32, 128, 3, 2},  {64, 32, 128, 1, 2},  {128, 16, 128, 3, 1},  // layer2
+    {128, 16, 256, 3, 2}, {128, 16, 256, 1, 2}, {256, 8, 256, 3, 1},   // layer3
+    {256, 8, 512, 3, 2},  {256, 8, 512, 1, 2},  {512, 4, 512, 3, 1},   // layer4
+};
+
+double median_ms(int warmup, int runs, const std::function<void()>& f) {
+  for (int i = 0; i < warmup; ++i) f();
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"conv2d benchmark at ResNet-18 CIFAR shapes"};
+  int threads = 2, runs = 10, warmup = 2;
+  int64_t batch = 64;
+  std::string only;
+  app.add_option("--threads", threads, "threads for our loops and the GEMM");
+  app.add_option("--batch", batch, "batch size");
+  app.add_option("--runs", runs, "timed runs (the median is printed)");
+  app.add_option("--warmup", warmup, "untimed runs first");
+  app.add_option("--layer", only, "run only the layer with this name (as printed)");
+  CLI11_PARSE(app, argc, argv);
+  set_num_threads(threads);
+  std::printf("resa conv2d, float32, batch %lld, %d threads, gemm %s, median of %d runs\n",
+              static_cast<long long>(batch), threads, cpu::gemm_backend_name(), runs);
+  std::printf("%-22s %10s %10s %12s %10s\n", "layer", "fwd ms", "GFLOP/s", "fwd+bwd ms", "GFLOP/s");
+  Generator gen(1);
+  for (const auto& l : kLayers) {
+    if (!only.empty() && l.name() != only) continue;
+    auto opts = Conv2dOptions().stride(l.stride).padding(l.ks / 2);
+    Tensor x = randn({batch, l.c, l.hw, l.hw}, {}, &gen).requires_grad_();
+    Tensor w = mul(randn({l.k, l.c, l.ks, l.ks}, {}, &gen), 0.05).detach().requires_grad_();
+    const int64_t pq = ((l.hw + 2 * (l.ks / 2) - l.ks) / l.stride + 1);
+    Tensor gy = randn({batch, l.k, pq, pq}, {}, &gen);
+    const double flops = 2.0 * batch * l.k * l.c * l.ks * l.ks * pq * pq;
+    double fwd = median_ms(warmup, runs, [&] {
+      NoGradGuard no_grad;
+      (void)conv2d(x, w, Tensor(), opts);
+    });
+    double both = median_ms(warmup, runs, [&] {
+      x.zero_grad();
+      w.zero_grad();
+      conv2d(x, w, Tensor(), opts).backward(gy);
+    });
+    std::printf("%-22s %10.2f %10.1f %12.2f %10.1f\n", l.name().c_str(), fwd, flops / fwd * 1e-6, both,
+                3 * flops / both * 1e-6);
+  }
+  return 0;
+}
