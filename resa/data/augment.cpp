@@ -71,20 +71,28 @@ void resized_crop(const Image& img, const CropBox& box, int64_t out_h, int64_t o
   thread_local std::vector<float> tmp;
   tmp.resize(static_cast<size_t>(C * box.height * out_w));
   const uint8_t* px = img.pixels.data();
-  // Element stride between neighbouring columns and the address of (c, y, 0).
+  const int nt = interp == Interp::Bilinear ? 2 : 4;
+  // Element stride between neighbouring columns, and the address of (c, y, 0) of the crop.
   const int64_t xs = img.layout == Layout::CHW ? 1 : C;
   for (int64_t c = 0; c < C; ++c)
     for (int64_t y = 0; y < box.height; ++y) {
       const uint8_t* row = img.layout == Layout::CHW ? px + (c * H + box.top + y) * W + box.left
                                                      : px + ((box.top + y) * W + box.left) * C + c;
       float* o = tmp.data() + (c * box.height + y) * out_w;
-      for (int64_t x = 0; x < out_w; ++x) {
-        const Taps& t = tx[static_cast<size_t>(x)];
-        float acc = 0;
-        for (int k = 0; k < t.n; ++k) acc += t.w[k] * static_cast<float>(row[t.idx[k] * xs]);
-        o[x] = acc;
+      if (nt == 2) {
+        for (int64_t x = 0; x < out_w; ++x) {
+          const Taps& t = tx[static_cast<size_t>(x)];
+          o[x] = t.w[0] * static_cast<float>(row[t.idx[0] * xs]) + t.w[1] * static_cast<float>(row[t.idx[1] * xs]);
+        }
+      } else {
+        for (int64_t x = 0; x < out_w; ++x) {
+          const Taps& t = tx[static_cast<size_t>(x)];
+          o[x] = t.w[0] * static_cast<float>(row[t.idx[0] * xs]) + t.w[1] * static_cast<float>(row[t.idx[1] * xs]) +
+                 t.w[2] * static_cast<float>(row[t.idx[2] * xs]) + t.w[3] * static_cast<float>(row[t.idx[3] * xs]);
+        }
       }
     }
+  // Vertical pass: each output row is a weighted sum of nt rows of tmp (vectorizes over x).
   const float inv = 1.0f / 255.0f;
   const bool clamp = interp == Interp::Bicubic;
   for (int64_t c = 0; c < C; ++c)
@@ -92,11 +100,18 @@ void resized_crop(const Image& img, const CropBox& box, int64_t out_h, int64_t o
       const Taps& t = ty[static_cast<size_t>(y)];
       float* o = dst + (c * out_h + y) * out_w;
       const float* base = tmp.data() + c * box.height * out_w;
-      for (int64_t x = 0; x < out_w; ++x) {
-        float acc = 0;
-        for (int k = 0; k < t.n; ++k) acc += t.w[k] * base[t.idx[k] * out_w + x];
-        float v = acc * inv;
-        o[x] = clamp ? clamp01(v) : v;
+      const float* r0 = base + t.idx[0] * out_w;
+      const float* r1 = base + t.idx[1] * out_w;
+      const float w0 = t.w[0] * inv, w1 = t.w[1] * inv;
+      if (nt == 2) {
+        for (int64_t x = 0; x < out_w; ++x) o[x] = w0 * r0[x] + w1 * r1[x];
+      } else {
+        const float* r2 = base + t.idx[2] * out_w;
+        const float* r3 = base + t.idx[3] * out_w;
+        const float w2 = t.w[2] * inv, w3 = t.w[3] * inv;
+        for (int64_t x = 0; x < out_w; ++x) o[x] = w0 * r0[x] + w1 * r1[x] + w2 * r2[x] + w3 * r3[x];
+        if (clamp)
+          for (int64_t x = 0; x < out_w; ++x) o[x] = clamp01(o[x]);
       }
     }
 }
@@ -153,6 +168,8 @@ void adjust_hue(float* img, int64_t c, int64_t h, int64_t w, double hue_factor) 
   const int64_t n = h * w;
   const float hf = static_cast<float>(hue_factor);
   float *R = img, *G = img + n, *B = img + 2 * n;
+  // Written without branches (selects only) so the compiler can vectorize it; same arithmetic as
+  // torchvision's _rgb2hsv / _hsv2rgb.
   for (int64_t i = 0; i < n; ++i) {
     float r = R[i], g = G[i], b = B[i];
     float maxc = std::max(r, std::max(g, b)), minc = std::min(r, std::min(g, b));
@@ -161,29 +178,21 @@ void adjust_hue(float* img, int64_t c, int64_t h, int64_t w, double hue_factor) 
     float s = cr / (eqc ? 1.f : maxc);
     float div = eqc ? 1.f : cr;
     float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
-    float hh;
-    if (maxc == r) hh = bc - gc;
-    else if (maxc == g) hh = 2.f + rc - bc;
-    else hh = 4.f + gc - rc;
-    hh = std::fmod(hh / 6.f + 1.f, 1.f);
-    // torch's `%` (remainder) takes the sign of the divisor.
+    float hh = maxc == r ? bc - gc : (maxc == g ? 2.f + rc - bc : 4.f + gc - rc);
+    hh = hh / 6.f + 1.f;  // in [5/6, 2): torch.fmod(x, 1) is x - 1 from 1 on
+    hh = hh >= 1.f ? hh - 1.f : hh;
+    // torch's `%` (remainder) takes the sign of the divisor: bring hh + hf from [-0.5, 1.5) to [0, 1).
     hh = hh + hf;
-    hh = hh - std::floor(hh);
+    hh = hh < 0.f ? hh + 1.f : (hh >= 1.f ? hh - 1.f : hh);
     float v = maxc;
-    float i6 = std::floor(hh * 6.f);
-    float f = hh * 6.f - i6;
-    int k = static_cast<int>(i6) % 6;
-    if (k < 0) k += 6;
+    int k = static_cast<int>(hh * 6.f);  // floor, as hh * 6 >= 0
+    float f = hh * 6.f - static_cast<float>(k);
+    k = k >= 6 ? k - 6 : k;
     float p = clamp01(v * (1.f - s)), q = clamp01(v * (1.f - s * f)), t = clamp01(v * (1.f - s * (1.f - f)));
-    switch (k) {
-      case 0: r = v; g = t; b = p; break;
-      case 1: r = q; g = v; b = p; break;
-      case 2: r = p; g = v; b = t; break;
-      case 3: r = p; g = q; b = v; break;
-      case 4: r = t; g = p; b = v; break;
-      default: r = v; g = p; b = q; break;
-    }
-    R[i] = r; G[i] = g; B[i] = b;
+    // (r, g, b) for k = 0..5: (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q)
+    R[i] = (k == 0 || k == 5) ? v : (k == 1 ? q : (k == 4 ? t : p));
+    G[i] = k == 0 ? t : ((k == 1 || k == 2) ? v : (k == 3 ? q : p));
+    B[i] = (k == 0 || k == 1) ? p : (k == 2 ? t : (k == 5 ? q : v));
   }
 }
 
