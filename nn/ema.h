@@ -1,0 +1,32 @@
+// The exponential-moving-average teacher (BYOL, ReSA's momentum encoder).
+#pragma once
+#include "autograd/elementwise.h"
+#include "autograd/engine.h"
+#include "nn/module.h"
+
+namespace resa::nn {
+
+// teacher_p = m * teacher_p + (1 - m) * student_p for every parameter (same dotted names and shapes);
+// buffers (BN running statistics) are copied from the student. In place, never recorded.
+inline void ema_update(Module& teacher, const Module& student, double m) {
+  RESA_CHECK(m >= 0.0 && m <= 1.0, "[ema_update] momentum must lie in [0, 1], got {}", m);
+  NoGradGuard ng;
+  auto tp = teacher.named_parameters(), sp = student.named_parameters();
+  RESA_CHECK(tp.size() == sp.size(), "[ema_update] teacher has {} parameters, student {}", tp.size(), sp.size());
+  for (size_t i = 0; i < tp.size(); ++i) {
+    auto& [tn, t] = tp[i];
+    auto& [sn, s] = sp[i];
+    RESA_CHECK(tn == sn && t.shape() == s.shape(), "[ema_update] parameter {} {} of the teacher does not match {} {}",
+               tn, shape_str(t.shape()), sn, shape_str(s.shape()));
+    t.copy_(t.detach() * m + s.detach() * (1.0 - m));
+  }
+  auto tb = teacher.named_buffers(), sb = student.named_buffers();
+  RESA_CHECK(tb.size() == sb.size(), "[ema_update] teacher has {} buffers, student {}", tb.size(), sb.size());
+  for (size_t i = 0; i < tb.size(); ++i) {
+    RESA_CHECK(tb[i].first == sb[i].first && tb[i].second.shape() == sb[i].second.shape(),
+               "[ema_update] buffer {} of the teacher does not match {}", tb[i].first, sb[i].first);
+    tb[i].second.copy_(sb[i].second);
+  }
+}
+
+}  // namespace resa::nn

@@ -1,0 +1,72 @@
+// ResNet encoders with torchvision's module tree and parameter names (conv1.weight, bn1.running_mean,
+// layer1.0.conv1.weight, layer2.0.downsample.0.weight, ...) so a saved encoder loads into
+// torchvision.models.resnetXX with strict=True (after fc = Identity, and for the CIFAR stem conv1 =
+// Conv2d(c, w, 3, 1, 1, bias=False), maxpool = Identity). forward returns the pooled, flattened
+// encoding (N, feature_dim); there is no fc.
+#pragma once
+#include <string>
+
+#include "nn/layers.h"
+
+namespace resa::nn {
+
+enum class ResNetStem { Cifar, ImageNet };  // 3x3 s1 conv, no max-pool  |  7x7 s2 conv + 3x3 s2 max-pool
+
+struct ResNetOptions {
+  std::string arch_ = "resnet18";  // resnet18, resnet34, resnet50, resnet_small
+  ResNetStem stem_ = ResNetStem::Cifar;
+  int64_t in_channels_ = 3;
+  double width_multiplier_ = 1.0;  // base width 64 * multiplier (resnet_small: 32 * multiplier)
+  bool zero_init_residual_ = false;
+  uint64_t seed_ = 0;
+
+  ResNetOptions& arch(std::string a) { arch_ = std::move(a); return *this; }
+  ResNetOptions& stem(ResNetStem s) { stem_ = s; return *this; }
+  ResNetOptions& in_channels(int64_t c) { in_channels_ = c; return *this; }
+  ResNetOptions& width_multiplier(double w) { width_multiplier_ = w; return *this; }
+  ResNetOptions& zero_init_residual(bool z = true) { zero_init_residual_ = z; return *this; }
+  ResNetOptions& seed(uint64_t s) { seed_ = s; return *this; }
+};
+
+// conv1-bn1-relu-conv2-bn2 (+ downsample) then relu; expansion 1.
+class BasicBlock : public Cloneable<BasicBlock> {
+ public:
+  static constexpr int64_t kExpansion = 1;
+  BasicBlock(int64_t inplanes, int64_t planes, int64_t stride, bool downsample, Generator* gen);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  bool has_downsample_;
+};
+
+// 1x1 conv1 - 3x3 conv2 (stride here, as torchvision v1.5) - 1x1 conv3 to planes*4; expansion 4.
+class Bottleneck : public Cloneable<Bottleneck> {
+ public:
+  static constexpr int64_t kExpansion = 4;
+  Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, bool downsample, Generator* gen);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  bool has_downsample_;
+};
+
+class ResNet : public Cloneable<ResNet> {
+ public:
+  explicit ResNet(const ResNetOptions& opts);
+  Tensor forward(const Tensor& x) override;
+  int64_t feature_dim() const { return feature_dim_; }
+  const ResNetOptions& options() const { return opts_; }
+
+ protected:
+  std::string extra_repr() const override;
+
+ private:
+  ResNetOptions opts_;
+  int64_t feature_dim_ = 0;
+};
+
+std::shared_ptr<ResNet> make_resnet(const ResNetOptions& opts);
+// The encoding size of an architecture at a width multiplier (512 for resnet18, 2048 for resnet50).
+int64_t resnet_feature_dim(const std::string& arch, double width_multiplier = 1.0);
+
+}  // namespace resa::nn
