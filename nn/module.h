@@ -3,6 +3,7 @@
 // ("layer1.0.conv1.weight"). A module is held by std::shared_ptr. Subclasses keep their tensors and
 // children only in the registry (reached by name), so clone() can deep-copy any module generically.
 #pragma once
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -94,8 +95,9 @@ class Module {
 
   std::string type_name_;
   bool training_ = true;
-  std::vector<std::pair<std::string, Tensor>> params_;
-  std::vector<std::pair<std::string, Tensor>> buffers_;
+  // deques: register_parameter/register_buffer return references that must survive later registrations.
+  std::deque<std::pair<std::string, Tensor>> params_;
+  std::deque<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, ModulePtr>> children_;
 };
 

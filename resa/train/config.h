@@ -1,0 +1,52 @@
+// Everything that defines a training run. Saved (as JSON) in every checkpoint, so a resumed run
+// continues with exactly the configuration it started with.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace resa::train {
+
+struct TrainConfig {
+  // data
+  std::string dataset = "cifar10";  // cifar10 | cifar100 | fashion-mnist | folder
+  std::string data;                 // path (default for fashion-mnist: Debian's dataset-fashion-mnist folder)
+  int64_t train_subset = 0;         // 0: all training images; N: a seeded random N
+  int64_t eval_subset = 0;          // 0: all; N: first N of the train/test splits for kNN / probe
+  int64_t image_size = 0;           // 0: the dataset's own size (32 for CIFAR, 28 for Fashion-MNIST)
+  int64_t workers = 2;
+  // model
+  std::string arch = "resnet18";    // resnet18 | resnet34 | resnet50 | resnet_small
+  int64_t width = 0;                // 0: the architecture's default (64; 32 for resnet_small)
+  std::string mlp = "2048-2048-512";
+  // method
+  std::string method = "resa";
+  std::string variant = "momentum";  // momentum | no-momentum
+  double temperature = 0.4;
+  double sinkhorn_eps = 0.05;
+  int64_t sinkhorn_iters = 3;
+  double ema_momentum = 0.996;       // base EMA momentum, cosine to 1
+  // optimisation
+  int64_t epochs = 1000;
+  int64_t batch_size = 256;
+  double lr = 0.0;                   // 0: 0.3 x batch / 256
+  double final_lr_ratio = 0.1;
+  int64_t warmup_epochs = 2;
+  double weight_decay = 1e-4;
+  std::string optimizer = "sgd";    // sgd | lars
+  double sgd_momentum = 0.9;
+  // run
+  std::string device = "cpu";
+  int threads = 0;                   // 0: all cores
+  uint64_t seed = 0;
+  int64_t eval_every = 1;            // epochs between kNN evaluations (0: only at the end)
+  int64_t max_steps = 0;             // 0: no limit (stop early after this many steps in total)
+  std::string out = "runs/resa";
+
+  double base_lr() const { return lr > 0 ? lr : 0.3 * static_cast<double>(batch_size) / 256.0; }
+};
+
+void to_json(nlohmann::json& j, const TrainConfig& c);
+void from_json(const nlohmann::json& j, TrainConfig& c);
+
+}  // namespace resa::train
