@@ -12,6 +12,7 @@
 
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
+#include "ops/softmax.h"
 #include "test_util.h"
 #ifdef RESA_WITH_CUDA
 #include "ops/cuda/runtime.h"
@@ -339,6 +340,82 @@ TEST_CASE("cuda: the same autograd graph gives the same gradients on both device
                                                                 std::string(dtype_name(dt)));
     }
   }
+}
+
+TEST_CASE("cuda: softmax and log_softmax forward and backward along every kind of dim") {
+  SKIP_WITHOUT_CUDA();
+  struct Case {
+    Shape shape;
+    int64_t dim;
+  };
+  // Rows by warps (n <= 1024) and by blocks, one huge row, and columns (the dim not innermost).
+  const Case cases[] = {{{1}, 0},       {{31}, 0},       {{257, 1000}, 1}, {{3, 2049}, 1}, {{1000003}, 0},
+                        {{3, 5, 7}, 0}, {{3, 5, 7}, 1},  {{3, 5, 7}, 2},   {{257, 31}, 0}};
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    const double tol = dt == DType::Float32 ? 1e-5 : 1e-12;
+    for (const auto& c : cases) {
+      std::string what = shape_str(c.shape) + " dim " + std::to_string(c.dim) + " " + std::string(dtype_name(dt));
+      Tensor x = mul(randn_cpu(c.shape, 101, dt), 3.0), g = randn_cpu(c.shape, 102, dt);
+      Tensor xg = x.to(kGPU), gg = g.to(kGPU);
+      for (bool log : {false, true}) {
+        Tensor y = log ? ops::log_softmax(x, c.dim) : ops::softmax(x, c.dim);
+        Tensor yg = log ? ops::log_softmax(xg, c.dim) : ops::softmax(xg, c.dim);
+        check_close(yg, y, tol, what + (log ? " log_softmax" : " softmax"));
+        // Backward from the same y (the CPU one, copied), so only the backward kernel is compared.
+        Tensor dx = log ? ops::log_softmax_backward(g, y, c.dim) : ops::softmax_backward(g, y, c.dim);
+        Tensor dxg = log ? ops::log_softmax_backward(gg, y.to(kGPU), c.dim) : ops::softmax_backward(gg, y.to(kGPU), c.dim);
+        check_close(dxg, dx, tol, what + (log ? " log_softmax backward" : " softmax backward"));
+      }
+    }
+    // A transposed input, through autograd.
+    Tensor x = randn_cpu({7, 5, 3}, 103, dt).requires_grad_();
+    Tensor xg = x.detach().to(kGPU).requires_grad_();
+    Tensor w = randn_cpu({3, 5, 7}, 104, dt);
+    Tensor lc = sum(softmax(x.transpose(0, 2), 1) * w), lg = sum(softmax(xg.transpose(0, 2), 1) * w.to(kGPU));
+    check_close(lg, lc, tol, "softmax of a transposed view");
+    lc.backward();
+    lg.backward();
+    check_close(xg.grad(), x.grad(), tol, "grad of softmax of a transposed view");
+  }
+}
+
+TEST_CASE("cuda: cross-entropies, hard and soft, forward and backward") {
+  SKIP_WITHOUT_CUDA();
+  struct Case {
+    int64_t N, C;
+  };
+  const Case cases[] = {{1, 1}, {31, 17}, {257, 1000}, {5, 2049}};
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    const double tol = dt == DType::Float32 ? 1e-5 : 1e-12;
+    for (const auto& c : cases) {
+      std::string what = fmt::format("N={} C={} {}", c.N, c.C, dtype_name(dt));
+      std::vector<int64_t> lab(static_cast<size_t>(c.N));
+      Generator gen(111);
+      for (auto& l : lab) l = static_cast<int64_t>(gen.randint(static_cast<uint64_t>(c.C)));
+      Tensor labels = from_vector(lab, {c.N});
+      Tensor x = mul(randn_cpu({c.N, c.C}, 112, dt), 4.0).requires_grad_();
+      Tensor xg = x.detach().to(kGPU).requires_grad_();
+      Tensor l = cross_entropy(x, labels), lg = cross_entropy(xg, labels.to(kGPU));
+      check_close(lg, l, tol, what + " hard loss");
+      (l * 1.7).backward();
+      (lg * 1.7).backward();
+      check_close(xg.grad(), x.grad(), tol, what + " hard grad");
+
+      Tensor t = softmax(randn_cpu({c.N, c.C}, 113, dt), 1).detach().requires_grad_();
+      Tensor tg = t.detach().to(kGPU).requires_grad_();
+      x.zero_grad();
+      xg.zero_grad();
+      Tensor s = cross_entropy_soft(x, t), sg = cross_entropy_soft(xg, tg);
+      check_close(sg, s, tol, what + " soft loss");
+      s.backward();
+      sg.backward();
+      check_close(xg.grad(), x.grad(), tol, what + " soft grad of logits");
+      check_close(tg.grad(), t.grad(), tol, what + " soft grad of target");
+    }
+  }
+  Tensor bad = from_vector(std::vector<int64_t>{0, 31}, {2});
+  RESA_CHECK_THROWS_WITH_SUBSTR(cross_entropy(randn_cpu({2, 31}, 114).to(kGPU), bad.to(kGPU)),
+                                "label 31 at row 1 is out of range for C = 31");
 }
 
 TEST_CASE("cuda: random tensors on the device equal the CPU ones bit for bit") {

@@ -40,4 +40,23 @@ void gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
           int64_t a_offset_elems, int64_t lda, const void* b_base, int64_t b_offset_elems, int64_t ldb, void* out,
           int64_t out_offset_elems, int64_t ldc);
 
+// ---- softmax family (ops/cpu/softmax.h); `g` of the cross-entropy backwards is a device scalar ----
+// x: (outer, n, inner) -> y: (outer, n, inner); log selects log_softmax.
+void softmax(DType dtype, bool log, int64_t outer, int64_t n, int64_t inner, const void* x, void* y);
+// g, y: (outer, n, inner) -> dx: (outer, n, inner).
+void softmax_backward(DType dtype, bool log, int64_t outer, int64_t n, int64_t inner, const void* g, const void* y,
+                      void* dx);
+// logits: (N, C), labels: (N) int64 in [0, C) (checked by the caller) -> loss: () (mean), lse: (N) float64
+void cross_entropy(DType dtype, int64_t N, int64_t C, const void* logits, const int64_t* labels, void* loss,
+                   void* lse);
+// g: (), logits: (N, C), labels: (N), lse: (N) -> dlogits: (N, C)
+void cross_entropy_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits,
+                            const int64_t* labels, const void* lse, void* dlogits);
+// logits, target: (N, C) -> loss: () (mean over rows), lse: (N) float64
+void cross_entropy_soft(DType dtype, int64_t N, int64_t C, const void* logits, const void* target, void* loss,
+                        void* lse);
+// g: (), logits, target: (N, C), lse: (N) -> dlogits (if not null), dtarget (if not null): (N, C)
+void cross_entropy_soft_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits,
+                                 const void* target, const void* lse, void* dlogits, void* dtarget);
+
 }  // namespace resa::cuda
