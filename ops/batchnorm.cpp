@@ -29,7 +29,8 @@ std::array<int64_t, 3> ncl(const char* op, const Tensor& x) {
 BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                            const Tensor& running_var, bool training, double momentum, double eps) {
   const char* op = "batch_norm";
-  auto [n, c, l] = ncl(op, x_in);
+  const auto ncl_sizes = ncl(op, x_in);
+  const int64_t n = std::get<0>(ncl_sizes), c = std::get<1>(ncl_sizes), l = std::get<2>(ncl_sizes);
   check_floating(op, x_in);
   check_channel_vector(op, "weight", weight, x_in);
   check_channel_vector(op, "bias", bias, x_in);
@@ -66,7 +67,8 @@ std::array<Tensor, 3> batch_norm_backward(const Tensor& dy_in, const Tensor& x_i
                                           const Tensor& mean, const Tensor& invstd, bool training, bool want_input,
                                           bool want_weight, bool want_bias) {
   const char* op = "batch_norm_backward";
-  auto [n, c, l] = ncl(op, x_in);
+  const auto ncl_sizes = ncl(op, x_in);
+  const int64_t n = std::get<0>(ncl_sizes), c = std::get<1>(ncl_sizes), l = std::get<2>(ncl_sizes);
   RESA_CHECK(dy_in.shape() == x_in.shape(), "[batch_norm_backward] grad_output {} does not match input {}",
              shape_str(dy_in.shape()), shape_str(x_in.shape()));
   check_floating(op, dy_in);

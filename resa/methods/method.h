@@ -1,0 +1,47 @@
+// A self-supervised method: a loss over the encoder and projector outputs of several augmented views,
+// with whatever extra networks it needs (an EMA teacher, a predictor, prototypes). The trainer only
+// sees this interface, so ReSA and the baselines share the loader, the optimizer and the checkpoints.
+#pragma once
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nn/module.h"
+
+namespace resa {
+
+struct StepContext {
+  int64_t step = 0;         // global step, from 0
+  int64_t total_steps = 1;  // of the whole run (for schedules such as the EMA momentum)
+};
+
+struct MethodOutput {
+  Tensor loss;                            // scalar, differentiable w.r.t. the trainable modules
+  std::map<std::string, double> stats;    // extra numbers to log (e.g. the EMA momentum)
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual std::string name() const = 0;
+  // views: one (N, C, H, W) batch per augmented view, on the training device.
+  virtual MethodOutput forward(const std::vector<Tensor>& views, const StepContext& ctx) = 0;
+  // Every module with its checkpoint prefix ("encoder", "projector", "teacher_encoder", ...).
+  virtual std::vector<std::pair<std::string, nn::ModulePtr>> modules() const = 0;
+  // The modules whose parameters the optimizer updates.
+  virtual std::vector<nn::ModulePtr> trainable() const = 0;
+  // The encoder whose features are evaluated (ReSA's momentum variant: the teacher's).
+  virtual nn::ModulePtr eval_encoder() const = 0;
+  // The projector that goes with eval_encoder() (for the clustering analysis of P0, P1 and Z).
+  virtual nn::ModulePtr eval_projector() const = 0;
+
+  void train(bool on = true) {
+    for (auto& [n, m] : modules()) m->train(on);
+  }
+  void to(Device d) {
+    for (auto& [n, m] : modules()) m->to(d);
+  }
+};
+
+}  // namespace resa
