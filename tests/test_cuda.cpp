@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "ops/elementwise.h"
+#include "ops/index.h"
 #include "ops/reduce.h"
 #include "ops/softmax.h"
 #include "test_util.h"
@@ -416,6 +417,64 @@ TEST_CASE("cuda: cross-entropies, hard and soft, forward and backward") {
   Tensor bad = from_vector(std::vector<int64_t>{0, 31}, {2});
   RESA_CHECK_THROWS_WITH_SUBSTR(cross_entropy(randn_cpu({2, 31}, 114).to(kGPU), bad.to(kGPU)),
                                 "label 31 at row 1 is out of range for C = 31");
+}
+
+TEST_CASE("cuda: index_select, index_add, gather, scatter_add and their gradients") {
+  SKIP_WITHOUT_CUDA();
+  auto random_index = [](int64_t count, int64_t n, uint64_t seed) {
+    std::vector<int64_t> v(static_cast<size_t>(count));
+    Generator gen(seed);
+    for (auto& x : v) x = static_cast<int64_t>(gen.randint(static_cast<uint64_t>(n)));
+    return v;
+  };
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    // index_select / index_add_ along each dim of (3, 5, 7), repeated indices included.
+    Tensor x = randn_cpu({3, 5, 7}, 121, dt);
+    for (int64_t d = 0; d < 3; ++d) {
+      const int64_t n = x.shape()[d];
+      Tensor index = from_vector(random_index(2 * n + 1, n, 122 + d), {2 * n + 1});
+      std::string what = "dim " + std::to_string(d) + " " + std::string(dtype_name(dt));
+      Tensor sel = ops::index_select(x, d, index);
+      check_close(ops::index_select(x.to(kGPU), d, index.to(kGPU)), sel, 0.0, "index_select " + what);
+      Tensor src = randn_cpu(sel.shape(), 123, dt);
+      Tensor dst = randn_cpu(x.shape(), 124, dt), dst_g = dst.to(kGPU);
+      ops::index_add_(dst, d, index, src);
+      ops::index_add_(dst_g, d, index.to(kGPU), src.to(kGPU));
+      check_close(dst_g, dst, 0.0, "index_add " + what);  // same order of additions: exact
+      // gather / scatter_add_ with an index smaller than x on the other dims.
+      Shape ishape = {2, 4, 6};
+      ishape[static_cast<size_t>(d)] = 9;
+      Tensor gidx = from_vector(random_index(numel_of(ishape), n, 125 + d), ishape);
+      check_close(ops::gather(x.to(kGPU), d, gidx.to(kGPU)), ops::gather(x, d, gidx), 0.0, "gather " + what);
+      check_close(ops::gather(x.to(kGPU).transpose(0, 2).transpose(0, 2), d, gidx.to(kGPU)), ops::gather(x, d, gidx),
+                  0.0, "gather through strides " + what);
+      Tensor ssrc = randn_cpu(ishape, 126, dt);
+      Tensor sdst = randn_cpu(x.shape(), 127, dt), sdst_g = sdst.to(kGPU);
+      ops::scatter_add_(sdst, d, gidx, ssrc);
+      ops::scatter_add_(sdst_g, d, gidx.to(kGPU), ssrc.to(kGPU));
+      check_close(sdst_g, sdst, 0.0, "scatter_add " + what);
+    }
+    // Large index_select (embedding-like rows) and its gradient through autograd.
+    Tensor table = randn_cpu({1001, 31}, 128, dt).requires_grad_();
+    Tensor table_g = table.detach().to(kGPU).requires_grad_();
+    Tensor rows = from_vector(random_index(4097, 1001, 129), {4097});
+    Tensor w = randn_cpu({4097, 31}, 130, dt);
+    Tensor l = sum(index_select(table, 0, rows) * w), lg = sum(index_select(table_g, 0, rows.to(kGPU)) * w.to(kGPU));
+    check_close(lg, l, dt == DType::Float32 ? 1e-5 : 1e-12, "index_select loss");
+    l.backward();
+    lg.backward();
+    check_close(table_g.grad(), table.grad(), dt == DType::Float32 ? 1e-5 : 1e-12, "index_select grad");
+    Tensor gx = randn_cpu({257, 33}, 131, dt).requires_grad_();
+    Tensor gx_g = gx.detach().to(kGPU).requires_grad_();
+    Tensor gi = from_vector(random_index(257 * 5, 33, 132), {257, 5});
+    Tensor gl = sum(gather(gx, 1, gi) * 1.5), gl_g = sum(gather(gx_g, 1, gi.to(kGPU)) * 1.5);
+    gl.backward();
+    gl_g.backward();
+    check_close(gx_g.grad(), gx.grad(), 0.0, "gather grad");
+  }
+  Tensor bad = from_vector(std::vector<int64_t>{0, 5}, {2});
+  RESA_CHECK_THROWS_WITH_SUBSTR(ops::index_select(randn_cpu({3, 5}, 133).to(kGPU), 1, bad.to(kGPU)),
+                                "index 5 (at position 1) is out of range for dim 1 of size 5");
 }
 
 TEST_CASE("cuda: random tensors on the device equal the CPU ones bit for bit") {

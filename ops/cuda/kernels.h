@@ -59,4 +59,18 @@ void cross_entropy_soft(DType dtype, int64_t N, int64_t C, const void* logits, c
 void cross_entropy_soft_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits,
                                  const void* target, const void* lse, void* dlogits, void* dtarget);
 
+// ---- indexing (ops/cpu/index.h); indices are device pointers, bounds-checked by the caller ----
+// x: (outer, n, inner), index: (k) in [0, n) -> out: (outer, k, inner)
+void index_select(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index,
+                  const void* x, void* out);
+// dst: (outer, n, inner) += src: (outer, k, inner) at index (k); deterministic, in the CPU's order.
+void index_add(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index,
+               const void* src, void* dst);
+// index: index_shape contiguous, x read through x_strides -> out: index_shape contiguous.
+void gather(DType dtype, int64_t dim, const std::vector<int64_t>& index_shape, const int64_t* index, const void* x,
+            const std::vector<int64_t>& x_strides, void* out);
+// dst (through dst_strides)[p with dim replaced by index[p]] += src[p]; deterministic, in the CPU's order.
+void scatter_add(DType dtype, int64_t dim, const std::vector<int64_t>& index_shape, const int64_t* index,
+                 const void* src, void* dst, const std::vector<int64_t>& dst_strides);
+
 }  // namespace resa::cuda
