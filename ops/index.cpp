@@ -3,6 +3,9 @@
 #include "ops/cpu/index.h"
 #include "ops/dispatch.h"
 #include "ops/elementwise.h"
+#ifdef RESA_WITH_CUDA
+#include "ops/cuda/kernels.h"
+#endif
 
 namespace resa::ops {
 namespace {
@@ -90,7 +93,21 @@ Tensor index_select(const Tensor& x_in, int64_t dim, const Tensor& index_in) {
   RESA_CHECK(index_in.dim() <= 1, "[{}] index must be 1-D, got {} for input {}", op, shape_str(index_in.shape()),
              shape_str(x_in.shape()));
   const int64_t d = index_dim(dim, x_in.dim(), op);
-  if (x_in.device().is_cuda()) dispatch::no_cuda_kernel(op);
+  if (x_in.device().is_cuda()) {
+#ifdef RESA_WITH_CUDA
+    Tensor xc = contiguous_of(x_in), ic = contiguous_of(index_in);
+    Layout lc = layout_of(xc.shape(), d);
+    check_bounds(op, ic.to(kCPU), lc.n, d, xc);  // on a host copy of the index
+    Shape shape_c = xc.shape();
+    if (!shape_c.empty()) shape_c[d] = ic.numel();
+    Tensor out_c = Tensor::empty(shape_c, xc.dtype(), xc.device());
+    cuda::index_select(xc.dtype(), lc.outer, lc.n, lc.inner, ic.numel(), ic.data<int64_t>(), xc.raw_data(),
+                       out_c.raw_data());
+    return out_c;
+#else
+    dispatch::no_cuda_kernel(op);
+#endif
+  }
   Tensor x = contiguous_of(x_in), index = contiguous_of(index_in);
   Layout l = layout_of(x.shape(), d);
   check_bounds(op, index, l.n, d, x);
@@ -116,7 +133,17 @@ void index_add_(const Tensor& dst, int64_t dim, const Tensor& index_in, const Te
   if (!want.empty()) want[d] = k;
   RESA_CHECK(src_in.shape() == want, "[{}] source {} must be {} for destination {} and index {} along dim {}", op,
              shape_str(src_in.shape()), shape_str(want), shape_str(dst.shape()), shape_str(index_in.shape()), d);
-  if (dst.device().is_cuda()) dispatch::no_cuda_kernel(op);
+  if (dst.device().is_cuda()) {
+#ifdef RESA_WITH_CUDA
+    Tensor sc = contiguous_of(src_in), ic = contiguous_of(index_in);
+    Layout lc = layout_of(dst.shape(), d);
+    check_bounds(op, ic.to(kCPU), lc.n, d, dst);  // on a host copy of the index
+    cuda::index_add(dst.dtype(), lc.outer, lc.n, lc.inner, k, ic.data<int64_t>(), sc.raw_data(), dst.raw_data());
+    return;
+#else
+    dispatch::no_cuda_kernel(op);
+#endif
+  }
   Tensor src = contiguous_of(src_in), index = contiguous_of(index_in);
   Layout l = layout_of(dst.shape(), d);
   check_bounds(op, index, l.n, d, dst);
@@ -128,7 +155,17 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
   check_index_dtype(op, index_in, x);
   const int64_t d = index_dim(dim, x.dim(), op);
   check_gather_shapes(op, x, index_in, d);
-  if (x.device().is_cuda()) dispatch::no_cuda_kernel(op);
+  if (x.device().is_cuda()) {
+#ifdef RESA_WITH_CUDA
+    Tensor ic = contiguous_of(index_in);
+    check_bounds(op, ic.to(kCPU), x.dim() == 0 ? 1 : x.shape()[d], d, x);  // on a host copy of the index
+    Tensor out_c = Tensor::empty(ic.shape(), x.dtype(), x.device());
+    cuda::gather(x.dtype(), d, ic.shape(), ic.data<int64_t>(), x.raw_data(), x.strides(), out_c.raw_data());
+    return out_c;
+#else
+    dispatch::no_cuda_kernel(op);
+#endif
+  }
   Tensor index = contiguous_of(index_in);
   check_bounds(op, index, x.dim() == 0 ? 1 : x.shape()[d], d, x);
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
@@ -146,7 +183,16 @@ void scatter_add_(const Tensor& dst, int64_t dim, const Tensor& index_in, const 
   check_gather_shapes(op, dst, index_in, d);
   RESA_CHECK(src_in.shape() == index_in.shape(), "[{}] source {} must have the shape of index {}", op,
              shape_str(src_in.shape()), shape_str(index_in.shape()));
-  if (dst.device().is_cuda()) dispatch::no_cuda_kernel(op);
+  if (dst.device().is_cuda()) {
+#ifdef RESA_WITH_CUDA
+    Tensor sc = contiguous_of(src_in), ic = contiguous_of(index_in);
+    check_bounds(op, ic.to(kCPU), dst.dim() == 0 ? 1 : dst.shape()[d], d, dst);  // on a host copy of the index
+    cuda::scatter_add(dst.dtype(), d, ic.shape(), ic.data<int64_t>(), sc.raw_data(), dst.raw_data(), dst.strides());
+    return;
+#else
+    dispatch::no_cuda_kernel(op);
+#endif
+  }
   Tensor src = contiguous_of(src_in), index = contiguous_of(index_in);
   check_bounds(op, index, dst.dim() == 0 ? 1 : dst.shape()[d], d, dst);
   cpu::scatter_add(dst.dtype(), d, index.shape(), index.data<int64_t>(), src.raw_data(), dst.raw_data(),
