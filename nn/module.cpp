@@ -137,7 +137,7 @@ StateDict Module::state_dict() const {
   return sd;
 }
 
-std::vector<std::string> Module::load_state_dict(const StateDict& sd, bool strict) {
+Module::LoadResult Module::load_state_dict(const StateDict& sd, bool strict) {
   NamedTensors mine = named_parameters();
   for (auto& e : named_buffers()) mine.push_back(e);
   std::set<std::string> used;
@@ -167,10 +167,7 @@ std::vector<std::string> Module::load_state_dict(const StateDict& sd, bool stric
     auto it = sd.find(k);
     if (it != sd.end()) const_cast<Tensor&>(t).copy_(it->second.detach());
   }
-  if (!strict) {
-    for (auto& m : missing) unexpected.push_back("missing:" + m);
-  }
-  return unexpected;
+  return {missing, unexpected};
 }
 
 ModulePtr Module::clone() const {

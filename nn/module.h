@@ -71,8 +71,12 @@ class Module {
   // sharing memory with the module.
   StateDict state_dict() const;
   // Copies values in (to each tensor's device and dtype). strict: every key of the module must be
-  // present and no other key; shapes must match in any case. Returns the keys it did not use when not strict.
-  std::vector<std::string> load_state_dict(const StateDict& sd, bool strict = true);
+  // present and no other key (else one error listing all of them); shapes must match in any case.
+  // Returns the keys that were missing / not used (both empty when strict succeeds), as PyTorch does.
+  struct LoadResult {
+    std::vector<std::string> missing_keys, unexpected_keys;
+  };
+  LoadResult load_state_dict(const StateDict& sd, bool strict = true);
 
   // A deep copy (new tensors, same values, same requires_grad and mode): the EMA teacher.
   ModulePtr clone() const;
