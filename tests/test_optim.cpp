@@ -175,3 +175,51 @@ TEST_CASE("ema_update blends parameters and copies buffers") {
   auto lin4 = std::make_shared<Linear>(4, 2);
   RESA_CHECK_THROWS_WITH_SUBSTR(ema_update(*lin4, *student, 0.9), "does not match");
 }
+
+TEST_CASE("cuda: Module::to, SGD / LARS / Adam steps and EMA on the GPU match the CPU") {
+  if (!cuda_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  for (int kind = 0; kind < 4; ++kind) {
+    auto make_net = [] {
+      Generator g(5);
+      return std::make_shared<Sequential>(std::vector<ModulePtr>{std::make_shared<Linear>(5, 4, true, &g),
+                                                                 std::make_shared<ReLU>(), std::make_shared<Linear>(4, 3, true, &g)});
+    };
+    auto cpu = make_net(), gpu = make_net();
+    Tensor handle = gpu->named_parameters()[0].second;
+    gpu->to(cuda_device());
+    CHECK(handle.device().is_cuda());  // moved in place: the same handle now lives on the GPU
+    auto make_opt = [&](Module& m) -> std::unique_ptr<Optimizer> {
+      auto g = split_decay_groups(m, ParamGroup().set_lr(0.05).set_momentum(0.9).set_weight_decay(1e-2));
+      if (kind == 0) return std::make_unique<SGD>(g);
+      if (kind == 1) return std::make_unique<LARS>(g);
+      if (kind == 2) return std::make_unique<Adam>(g);
+      return std::make_unique<AdamW>(g);
+    };
+    auto oc = make_opt(*cpu), og = make_opt(*gpu);
+    for (int s = 0; s < 5; ++s) {
+      Generator gx(100 + s);
+      Tensor x = randn({6, 5}, {}, &gx);
+      for (auto [m, o, xd] : {std::tuple{cpu.get(), oc.get(), x}, std::tuple{gpu.get(), og.get(), x.to(cuda_device())}}) {
+        o->zero_grad();
+        mean(pow(m->forward(xd), 2.0)).backward();
+        o->step();
+      }
+    }
+    auto pc = cpu->named_parameters(), pg = gpu->named_parameters();
+    for (size_t i = 0; i < pc.size(); ++i) {
+      INFO("optimizer " << kind << " " << pc[i].first);
+      CHECK(pg[i].second.device().is_cuda());
+      CHECK(max_rel_error(pg[i].second.to(kCPU), pc[i].second) < 1e-5);
+    }
+    auto tc = clone_as(cpu), tg = clone_as(gpu);
+    CHECK(tg->named_parameters()[0].second.device().is_cuda());
+    ema_update(*tc, *make_net(), 0.7);
+    auto fresh = make_net();
+    fresh->to(cuda_device());
+    ema_update(*tg, *fresh, 0.7);
+    CHECK(max_rel_error(tg->named_parameters()[0].second.to(kCPU), tc->named_parameters()[0].second) < 1e-5);
+  }
+}
