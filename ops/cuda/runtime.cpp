@@ -242,7 +242,7 @@ int sm_count() { return per_device().sms; }
 
 void copy_bytes(void* dst, bool dst_is_cuda, const void* src, bool src_is_cuda, size_t n) {
   if (n == 0) return;
-  check_device_index(current_device());
+  if (device_count() == 0) check_device_index(0);  // throws the clear "no CUDA device" message
   cudaStream_t s = stream();
   if (dst_is_cuda && src_is_cuda) {
     RESA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, s));
