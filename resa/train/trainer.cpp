@@ -13,7 +13,7 @@
 #include "nn/optim/schedule.h"
 #include "nn/resnet.h"
 #include "resa/eval/knn.h"
-#include "resa/methods/resa.h"
+#include "resa/methods/factory.h"
 #include "resa/train/plot.h"
 
 namespace resa::train {
@@ -66,9 +66,6 @@ RunData open_data(const TrainConfig& cfg) {
 
 // ---------------------------------------------------------------- model
 std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels) {
-  RESA_CHECK(cfg.method == "resa", "[train] method '{}' is not available (resa)", cfg.method);
-  RESA_CHECK(cfg.variant == "momentum" || cfg.variant == "no-momentum",
-             "[train] variant '{}' must be momentum or no-momentum", cfg.variant);
   double base_width = cfg.arch == "resnet_small" ? 32.0 : 64.0;
   auto ropts = nn::ResNetOptions()
                    .arch(cfg.arch)
@@ -80,11 +77,15 @@ std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels
   auto encoder = nn::make_resnet(ropts);
   Generator gen(cfg.seed ^ 0x9E3779B97F4A7C15ull);
   auto projector = nn::make_projector(encoder->feature_dim(), cfg.mlp, &gen);
-  auto opts = ReSAOptions()
-                  .momentum_teacher(cfg.variant == "momentum")
-                  .ema_base(cfg.ema_momentum)
-                  .loss(ReSALossOptions().tau(cfg.temperature).eps(cfg.sinkhorn_eps).iters(cfg.sinkhorn_iters));
-  auto m = std::make_shared<ReSA>(encoder, projector, opts);
+  MethodSpec spec;
+  spec.name = cfg.method;
+  spec.variant = cfg.variant;
+  spec.temperature = cfg.temperature;
+  spec.ema_momentum = cfg.ema_momentum;
+  spec.sinkhorn_eps = cfg.sinkhorn_eps;
+  spec.sinkhorn_iters = cfg.sinkhorn_iters;
+  spec.seed = cfg.seed;
+  auto m = make_method(spec, encoder, projector);
   m->to(Device::parse(cfg.device));
   return m;
 }
