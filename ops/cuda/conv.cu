@@ -1,0 +1,221 @@
+// CUDA 2-D convolution on contiguous NCHW tensors, as on the CPU (ops/cpu/conv.cpp): im2col + GEMM.
+//
+// Images are processed in groups of G: their columns lie side by side in one (C * R * S, G * P * Q)
+// matrix, so that each cuBLAS call is wide enough to fill the GPU even where P * Q is 16 (the last stage
+// of a CIFAR ResNet). G is bounded so that the column scratch stays under kColElems elements.
+//   forward:         out (K, G*PQ) = w (K, CRS) . col (CRS, G*PQ), then scattered to y (G, K, PQ) + bias;
+//   backward input:  dcol (CRS, G*PQ) = w^T (CRS, K) . dy (K, G*PQ), then col2im (a gather per input
+//                    element, no atomics: the same summation order as the CPU's col2im);
+//   backward weight: dW (K, CRS) += dy (K, G*PQ) . col^T (G*PQ, CRS) over the groups (beta = 1);
+//   bias gradient:   one block per output channel, summed in double.
+#include <algorithm>
+#include <climits>
+
+#include "ops/cuda/loops.cuh"  // first: see there
+#include "ops/cuda/kernels.h"
+#include "ops/cuda/runtime.h"
+
+namespace resa::cuda {
+namespace {
+
+using cpu::ConvShape;
+
+// At most this many elements in the column scratch (128 MB in float32).
+constexpr int64_t kColElems = int64_t{1} << 25;
+
+template <typename F>
+void dispatch_float(DType dt, const char* op, F&& f) {
+  switch (dt) {
+    case DType::Float32: f(float{}); return;
+    case DType::Float64: f(double{}); return;
+    default: RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
+  }
+}
+
+// Row-major C (m, n) = alpha op(A) op(B) + beta C on the device's cuBLAS handle (see ops/cuda/gemm.cpp for
+// the row-major to column-major mapping).
+template <typename T>
+void gemm_rm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+             const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  for (int64_t v : {m, n, k, lda, ldb, ldc})
+    RESA_CHECK(v >= 0 && v <= INT_MAX, "[{}] CUDA GEMM sizes must fit in 32 bits: m={} n={} k={}", op, m, n, k);
+  if (m == 0 || n == 0) return;
+  const cublasOperation_t oa = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, ob = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const T alpha = T(1);
+  cublasHandle_t h = cublas_handle();
+  if constexpr (std::is_same_v<T, float>) {
+    const cublasComputeType_t compute = allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    RESA_CUBLAS_CHECK(cublasGemmEx(h, ob, oa, int(n), int(m), int(k), &alpha, b, CUDA_R_32F, int(ldb), a, CUDA_R_32F,
+                                   int(lda), &beta, c, CUDA_R_32F, int(ldc), compute, CUBLAS_GEMM_DEFAULT));
+  } else {
+    RESA_CUBLAS_CHECK(cublasDgemm(h, ob, oa, int(n), int(m), int(k), &alpha, b, int(ldb), a, int(lda), &beta, c,
+                                  int(ldc)));
+  }
+}
+
+// x: (G, C, H, W) -> col: (C * R * S, G * P * Q); padding reads as zero.
+template <typename T>
+__global__ void im2col_kernel(ConvShape g, int64_t gs, const T* __restrict__ x, T* __restrict__ col) {
+  const int64_t pq = g.p * g.q, ld = gs * pq, total = g.c * g.r * g.s * ld;
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t row = t / ld, rem = t - row * ld;
+    const int64_t i = rem / pq, j = rem - i * pq;
+    const int64_t p = j / g.q, q = j - p * g.q;
+    const int64_t c = row / (g.r * g.s), rs = row - c * g.r * g.s;
+    const int64_t r = rs / g.s, s = rs - r * g.s;
+    const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h, iw = q * g.stride_w - g.pad_w + s * g.dil_w;
+    col[t] = (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? x[((i * g.c + c) * g.h + ih) * g.w + iw] : T(0);
+  }
+}
+
+// col: (C * R * S, G * P * Q) -> dx: (G, C, H, W), each input element the sum of the columns that read it
+// (r, then s ascending, as the CPU's col2im adds them).
+template <typename T>
+__global__ void col2im_kernel(ConvShape g, int64_t gs, const T* __restrict__ col, T* __restrict__ dx) {
+  const int64_t pq = g.p * g.q, ld = gs * pq, total = gs * g.c * g.h * g.w;
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t iw = t % g.w, ih = (t / g.w) % g.h, c = (t / (g.w * g.h)) % g.c, i = t / (g.w * g.h * g.c);
+    T acc = T(0);
+    for (int64_t r = 0; r < g.r; ++r) {
+      const int64_t hh = ih + g.pad_h - r * g.dil_h;
+      if (hh < 0 || hh % g.stride_h != 0) continue;
+      const int64_t p = hh / g.stride_h;
+      if (p >= g.p) continue;
+      for (int64_t s = 0; s < g.s; ++s) {
+        const int64_t ww = iw + g.pad_w - s * g.dil_w;
+        if (ww < 0 || ww % g.stride_w != 0) continue;
+        const int64_t q = ww / g.stride_w;
+        if (q >= g.q) continue;
+        acc += col[((c * g.r + r) * g.s + s) * ld + i * pq + p * g.q + q];
+      }
+    }
+    dx[t] = acc;
+  }
+}
+
+// (K, G * PQ) -> (G, K, PQ), plus bias[k] when given.
+template <typename T>
+__global__ void scatter_images_kernel(int64_t gs, int64_t k, int64_t pq, const T* __restrict__ src,
+                                      const T* __restrict__ bias, T* __restrict__ dst) {
+  const int64_t total = gs * k * pq;
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t j = t % pq, kk = (t / pq) % k, i = t / (pq * k);
+    T v = src[kk * gs * pq + i * pq + j];
+    if (bias) v += bias[kk];
+    dst[t] = v;
+  }
+}
+
+// (G, K, PQ) -> (K, G * PQ).
+template <typename T>
+__global__ void gather_images_kernel(int64_t gs, int64_t k, int64_t pq, const T* __restrict__ src,
+                                     T* __restrict__ dst) {
+  const int64_t total = gs * k * pq;
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t j = t % (gs * pq), kk = t / (gs * pq), i = j / pq;
+    dst[t] = src[(i * k + kk) * pq + (j - i * pq)];
+  }
+}
+
+// db[k] = sum over N, P, Q of dy (N, K, PQ), one block per channel, accumulated in double.
+template <typename T>
+__global__ void bias_grad_kernel(int64_t n, int64_t k, int64_t pq, const T* __restrict__ dy, T* __restrict__ db) {
+  __shared__ double part[kBlock];
+  for (int64_t kk = blockIdx.x; kk < k; kk += gridDim.x) {
+    double acc = 0;
+    for (int64_t j = threadIdx.x; j < n * pq; j += blockDim.x) {
+      const int64_t i = j / pq;
+      acc += static_cast<double>(dy[(i * k + kk) * pq + (j - i * pq)]);
+    }
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) db[kk] = static_cast<T>(part[0]);
+    __syncthreads();
+  }
+}
+
+// Images per group: the column scratch (C*R*S, G*P*Q) and the (K, G*P*Q) product both under kColElems.
+int64_t group_size(const ConvShape& g) {
+  const int64_t per = std::max<int64_t>(1, std::max(g.c * g.r * g.s, g.k) * g.p * g.q);
+  return std::max<int64_t>(1, std::min(g.n, kColElems / per));
+}
+
+}  // namespace
+
+void conv2d_forward(DType dtype, const ConvShape& g, const void* x_, const void* w_, const void* b_, void* y_) {
+  dispatch_float(dtype, "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = static_cast<const T*>(x_);
+    const T* w = static_cast<const T*>(w_);
+    const T* b = static_cast<const T*>(b_);
+    T* y = static_cast<T*>(y_);
+    const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, gmax = group_size(g);
+    DeviceBuffer col(sizeof(T) * crs * gmax * pq), out(sizeof(T) * g.k * gmax * pq);
+    for (int64_t n = 0; n < g.n; n += gmax) {
+      const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
+      im2col_kernel<T><<<grid_for(crs * ld), kBlock, 0, stream()>>>(g, gs, x + n * g.c * g.h * g.w, col.as<T>());
+      RESA_CUDA_LAUNCH_CHECK("im2col_kernel");
+      gemm_rm<T>("conv2d", false, false, g.k, ld, crs, w, crs, col.as<T>(), ld, T(0), out.as<T>(), ld);
+      scatter_images_kernel<T><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(gs, g.k, pq, out.as<T>(), b,
+                                                                            y + n * g.k * pq);
+      RESA_CUDA_LAUNCH_CHECK("scatter_images_kernel");
+    }
+  });
+}
+
+void conv2d_backward_input(DType dtype, const ConvShape& g, const void* dy_, const void* w_, void* dx_) {
+  dispatch_float(dtype, "conv2d_backward_input", [&](auto tag) {
+    using T = decltype(tag);
+    const T* dy = static_cast<const T*>(dy_);
+    const T* w = static_cast<const T*>(w_);
+    T* dx = static_cast<T*>(dx_);
+    const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, gmax = group_size(g);
+    DeviceBuffer col(sizeof(T) * crs * gmax * pq), dyg(sizeof(T) * g.k * gmax * pq);
+    for (int64_t n = 0; n < g.n; n += gmax) {
+      const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
+      gather_images_kernel<T><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(gs, g.k, pq, dy + n * g.k * pq,
+                                                                           dyg.as<T>());
+      RESA_CUDA_LAUNCH_CHECK("gather_images_kernel");
+      gemm_rm<T>("conv2d_backward_input", true, false, crs, ld, g.k, w, crs, dyg.as<T>(), ld, T(0), col.as<T>(), ld);
+      col2im_kernel<T><<<grid_for(gs * g.c * g.h * g.w), kBlock, 0, stream()>>>(g, gs, col.as<T>(),
+                                                                               dx + n * g.c * g.h * g.w);
+      RESA_CUDA_LAUNCH_CHECK("col2im_kernel");
+    }
+  });
+}
+
+void conv2d_backward_weight(DType dtype, const ConvShape& g, const void* x_, const void* dy_, void* dw_, void* db_) {
+  dispatch_float(dtype, "conv2d_backward_weight", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = static_cast<const T*>(x_);
+    const T* dy = static_cast<const T*>(dy_);
+    T* dw = static_cast<T*>(dw_);
+    T* db = static_cast<T*>(db_);
+    const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q;
+    if (dw) {
+      const int64_t gmax = group_size(g);
+      DeviceBuffer col(sizeof(T) * crs * gmax * pq), dyg(sizeof(T) * g.k * gmax * pq);
+      for (int64_t n = 0; n < g.n; n += gmax) {
+        const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
+        im2col_kernel<T><<<grid_for(crs * ld), kBlock, 0, stream()>>>(g, gs, x + n * g.c * g.h * g.w, col.as<T>());
+        RESA_CUDA_LAUNCH_CHECK("im2col_kernel");
+        gather_images_kernel<T><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(gs, g.k, pq, dy + n * g.k * pq,
+                                                                             dyg.as<T>());
+        RESA_CUDA_LAUNCH_CHECK("gather_images_kernel");
+        gemm_rm<T>("conv2d_backward_weight", false, true, g.k, crs, ld, dyg.as<T>(), ld, col.as<T>(), ld,
+                   n == 0 ? T(0) : T(1), dw, crs);
+      }
+    }
+    if (db) {
+      const unsigned blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(g.k, 65535)));
+      bias_grad_kernel<T><<<blocks, kBlock, 0, stream()>>>(g.n, g.k, pq, dy, db);
+      RESA_CUDA_LAUNCH_CHECK("bias_grad_kernel");
+    }
+  });
+}
+
+}  // namespace resa::cuda
