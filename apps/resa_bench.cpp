@@ -4,6 +4,8 @@
 //
 //   resa_bench --arch resnet18 --batch 64 --image 32 --threads 2
 //   resa_bench --arch resnet_small --channels 1 --image 28 --batch 256 --threads 2
+//   resa_bench --arch resnet18 --batch 256 --image 32 --device cuda --runs 10 [--tf32]
+// On CUDA it also reports the caching allocator's peak device memory over the timed steps.
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +21,9 @@
 #include "ops/dispatch.h"
 #include "resa/methods/resa.h"
 #include "resa/sinkhorn.h"
+#ifdef RESA_WITH_CUDA
+#include "ops/cuda/runtime.h"
+#endif
 
 using namespace resa;
 using Clock = std::chrono::steady_clock;
@@ -86,6 +91,7 @@ int main(int argc, char** argv) {
   std::string arch = "resnet18", mlp = "2048-2048-512", device = "cpu", variant = "momentum";
   int64_t batch = 64, image = 32, channels = 3, width = 0;
   int threads = 2, warmup = 1, runs = 5;
+  bool tf32 = false;
   app.add_option("--arch", arch, "resnet18 | resnet34 | resnet50 | resnet_small")->capture_default_str();
   app.add_option("--width", width, "base width (0: the architecture's)")->capture_default_str();
   app.add_option("--mlp", mlp, "projector sizes")->capture_default_str();
@@ -97,11 +103,16 @@ int main(int argc, char** argv) {
   app.add_option("--variant", variant, "momentum | no-momentum")->capture_default_str();
   app.add_option("--warmup", warmup, "untimed runs first")->capture_default_str();
   app.add_option("--runs", runs, "timed runs (the median is reported)")->capture_default_str();
+  app.add_flag("--tf32", tf32, "TF32 tensor cores for float32 GEMMs (CUDA only)");
   CLI11_PARSE(app, argc, argv);
 
   try {
     set_num_threads(threads);
     Device dev = Device::parse(device);
+    RESA_CHECK(!tf32 || dev.is_cuda(), "[resa_bench] --tf32 needs --device cuda");
+#ifdef RESA_WITH_CUDA
+    if (tf32) cuda::set_allow_tf32(true);
+#endif
     const double base = arch == "resnet_small" ? 32.0 : 64.0;
     if (width == 0) width = static_cast<int64_t>(base);
     auto encoder = nn::make_resnet(nn::ResNetOptions().arch(arch).in_channels(channels).width_multiplier(width / base));
@@ -124,7 +135,14 @@ int main(int argc, char** argv) {
       sgd.step();
       (void)out.loss.item();
     };
+    double peak_gpu_mb = 0;
+#ifdef RESA_WITH_CUDA
+    if (dev.is_cuda()) cuda::reset_peak_stats(cuda::current_device());
+#endif
     double step_ms = time_ms(full_step, warmup, runs, dev);
+#ifdef RESA_WITH_CUDA
+    if (dev.is_cuda()) peak_gpu_mb = static_cast<double>(cuda::allocator_stats(cuda::current_device()).peak) / (1 << 20);
+#endif
 
     const auto allocs_before = cpu_allocator_stats().num_allocs;
     full_step();
@@ -172,14 +190,14 @@ int main(int argc, char** argv) {
     fmt::print("| full step | {:.1f} |\n", step_ms);
     for (auto& [name, ms] : pieces) fmt::print("| {} | {:.1f} |\n", name, ms);
     fmt::print("encoder forward: {:.3f} GFLOP/image; step: {:.1f} GFLOP; {:.1f} GFLOP/s; {:.1f} images/s; "
-               "{} host allocations/step; peak RSS {} MB\n",
+               "{} host allocations/step; peak RSS {} MB; peak GPU memory {:.0f} MB{}\n",
                fwd / 1e9, step_flops / 1e9, step_flops / step_ms / 1e6, 1000.0 * batch / step_ms, allocs_per_step,
-               peak_rss_mb());
+               peak_rss_mb(), peak_gpu_mb, tf32 ? " (TF32)" : "");
     fmt::print("{{\"impl\":\"resa\",\"arch\":\"{}\",\"batch\":{},\"image\":{},\"threads\":{},\"device\":\"{}\","
                "\"ms_per_step\":{:.3f},\"images_per_s\":{:.2f},\"step_gflop\":{:.3f},\"gflops\":{:.2f},"
-               "\"peak_rss_mb\":{}}}\n",
+               "\"peak_rss_mb\":{},\"peak_gpu_mb\":{:.1f},\"tf32\":{}}}\n",
                arch, batch, image, threads, device, step_ms, 1000.0 * batch / step_ms, step_flops / 1e9,
-               step_flops / step_ms / 1e6, peak_rss_mb());
+               step_flops / step_ms / 1e6, peak_rss_mb(), peak_gpu_mb, tf32);
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());

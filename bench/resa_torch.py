@@ -114,7 +114,7 @@ def sinkhorn(scores, eps=0.05, iters=3):
     q = torch.exp(scores / eps).T
     q /= q.sum()
     m = q.shape[0]
-    c = torch.ones(m, dtype=q.dtype) / m
+    c = torch.ones(m, dtype=q.dtype, device=q.device) / m
     for _ in range(iters):
         q *= (c / q.sum(dim=1)).unsqueeze(1)
         q *= (c / q.sum(dim=0)).unsqueeze(0)
@@ -185,7 +185,7 @@ def conv_flops(model, shape):
 
     hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     with torch.no_grad():
-        model(torch.zeros(shape))
+        model(torch.zeros(shape, device=next(model.parameters()).device))
     for h in hs:
         h.remove()
     return total[0]
@@ -202,7 +202,10 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tf32", action="store_true", help="TF32 tensor cores for matmuls and convolutions (CUDA)")
     args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = ReSA(args.arch, args.in_channels, args.mlp)
@@ -210,6 +213,8 @@ def main():
     for mod in (model.encoder, model.projector, model.t_encoder, model.t_projector):
         mod.to(dev)
     views = [torch.randn(args.batch, args.in_channels, args.image, args.image, device=dev) for _ in range(2)]
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     times = []
     for i in range(args.warmup + args.steps):
         if dev.type == "cuda":
@@ -222,10 +227,12 @@ def main():
             times.append(time.perf_counter() - t0)
     times.sort()
     med = times[len(times) // 2]
+    peak_gpu_mb = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0
     enc = conv_flops(model.encoder, (1, args.in_channels, args.image, args.image))
     # online: 2 views forward + backward (~3x forward); teacher: 2 views forward
     step_flops = args.batch * enc * (2 * 3 + 2)
     print(json.dumps({"impl": "pytorch", "torch": torch.__version__, "arch": args.arch, "batch": args.batch,
+                      "device": args.device, "tf32": args.tf32, "peak_gpu_mb": round(peak_gpu_mb, 1),
                       "threads": args.threads, "ms_per_step": med * 1e3, "images_per_s": args.batch / med,
                       "encoder_gflop_per_image": enc / 1e9, "step_gflop": step_flops / 1e9,
                       "gflops": step_flops / med / 1e9}))
