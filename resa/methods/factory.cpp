@@ -1,6 +1,10 @@
 #include "resa/methods/factory.h"
 
+#include "resa/methods/byol.h"
 #include "resa/methods/resa.h"
+#include "resa/methods/simclr.h"
+#include "resa/methods/swav.h"
+#include "resa/methods/vicreg.h"
 
 namespace resa {
 
@@ -15,7 +19,26 @@ std::shared_ptr<Method> make_method(const MethodSpec& spec, nn::ModulePtr encode
                     .loss(ReSALossOptions().tau(spec.temperature).eps(spec.sinkhorn_eps).iters(spec.sinkhorn_iters));
     return std::make_shared<ReSA>(std::move(encoder), std::move(projector), opts);
   }
-  RESA_FAIL("[method] unknown method '{}' (resa)", spec.name);
+  if (spec.name == "simclr")
+    return std::make_shared<SimCLR>(std::move(encoder), std::move(projector),
+                                    SimCLROptions().temperature(spec.simclr_temperature));
+  if (spec.name == "byol")
+    return std::make_shared<BYOL>(
+        std::move(encoder), std::move(projector),
+        BYOLOptions().ema_base(spec.byol_momentum).pred_hidden(spec.byol_pred_hidden).seed(spec.seed));
+  if (spec.name == "swav")
+    return std::make_shared<SwAV>(std::move(encoder), std::move(projector),
+                                  SwAVOptions()
+                                      .prototypes(spec.swav_prototypes)
+                                      .temperature(spec.swav_temperature)
+                                      .eps(spec.sinkhorn_eps)
+                                      .iters(spec.sinkhorn_iters)
+                                      .freeze_iters(spec.swav_freeze_iters)
+                                      .seed(spec.seed));
+  if (spec.name == "vicreg")
+    return std::make_shared<VICReg>(std::move(encoder), std::move(projector),
+                                    VICRegOptions().sim(spec.vicreg_sim).var(spec.vicreg_var).cov(spec.vicreg_cov));
+  RESA_FAIL("[method] unknown method '{}' (resa | simclr | byol | swav | vicreg)", spec.name);
 }
 
 }  // namespace resa

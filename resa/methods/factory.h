@@ -9,13 +9,26 @@
 namespace resa {
 
 struct MethodSpec {
-  std::string name = "resa";         // resa (more methods register here)
+  std::string name = "resa";         // resa | simclr | byol | swav | vicreg
   std::string variant = "momentum";  // resa: momentum | no-momentum
-  double temperature = 0.4;
-  double ema_momentum = 0.996;
-  double sinkhorn_eps = 0.05;
-  int64_t sinkhorn_iters = 3;
-  uint64_t seed = 0;
+  double temperature = 0.4;          // resa: tau of the embedding similarities
+  double ema_momentum = 0.996;       // resa: base EMA momentum of the teacher
+  double sinkhorn_eps = 0.05;        // resa and swav
+  int64_t sinkhorn_iters = 3;        // resa and swav
+  uint64_t seed = 0;                 // initial weights of the extra heads (predictor, prototypes)
+  // simclr
+  double simclr_temperature = 0.2;
+  // byol
+  double byol_momentum = 0.99;
+  int64_t byol_pred_hidden = 4096;
+  // swav
+  double swav_temperature = 0.1;
+  int64_t swav_prototypes = 3000;
+  int64_t swav_freeze_iters = 313;
+  // vicreg
+  double vicreg_sim = 25.0;
+  double vicreg_var = 25.0;
+  double vicreg_cov = 1.0;
 };
 
 std::shared_ptr<Method> make_method(const MethodSpec& spec, nn::ModulePtr encoder,

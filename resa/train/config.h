@@ -26,6 +26,16 @@ struct TrainConfig {
   double sinkhorn_eps = 0.05;
   int64_t sinkhorn_iters = 3;
   double ema_momentum = 0.996;       // base EMA momentum, cosine to 1
+  // baselines (resa/methods/{simclr,byol,swav,vicreg}.h); Sinkhorn eps/iters above are shared with swav
+  double simclr_temperature = 0.2;
+  double byol_momentum = 0.99;       // base momentum of BYOL's target, cosine to 1
+  int64_t byol_pred_hidden = 4096;
+  double swav_temperature = 0.1;
+  int64_t swav_prototypes = 3000;
+  int64_t swav_freeze_iters = 313;   // steps without prototype gradients
+  double vicreg_sim = 25.0;
+  double vicreg_var = 25.0;
+  double vicreg_cov = 1.0;
   // optimisation
   int64_t epochs = 1000;
   int64_t batch_size = 256;
