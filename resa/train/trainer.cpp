@@ -88,6 +88,15 @@ std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels
   auto m = make_method(spec, encoder, projector);
   m->to(Device::parse(cfg.device));
   return m;
+  spec.simclr_temperature = cfg.simclr_temperature;
+  spec.byol_momentum = cfg.byol_momentum;
+  spec.byol_pred_hidden = cfg.byol_pred_hidden;
+  spec.swav_temperature = cfg.swav_temperature;
+  spec.swav_prototypes = cfg.swav_prototypes;
+  spec.swav_freeze_iters = cfg.swav_freeze_iters;
+  spec.vicreg_sim = cfg.vicreg_sim;
+  spec.vicreg_var = cfg.vicreg_var;
+  spec.vicreg_cov = cfg.vicreg_cov;
 }
 
 // ---------------------------------------------------------------- evaluation helpers
