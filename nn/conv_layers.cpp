@@ -56,6 +56,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
       nbt.fill_(nbt.item() + 1);
     }
   }
+  if (training && sync_) return forward_sync(x);  // statistics over every rank's batch (nn/layers.h)
   return batch_norm(x, affine_ ? param("weight") : Tensor(), affine_ ? param("bias") : Tensor(),
                     buffer("running_mean"), buffer("running_var"), training, momentum_, eps_);
 }

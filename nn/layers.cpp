@@ -27,6 +27,11 @@ std::string Linear::extra_repr() const {
   return fmt::format("in_features={}, out_features={}, bias={}", in_, out_, has_bias_);
 }
 
+Tensor BatchNorm::forward_sync(const Tensor& x) {
+  return sync_batch_norm(x, affine_ ? param("weight") : Tensor(), affine_ ? param("bias") : Tensor(),
+                         buffer("running_mean"), buffer("running_var"), momentum_, eps_, sync_);
+}
+
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
 
 Tensor Flatten::forward(const Tensor& x) { return x.dim() <= 1 ? x : x.flatten(1); }

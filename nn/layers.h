@@ -3,6 +3,7 @@
 #pragma once
 #include <initializer_list>
 
+#include "autograd/batchnorm_sync.h"
 #include "nn/module.h"
 
 namespace resa::nn {
@@ -58,14 +59,20 @@ class BatchNorm : public Cloneable<BatchNorm> {
   Tensor forward(const Tensor& x) override;
   int64_t num_features() const { return c_; }
   bool affine() const { return affine_; }
+  // Synchronized batch norm (resa/dist sets it for a world > 1): in training, the statistics are those
+  // of every rank's batch together; an empty function turns it off. Eval mode is unaffected.
+  void set_sync(SumOverRanks sum_over_ranks) { sync_ = std::move(sum_over_ranks); }
+  bool synced() const { return static_cast<bool>(sync_); }
 
  protected:
   std::string extra_repr() const override;
 
  private:
+  Tensor forward_sync(const Tensor& x);
   int64_t c_, dim_;
   bool affine_;
   double momentum_, eps_;
+  SumOverRanks sync_;
 };
 
 inline std::shared_ptr<BatchNorm> BatchNorm1d(int64_t c, bool affine = true, double momentum = 0.1, double eps = 1e-5) {

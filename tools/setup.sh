@@ -5,6 +5,7 @@ PKGS=(
   build-essential cmake ninja-build ccache pkg-config
   libeigen3-dev libopenblas-openmp-dev doctest-dev libfmt-dev libstb-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   python3-torch python3-torchvision python3-sklearn python3-numpy
 )

@@ -13,6 +13,10 @@ Loader::Loader(DatasetPtr dataset, std::vector<ViewConfig> views, LoaderOptions 
   RESA_CHECK(opts_.num_workers_ >= 1, "[loader] needs at least one worker, got {}", opts_.num_workers_);
   RESA_CHECK(opts_.prefetch_ >= 1, "[loader] prefetch {} must be positive", opts_.prefetch_);
   RESA_CHECK(ds_->size() > 0, "[loader] the dataset is empty");
+  RESA_CHECK(opts_.world_ >= 1 && opts_.rank_ >= 0 && opts_.rank_ < opts_.world_,
+             "[loader] rank {} is not a rank of a world of {}", opts_.rank_, opts_.world_);
+  RESA_CHECK(opts_.world_ == 1 || opts_.drop_last_, "[loader] a sharded loader (world {}) needs drop_last",
+             opts_.world_);
   channels_ = ds_->channels();
   for (const auto& v : views_) v.validate(channels_);
   slots_.resize(static_cast<size_t>(std::max(opts_.prefetch_, opts_.num_workers_)));
@@ -29,7 +33,7 @@ Loader::~Loader() {
 }
 
 int64_t Loader::batches_per_epoch() const {
-  int64_t n = ds_->size(), b = opts_.batch_size_;
+  int64_t n = ds_->size(), b = opts_.batch_size_ * opts_.world_;
   return opts_.drop_last_ ? n / b : (n + b - 1) / b;
 }
 
@@ -112,7 +116,7 @@ void Loader::alloc_slot(Slot& slot, int64_t n) {
 
 void Loader::fill(Slot& slot, int64_t batch, int64_t epoch, const std::vector<int64_t>& order) {
   const int64_t B = opts_.batch_size_;
-  const int64_t start = batch * B;
+  const int64_t start = (batch * opts_.world_ + opts_.rank_) * B;  // this rank's slice of the global batch
   const int64_t n = std::min(B, static_cast<int64_t>(order.size()) - start);
   alloc_slot(slot, n);
   int64_t* lab = slot.labels.data<int64_t>();

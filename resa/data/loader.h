@@ -34,6 +34,11 @@ struct LoaderOptions {
   int64_t num_workers_ = 2;
   int64_t prefetch_ = 4;  // batches in the ring (>= num_workers keeps every worker busy)
   uint64_t seed_ = 0;
+  // Distributed sampler: this process is rank `rank_` of `world_`. Global batch b of an epoch is
+  // order[b * B * world, (b + 1) * B * world) of the epoch's shuffled order (the same on every rank);
+  // rank r takes its r-th slice of B = batch_size_ samples. So the global batch does not depend on the
+  // world size, only on batch_size_ * world_. Needs drop_last when world_ > 1.
+  int64_t rank_ = 0, world_ = 1;
 
   LoaderOptions& batch_size(int64_t b) { batch_size_ = b; return *this; }
   LoaderOptions& shuffle(bool s) { shuffle_ = s; return *this; }
@@ -41,6 +46,7 @@ struct LoaderOptions {
   LoaderOptions& num_workers(int64_t n) { num_workers_ = n; return *this; }
   LoaderOptions& prefetch(int64_t n) { prefetch_ = n; return *this; }
   LoaderOptions& seed(uint64_t s) { seed_ = s; return *this; }
+  LoaderOptions& shard(int64_t rank, int64_t world) { rank_ = rank; world_ = world; return *this; }
 };
 
 struct Batch {
@@ -61,6 +67,7 @@ class Loader {
   void start_epoch(int64_t epoch);
   // The next batch of the current epoch, or nullopt at its end. Rethrows a worker's error.
   std::optional<Batch> next();
+  // Batches per epoch of this rank (= global batches per epoch).
   int64_t batches_per_epoch() const;
   int64_t epoch() const { return epoch_; }
   const Dataset& dataset() const { return *ds_; }

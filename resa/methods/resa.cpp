@@ -2,6 +2,7 @@
 
 #include "autograd/functions.h"
 #include "nn/optim/schedule.h"
+#include "resa/dist/data_parallel.h"
 
 namespace resa {
 
@@ -47,9 +48,15 @@ MethodOutput ReSA::forward(const std::vector<Tensor>& views, const StepContext& 
     h.push_back(encoder_->forward(x));
     z.push_back(projector_->forward(h.back()));
   }
+  // Data parallel: the global batch of every tensor the loss reads (the official FullGather). The
+  // encodings only feed the assignment, which has no gradient, so they are gathered detached.
+  const bool gather = comm_ && comm_->world_size() > 1;
+  auto global = [&](const Tensor& t) { return gather ? dist::all_gather(t, comm_) : t; };
+  Tensor h0 = gather ? dist::all_gather(h[0].detach(), comm_) : h[0];
+  for (auto& zv : z) zv = global(zv);
   MethodOutput out;
   if (!opts_.momentum_teacher_) {
-    out.loss = resa_loss_momentum_free(h[0], z, opts_.loss_).loss;
+    out.loss = resa_loss_momentum_free(h0, z, opts_.loss_).loss;
     return out;
   }
   // Teacher: EMA update first, then its forward on the first two views, without gradient.
@@ -66,7 +73,11 @@ MethodOutput ReSA::forward(const std::vector<Tensor>& views, const StepContext& 
       zt.push_back(teacher_projector_->forward(ht));
     }
   }
-  out.loss = resa_loss(h[0], h0t, z, zt, opts_.loss_).loss;
+  if (gather) {
+    h0t = dist::all_gather(h0t, comm_);
+    for (auto& t : zt) t = dist::all_gather(t, comm_);
+  }
+  out.loss = resa_loss(h0, h0t, z, zt, opts_.loss_).loss;
   out.stats["ema_momentum"] = m;
   return out;
 }

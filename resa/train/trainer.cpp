@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +15,8 @@
 #include "nn/resnet.h"
 #include "resa/eval/knn.h"
 #include "resa/methods/factory.h"
+#include "resa/methods/resa.h"
+#include "resa/dist/data_parallel.h"
 #include "resa/train/plot.h"
 
 namespace resa::train {
@@ -148,7 +151,9 @@ Tensor extract_features(nn::Module& encoder, const data::Dataset& ds, const std:
 }
 
 // ---------------------------------------------------------------- trainer
-Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)) {
+Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
+    : cfg_(std::move(cfg)), comm_(comm ? std::move(comm) : dist::init()) {
+  const int64_t world = comm_->world_size();
   std::string ckpt = checkpoint_path();
   bool resuming = resume && fs::exists(ckpt);
   if (resuming) {
@@ -160,11 +165,26 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)) {
     saved.out = cfg_.out;
     cfg_ = saved;
   }
-  if (cfg_.threads > 0) set_num_threads(cfg_.threads);
+  if (cfg_.threads > 0) {
+    set_num_threads(cfg_.threads);
+  } else if (const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE"); local && world > 1) {
+    // Ranks on one machine share its cores instead of each taking all of them.
+    set_num_threads(std::max(1, get_num_threads() / std::max(1, std::atoi(local))));
+  }
   device_ = Device::parse(cfg_.device);
   fs::create_directories(cfg_.out);
   data_ = open_data(cfg_);
   method_ = build_method(cfg_, data_.channels);
+  if (world > 1) {
+    // One starting point on every rank, batch norm over the global batch, the loss over the global batch.
+    for (auto& [name, m] : method_->modules()) {
+      dist::broadcast_state(*m, *comm_);
+      dist::enable_sync_batch_norm(*m, comm_);
+    }
+    if (auto r = std::dynamic_pointer_cast<ReSA>(method_)) r->set_communicator(comm_);
+  }
+  for (auto& m : method_->trainable())
+    for (auto& p : m->parameters()) dp_params_.push_back(p);
 
   // Optimizer over the trainable modules: plain SGD on every parameter (the official recipe), or
   // LARS, which leaves 1-D parameters (biases, batch-norm) out of adaptation and weight decay.
@@ -188,9 +208,12 @@ Trainer::Trainer(TrainConfig cfg, bool resume) : cfg_(std::move(cfg)) {
                                       data::ViewConfig::strong(size).normalize(data_.eval.mean, data_.eval.std)};
   RESA_CHECK(data_.train->size() >= cfg_.batch_size, "[train] batch size {} is larger than the {} training images",
              cfg_.batch_size, data_.train->size());
+  RESA_CHECK(cfg_.batch_size % world == 0, "[train] batch size {} is not divisible by the {} ranks",
+             cfg_.batch_size, world);
   loader_ = std::make_unique<data::Loader>(data_.train, views,
                                            data::LoaderOptions()
-                                               .batch_size(cfg_.batch_size)
+                                               .batch_size(cfg_.batch_size / world)
+                                               .shard(comm_->rank(), world)
                                                .num_workers(std::max<int64_t>(1, cfg_.workers))
                                                .seed(cfg_.seed)
                                                .drop_last(true)
@@ -205,6 +228,12 @@ Trainer::~Trainer() = default;
 std::string Trainer::checkpoint_path() const { return cfg_.out + "/checkpoint.safetensors"; }
 
 void Trainer::save_checkpoint() {
+  // The ranks hold the same weights: rank 0 writes, the others wait so that none runs ahead of a
+  // checkpoint that is still being written.
+  if (!is_root()) {
+    comm_->barrier();
+    return;
+  }
   nn::Checkpoint ck;
   for (auto& [name, m] : method_->modules()) ck.put(name, m->state_dict());
   ck.put("optim", optimizer_->state_dict());
@@ -216,6 +245,7 @@ void Trainer::save_checkpoint() {
   // The evaluated encoder alone, with torchvision's names, for users and for PyTorch.
   nn::save_state_dict(cfg_.out + "/encoder.safetensors", *method_->eval_encoder(),
                       {{"arch", cfg_.arch}, {"in_channels", std::to_string(data_.channels)}});
+  comm_->barrier();
 }
 
 void Trainer::resume_from(const std::string& path) {
@@ -224,6 +254,7 @@ void Trainer::resume_from(const std::string& path) {
   optimizer_->load_state_dict(ck.get("optim"));
   step_ = ck.step;
   epoch_ = step_ / steps_per_epoch_;
+  if (!is_root()) return;  // the log and curves are rank 0's
   // Keep the log up to the checkpoint's step (a killed run may have logged steps past it) and
   // rebuild the curves from it.
   std::string log_path = cfg_.out + "/log.jsonl";
@@ -249,6 +280,7 @@ void Trainer::resume_from(const std::string& path) {
 }
 
 void Trainer::log_json(const std::string& line) {
+  if (!is_root()) return;
   std::ofstream f(cfg_.out + "/log.jsonl", std::ios::app);
   f << line << "\n";
 }
@@ -261,6 +293,7 @@ double Trainer::evaluate_knn() {
 }
 
 void Trainer::write_curves() {
+  if (!is_root()) return;
   std::vector<plot::Panel> panels;
   panels.push_back({"TRAINING LOSS", "STEP", {{"LOSS", curve_step_, curve_loss_, plot::color(0)}}, false});
   panels.push_back({"LEARNING RATE", "STEP", {{"LR", curve_step_, curve_lr_, plot::color(1)}}, false});
@@ -268,9 +301,19 @@ void Trainer::write_curves() {
   plot::write_png(cfg_.out + "/curves.png", panels, 3, 520, 340);
 }
 
-bool Trainer::run(const Callbacks& cb) {
+bool Trainer::run(const Callbacks& cb_all) {
+  // Only rank 0 reports (a data-parallel run would otherwise print every line world times).
+  const Callbacks cb = is_root() ? cb_all : Callbacks{};
   auto message = [&](const std::string& s) {
     if (cb.on_message) cb.on_message(s);
+  };
+  // A stop request (SIGINT) may reach the ranks at different steps: they agree on it every step.
+  auto stop_requested = [&] {
+    if (comm_->world_size() == 1) return stop_.load();
+    Tensor flag = full({1}, stop_.load() ? 1.0 : 0.0, TensorOptions().dtype(DType::Float64));
+    comm_->all_reduce_sum(flag);
+    if (flag.item() > 0) stop_.store(true);
+    return flag.item() > 0;
   };
   nn::WarmupCosine lr_at{cfg_.base_lr(), cfg_.final_lr_ratio * cfg_.base_lr(),
                          std::min(total_steps_, cfg_.warmup_epochs * steps_per_epoch_), total_steps_, 0.0};
@@ -278,6 +321,7 @@ bool Trainer::run(const Callbacks& cb) {
   if (step_ > 0) message(fmt::format("resumed at step {} (epoch {})", step_, epoch_ + 1));
   method_->train(true);
   bool finished = true;
+  bool stopping = false;  // what every rank agreed on at the end of the last step
   while (step_ < stop_at) {
     epoch_ = step_ / steps_per_epoch_;
     loader_->start_epoch(epoch_);
@@ -303,6 +347,7 @@ bool Trainer::run(const Callbacks& cb) {
                   loss, step_ + 1, epoch_ + 1, checkpoint_path());
       }
       out.loss.backward();
+      dist::average_gradients(dp_params_, *comm_);
       optimizer_->step();
       ++step_;
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -318,10 +363,10 @@ bool Trainer::run(const Callbacks& cb) {
       epoch_loss += loss;
       ++epoch_steps;
       if (cb.on_step) cb.on_step(st);
-      if (stop_.load()) break;
+      if ((stopping = stop_requested())) break;
     }
     const bool epoch_done = step_ % steps_per_epoch_ == 0;
-    if (stop_.load() && !epoch_done) {
+    if (stopping && !epoch_done) {
       save_checkpoint();
       write_curves();
       message(fmt::format("stopped at step {}; checkpoint written to {}", step_, checkpoint_path()));
@@ -330,7 +375,7 @@ bool Trainer::run(const Callbacks& cb) {
     }
     const int64_t done_epoch = epoch_ + 1;
     const bool last = step_ >= stop_at;
-    if (epoch_done && ((cfg_.eval_every > 0 && done_epoch % cfg_.eval_every == 0) || last)) {
+    if (is_root() && epoch_done && ((cfg_.eval_every > 0 && done_epoch % cfg_.eval_every == 0) || last)) {
       double knn = evaluate_knn();
       log_json(nlohmann::json{{"type", "eval"}, {"step", step_}, {"epoch", done_epoch}, {"knn_top1", knn}}.dump());
       curve_eval_epoch_.push_back(static_cast<double>(done_epoch));
@@ -343,7 +388,7 @@ bool Trainer::run(const Callbacks& cb) {
     if (epoch_steps > 0)
       message(fmt::format("epoch {} done: mean loss {:.4f}, checkpoint {}", done_epoch,
                           epoch_loss / static_cast<double>(epoch_steps), checkpoint_path()));
-    if (stop_.load()) {
+    if (stopping) {
       finished = step_ >= stop_at;
       break;
     }

@@ -11,6 +11,7 @@
 
 #include "nn/optim/optimizer.h"
 #include "resa/data/loader.h"
+#include "resa/dist/communicator.h"
 #include "resa/methods/method.h"
 #include "resa/train/config.h"
 
@@ -63,7 +64,12 @@ class Trainer {
  public:
   // Builds data, model and optimizer. With resume, continues from <out>/checkpoint.safetensors when it
   // exists (its config replaces `cfg`, except the device, threads and workers given now).
-  Trainer(TrainConfig cfg, bool resume);
+  // Data parallel: under mpirun (resa::dist::init()), or with `comm` given, each of the world's ranks
+  // trains on its shard of the global batch cfg.batch_size (which the world size must divide), with
+  // synchronized batch norm, the method's loss over the global batch and averaged gradients; rank 0
+  // alone writes logs, checkpoints and curves and calls the callbacks. A checkpoint resumes with any
+  // world size.
+  Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm = nullptr);
   ~Trainer();
 
   // Trains until the configured epochs (or max_steps) are done or stop() is called.
@@ -82,6 +88,8 @@ class Trainer {
   // kNN top-1 (k=5) of the current eval encoder on the eval split.
   double evaluate_knn();
   void save_checkpoint();
+  const dist::Communicator& communicator() const { return *comm_; }
+  bool is_root() const { return comm_->rank() == 0; }
 
  private:
   void resume_from(const std::string& path);
@@ -89,6 +97,8 @@ class Trainer {
   void write_curves();
 
   TrainConfig cfg_;
+  dist::CommPtr comm_;
+  std::vector<Tensor> dp_params_;  // trainable parameters, in one order on every rank (gradient average)
   Device device_;
   RunData data_;
   std::shared_ptr<Method> method_;

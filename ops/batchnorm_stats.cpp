@@ -1,0 +1,116 @@
+#include "ops/batchnorm_stats.h"
+
+#include "ops/cpu/batchnorm_stats.h"
+#include "ops/dispatch.h"
+
+namespace resa::ops {
+namespace {
+
+struct Geom {
+  int64_t n, c, l;
+};
+
+Geom geometry(const Tensor& x, const char* op) {
+  RESA_CHECK(x.defined() && (x.dim() == 2 || x.dim() == 4), "[{}] expects (N, C) or (N, C, H, W), got {}", op,
+             x.defined() ? shape_str(x.shape()) : std::string("undefined"));
+  RESA_CHECK(x.dtype() == DType::Float32 || x.dtype() == DType::Float64, "[{}] x {} must be float32 or float64",
+             op, shape_str(x.shape()));
+  return {x.size(0), x.size(1), x.dim() == 4 ? x.size(2) * x.size(3) : 1};
+}
+
+// A (C) float64 CPU statistic, contiguous.
+const double* stat(const Tensor& t, int64_t c, const char* op, const char* what) {
+  RESA_CHECK(t.defined() && t.dim() == 1 && t.size(0) == c && t.dtype() == DType::Float64 && t.device().is_cpu() &&
+                 t.is_contiguous(),
+             "[{}] {} must be a contiguous float64 CPU ({}) tensor, got {}", op, what, c,
+             t.defined() ? shape_str(t.shape()) : std::string("undefined"));
+  return t.data<double>();
+}
+
+void check_param(const Tensor& p, const Tensor& x, const char* op, const char* what) {
+  if (!p.defined()) return;
+  RESA_CHECK(p.dim() == 1 && p.size(0) == x.size(1) && p.dtype() == x.dtype() && p.device() == x.device(),
+             "[{}] {} {} must be ({}) of x's dtype and device, x {}", op, what, shape_str(p.shape()), x.size(1),
+             shape_str(x.shape()));
+}
+
+template <typename T> const T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+
+}  // namespace
+
+std::array<Tensor, 2> batch_norm_stats(const Tensor& x) {
+  Geom g = geometry(x, "batch_norm_stats");
+  if (x.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_stats");
+  Tensor xc = x.contiguous();
+  Tensor sum = Tensor::empty({g.c}, DType::Float64), sumsq = Tensor::empty({g.c}, DType::Float64);
+  if (x.dtype() == DType::Float32)
+    cpu::batch_norm_stats(g.n, g.c, g.l, xc.data<float>(), sum.data<double>(), sumsq.data<double>());
+  else
+    cpu::batch_norm_stats(g.n, g.c, g.l, xc.data<double>(), sum.data<double>(), sumsq.data<double>());
+  return {sum, sumsq};
+}
+
+Tensor batch_norm_elemt(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
+                        const Tensor& bias) {
+  Geom g = geometry(x, "batch_norm_elemt");
+  check_param(weight, x, "batch_norm_elemt", "weight");
+  check_param(bias, x, "batch_norm_elemt", "bias");
+  if (x.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_elemt");
+  const double* m = stat(mean, g.c, "batch_norm_elemt", "mean");
+  const double* is = stat(invstd, g.c, "batch_norm_elemt", "invstd");
+  Tensor xc = x.contiguous();
+  Tensor wc = weight.defined() ? weight.contiguous() : Tensor(), bc = bias.defined() ? bias.contiguous() : Tensor();
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  if (x.dtype() == DType::Float32)
+    cpu::batch_norm_elemt(g.n, g.c, g.l, xc.data<float>(), m, is, ptr_or_null<float>(wc), ptr_or_null<float>(bc),
+                          y.data<float>());
+  else
+    cpu::batch_norm_elemt(g.n, g.c, g.l, xc.data<double>(), m, is, ptr_or_null<double>(wc),
+                          ptr_or_null<double>(bc), y.data<double>());
+  return y;
+}
+
+std::array<Tensor, 2> batch_norm_backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& mean,
+                                                 const Tensor& invstd) {
+  Geom g = geometry(x, "batch_norm_backward_reduce");
+  RESA_CHECK(dy.defined() && dy.shape() == x.shape() && dy.dtype() == x.dtype(),
+             "[batch_norm_backward_reduce] dy {} must match x {}", dy.defined() ? shape_str(dy.shape()) : "undefined",
+             shape_str(x.shape()));
+  if (x.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_backward_reduce");
+  const double* m = stat(mean, g.c, "batch_norm_backward_reduce", "mean");
+  const double* is = stat(invstd, g.c, "batch_norm_backward_reduce", "invstd");
+  Tensor xc = x.contiguous(), gc = dy.contiguous();
+  Tensor s = Tensor::empty({g.c}, DType::Float64), sx = Tensor::empty({g.c}, DType::Float64);
+  if (x.dtype() == DType::Float32)
+    cpu::batch_norm_backward_reduce(g.n, g.c, g.l, gc.data<float>(), xc.data<float>(), m, is, s.data<double>(),
+                                    sx.data<double>());
+  else
+    cpu::batch_norm_backward_reduce(g.n, g.c, g.l, gc.data<double>(), xc.data<double>(), m, is, s.data<double>(),
+                                    sx.data<double>());
+  return {s, sx};
+}
+
+Tensor batch_norm_backward_elemt(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                                 const Tensor& weight, const Tensor& mean_dy, const Tensor& mean_dy_xhat) {
+  Geom g = geometry(x, "batch_norm_backward_elemt");
+  RESA_CHECK(dy.defined() && dy.shape() == x.shape() && dy.dtype() == x.dtype(),
+             "[batch_norm_backward_elemt] dy {} must match x {}", dy.defined() ? shape_str(dy.shape()) : "undefined",
+             shape_str(x.shape()));
+  check_param(weight, x, "batch_norm_backward_elemt", "weight");
+  if (x.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_backward_elemt");
+  const double* m = stat(mean, g.c, "batch_norm_backward_elemt", "mean");
+  const double* is = stat(invstd, g.c, "batch_norm_backward_elemt", "invstd");
+  const double* md = stat(mean_dy, g.c, "batch_norm_backward_elemt", "mean_dy");
+  const double* mdx = stat(mean_dy_xhat, g.c, "batch_norm_backward_elemt", "mean_dy_xhat");
+  Tensor xc = x.contiguous(), gc = dy.contiguous(), wc = weight.defined() ? weight.contiguous() : Tensor();
+  Tensor dx = Tensor::empty(x.shape(), x.dtype());
+  if (x.dtype() == DType::Float32)
+    cpu::batch_norm_backward_elemt(g.n, g.c, g.l, gc.data<float>(), xc.data<float>(), m, is, ptr_or_null<float>(wc),
+                                   md, mdx, dx.data<float>());
+  else
+    cpu::batch_norm_backward_elemt(g.n, g.c, g.l, gc.data<double>(), xc.data<double>(), m, is,
+                                   ptr_or_null<double>(wc), md, mdx, dx.data<double>());
+  return dx;
+}
+
+}  // namespace resa::ops

@@ -1,0 +1,285 @@
+// Data-parallel training (resa/dist). Runs as one process (ctest's test_dist: the collectives of a
+// world of 1, the sampler, synchronized batch norm against plain batch norm) and under
+// `mpirun -np 2` (ctest's test_dist_mpi): the collectives against closed forms, synchronized batch norm
+// against one process's batch norm on the global batch, and 3 SGD steps of a small ReSA model on two
+// ranks with batch B each against one process with batch 2B (each rank computes that reference itself).
+#include <cstdlib>
+
+#include "nn/layers.h"
+#include "nn/mlp.h"
+#include "nn/optim/optimizer.h"
+#include "nn/resnet.h"
+#include "ops/batchnorm_stats.h"
+#include "resa/data/loader.h"
+#include "resa/dist/communicator.h"
+#include "resa/dist/data_parallel.h"
+#include "resa/methods/resa.h"
+#include "test_util.h"
+
+using namespace resa;
+using namespace resa::test;
+
+namespace {
+
+dist::CommPtr world() { return dist::init(); }
+
+Tensor randn_f32(const Shape& s, uint64_t seed, bool requires_grad = false) {
+  Generator g(seed);
+  return randn(s, TensorOptions().requires_grad(requires_grad), &g);
+}
+
+data::DatasetPtr synthetic(int64_t n, int64_t c = 1, int64_t h = 12, int64_t w = 12) {
+  std::vector<uint8_t> px(static_cast<size_t>(n * c * h * w));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  std::vector<int64_t> lb(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) lb[i] = i % 5;
+  return std::make_shared<data::InMemoryDataset>(std::move(px), std::move(lb), c, h, w, data::Layout::HWC, 5);
+}
+
+}  // namespace
+
+TEST_CASE("collectives: all_reduce_sum, all_gather, broadcast, barrier against closed forms") {
+  auto comm = world();
+  const int r = comm->rank(), w = comm->world_size();
+  MESSAGE("backend " << comm->backend() << ", rank " << r << " of " << w);
+  // all_reduce_sum: rank r holds (r + 1) * [0, 1, ..., 6] -> sum = w (w + 1) / 2 * [0, ..., 6].
+  for (DType dt : {DType::Float32, DType::Float64, DType::Int64}) {
+    Tensor t = mul(arange(0, 7, 1, TensorOptions().dtype(DType::Float64)), static_cast<double>(r + 1)).to(dt);
+    comm->all_reduce_sum(t);
+    auto v = t.to_vector<double>();
+    for (int64_t i = 0; i < 7; ++i) CHECK(v[static_cast<size_t>(i)] == static_cast<double>(i) * w * (w + 1) / 2);
+  }
+  // all_gather: rank r's (2, 3) block holds 100 r + j; rows of rank r land at [2 r, 2 r + 2).
+  Tensor local = add(arange(0, 6, 1, TensorOptions().dtype(DType::Float32)).reshape({2, 3}), 100.0 * r);
+  Tensor all = comm->all_gather(local);
+  REQUIRE(all.shape() == Shape{2 * w, 3});
+  auto av = all.to_vector<float>();
+  for (int64_t k = 0; k < w; ++k)
+    for (int64_t j = 0; j < 6; ++j) CHECK(av[static_cast<size_t>(k * 6 + j)] == static_cast<float>(100 * k + j));
+  // broadcast from the last rank.
+  Tensor b = full({5}, static_cast<double>(r + 3), TensorOptions().dtype(DType::Float64));
+  comm->broadcast(b, w - 1);
+  for (double x : b.to_vector<double>()) CHECK(x == static_cast<double>(w - 1 + 3));
+  comm->barrier();
+  RESA_CHECK_THROWS_WITH_SUBSTR(comm->broadcast(b, w), "root");
+  Tensor nc = zeros({4, 4}).t().narrow(0, 0, 2);
+  RESA_CHECK_THROWS_WITH_SUBSTR(comm->all_reduce_sum(nc), "contiguous");
+}
+
+TEST_CASE("dist::init is single process outside mpirun, MPI under it") {
+  auto comm = world();
+  CHECK(comm == dist::init());  // one per process
+  if (dist::launched_by_mpi()) {
+    CHECK(comm->backend() == "mpi");
+    CHECK(comm->world_size() == std::atoi(std::getenv("OMPI_COMM_WORLD_SIZE") ? std::getenv("OMPI_COMM_WORLD_SIZE")
+                                                                              : std::getenv("PMI_SIZE")));
+  } else {
+    CHECK(comm->backend() == "single");
+    CHECK(comm->world_size() == 1);
+    CHECK(comm->rank() == 0);
+  }
+}
+
+TEST_CASE("all_gather is differentiable: the gradient summed over ranks, this rank's rows") {
+  auto comm = world();
+  const int r = comm->rank(), w = comm->world_size();
+  Tensor x = add(randn_f32({3, 4}, 11), static_cast<double>(r)).detach().requires_grad_(true);
+  Tensor y = dist::all_gather(x, comm);
+  REQUIRE(y.shape() == Shape{3 * w, 4});
+  // Every rank's loss sum(y * c) with c = (row index + 1): d/dx on rank r = w * c[rows of r].
+  Tensor c = add(arange(0, 3 * w, 1), 1.0).reshape({3 * w, 1});
+  sum(mul(y, c)).backward();
+  auto g = x.grad().to_vector<float>();
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 4; ++j)
+      CHECK(g[static_cast<size_t>(i * 4 + j)] == doctest::Approx(static_cast<double>(w) * (3 * r + i + 1)));
+}
+
+TEST_CASE("sync_batch_norm with one rank equals batch_norm (forward, running statistics, gradients)") {
+  SumOverRanks none = [](Tensor&) {};
+  for (Shape s : {Shape{7, 5}, Shape{3, 5, 3, 2}}) {
+    INFO(shape_str(s));
+    Tensor x = rand64(s, 1), w = rand64({5}, 2), b = rand64({5}, 3);
+    const auto f64 = TensorOptions().dtype(DType::Float64);
+    Tensor rm1 = zeros({5}, f64), rv1 = ones({5}, f64), rm2 = zeros({5}, f64), rv2 = ones({5}, f64);
+    Tensor y1 = sync_batch_norm(x, w, b, rm1, rv1, 0.1, 1e-5, none);
+    Tensor y2 = batch_norm(x, w, b, rm2, rv2, true, 0.1, 1e-5);
+    CHECK(max_abs_error(y1, y2) < 1e-12);
+    CHECK(max_abs_error(rm1, rm2) < 1e-6);
+    CHECK(max_abs_error(rv1, rv2) < 1e-6);
+    Tensor c = rand64(s, 4, false);
+    auto grads = [&](const Tensor& y) {
+      x.zero_grad();
+      w.zero_grad();
+      b.zero_grad();
+      sum(mul(y, c)).backward();
+      return std::vector<Tensor>{x.grad().clone(), w.grad().clone(), b.grad().clone()};
+    };
+    auto g1 = grads(y1), g2 = grads(y2);
+    for (size_t i = 0; i < 3; ++i) CHECK(max_abs_error(g1[i], g2[i]) < 1e-10);
+    RESA_GRADCHECK(
+        [&](const std::vector<Tensor>& in) { return sync_batch_norm(in[0], in[1], in[2], {}, {}, 0.1, 1e-5, none); },
+        {rand64(s, 5), rand64({5}, 6), rand64({5}, 7)});
+  }
+  RESA_CHECK_THROWS_WITH_SUBSTR(ops::batch_norm_stats(zeros({2, 3, 4})), "batch_norm_stats");
+}
+
+TEST_CASE("synchronized BatchNorm2d on each rank's slice equals BatchNorm2d on the global batch") {
+  auto comm = world();
+  const int r = comm->rank(), w = comm->world_size();
+  const int64_t B = 3, C = 4;
+  Tensor xg = add(mul(randn_f32({B * w, C, 5, 3}, 21), 2.0), 0.5);  // the global batch, the same on every rank
+  Tensor cg = randn_f32({B * w, C, 5, 3}, 22);
+  auto ref = nn::BatchNorm2d(C), bn = nn::BatchNorm2d(C);
+  CHECK(dist::enable_sync_batch_norm(*bn, comm) == 1);
+  CHECK(bn->synced() == (w > 1));
+  Tensor xr = xg.detach().requires_grad_(true);
+  Tensor yr = ref->forward(xr);
+  sum(mul(yr, cg)).backward();
+  Tensor xl = xg.narrow(0, r * B, B).contiguous().detach().requires_grad_(true);
+  Tensor yl = bn->forward(xl);
+  sum(mul(yl, cg.narrow(0, r * B, B))).backward();
+  // float32 outputs; statistics accumulate in double on both paths.
+  CHECK(max_abs_error(yl, yr.narrow(0, r * B, B)) < 1e-5);
+  CHECK(max_abs_error(xl.grad(), xr.grad().narrow(0, r * B, B)) < 1e-5);
+  CHECK(max_abs_error(bn->buffer("running_mean"), ref->buffer("running_mean")) < 1e-6);
+  CHECK(max_abs_error(bn->buffer("running_var"), ref->buffer("running_var")) < 1e-5);
+  // Parameter gradients: each rank holds its share; their sum is the global one.
+  for (const char* p : {"weight", "bias"}) {
+    Tensor g = bn->param(p).grad().clone();
+    comm->all_reduce_sum(g);
+    CHECK(max_abs_error(g, ref->param(p).grad()) < 1e-4);
+  }
+}
+
+TEST_CASE("distributed sampler: the ranks' batches, in rank order, are the global batch of one process") {
+  auto ds = synthetic(29);
+  std::vector<data::ViewConfig> views{data::ViewConfig::weak(8), data::ViewConfig::strong(8)};
+  const int64_t B = 2;
+  for (int64_t w : {1, 2, 3}) {
+    INFO("world " << w);
+    data::Loader one(ds, views, data::LoaderOptions().batch_size(B * w).seed(5).num_workers(2));
+    std::vector<std::unique_ptr<data::Loader>> shards;
+    for (int64_t r = 0; r < w; ++r)
+      shards.push_back(std::make_unique<data::Loader>(
+          ds, views, data::LoaderOptions().batch_size(B).seed(5).num_workers(1).shard(r, w)));
+    for (int64_t epoch : {0, 1}) {
+      one.start_epoch(epoch);
+      for (auto& s : shards) s->start_epoch(epoch);
+      CHECK(shards[0]->batches_per_epoch() == 29 / (B * w));
+      int64_t nb = 0;
+      while (auto g = one.next()) {
+        for (int64_t r = 0; r < w; ++r) {
+          auto b = shards[static_cast<size_t>(r)]->next();
+          REQUIRE(b.has_value());
+          CHECK(max_abs_error(b->indices, g->indices.narrow(0, r * B, B)) == 0);
+          for (size_t v = 0; v < views.size(); ++v) CHECK(max_abs_error(b->views[v], g->views[v].narrow(0, r * B, B)) == 0);
+        }
+        ++nb;
+      }
+      CHECK(nb == 29 / (B * w));
+      for (auto& s : shards) CHECK_FALSE(s->next().has_value());
+    }
+  }
+  RESA_CHECK_THROWS_WITH_SUBSTR(data::Loader(ds, views, data::LoaderOptions().shard(2, 2)), "rank 2");
+  RESA_CHECK_THROWS_WITH_SUBSTR(data::Loader(ds, views, data::LoaderOptions().shard(0, 2).drop_last(false)),
+                                "drop_last");
+}
+
+namespace {
+
+struct Run {
+  std::shared_ptr<ReSA> method;
+  std::unique_ptr<nn::SGD> sgd;
+};
+
+Run make_run(bool momentum) {
+  auto encoder = nn::make_resnet(
+      nn::ResNetOptions().arch("resnet_small").in_channels(1).width_multiplier(8.0 / 32.0).seed(3));
+  Generator gen(4);
+  auto projector = nn::make_projector(encoder->feature_dim(), "32-32-16", &gen);
+  Run run;
+  run.method = std::make_shared<ReSA>(encoder, projector, ReSAOptions().momentum_teacher(momentum));
+  run.method->train(true);
+  std::vector<nn::ParamGroup> groups;
+  for (auto& m : run.method->trainable())
+    groups.push_back(nn::make_group(*m, nn::ParamGroup().set_lr(0.2).set_weight_decay(1e-4).set_momentum(0.9)));
+  run.sgd = std::make_unique<nn::SGD>(groups);
+  return run;
+}
+
+double step(Run& run, const std::vector<Tensor>& views, int64_t k, dist::Communicator* comm) {
+  run.sgd->zero_grad();
+  MethodOutput out = run.method->forward(views, StepContext{k, 10});
+  out.loss.backward();
+  if (comm) {
+    std::vector<Tensor> params;
+    for (auto& m : run.method->trainable())
+      for (auto& p : m->parameters()) params.push_back(p);
+    dist::average_gradients(params, *comm, 4096);  // small buckets: several all-reduces
+  }
+  run.sgd->step();
+  return out.loss.item();
+}
+
+}  // namespace
+
+TEST_CASE("two ranks with batch B take the same SGD steps as one process with batch 2B (SyncBN, global Sinkhorn)") {
+  auto comm = world();
+  const int r = comm->rank(), w = comm->world_size();
+  if (w == 1) {
+    MESSAGE("world of 1: run under `mpirun -np 2` (ctest test_dist_mpi) for the data-parallel equivalence");
+    return;
+  }
+  const int64_t B = 4;
+  for (bool momentum : {true, false}) {
+    const std::string variant = momentum ? "momentum" : "no-momentum";
+    INFO(variant << " variant, rank " << r);
+    Run ref = make_run(momentum), dp = make_run(momentum);
+    for (auto& [name, m] : dp.method->modules()) {
+      dist::broadcast_state(*m, *comm);
+      dist::enable_sync_batch_norm(*m, comm);
+    }
+    dp.method->set_communicator(comm);
+    for (int64_t k = 0; k < 3; ++k) {
+      std::vector<Tensor> global{randn_f32({B * w, 1, 12, 12}, 100 + k), randn_f32({B * w, 1, 12, 12}, 200 + k)};
+      std::vector<Tensor> mine{global[0].narrow(0, r * B, B).contiguous(), global[1].narrow(0, r * B, B).contiguous()};
+      const double lref = step(ref, global, k, nullptr);
+      const double ldp = step(dp, mine, k, comm.get());
+      INFO("step " << k << ": loss " << ldp << " vs " << lref);
+      CHECK(ldp == doctest::Approx(lref).epsilon(5e-5));
+      auto rm = ref.method->modules(), dm = dp.method->modules();
+      REQUIRE(rm.size() == dm.size());
+      double worst = 0;
+      std::string worst_name;
+      for (size_t i = 0; i < rm.size(); ++i) {
+        auto rp = rm[i].second->named_parameters(), dpp = dm[i].second->named_parameters();
+        auto rb = rm[i].second->named_buffers(), db = dm[i].second->named_buffers();
+        rp.insert(rp.end(), rb.begin(), rb.end());
+        dpp.insert(dpp.end(), db.begin(), db.end());
+        REQUIRE(rp.size() == dpp.size());
+        for (size_t j = 0; j < rp.size(); ++j) {
+          if (rp[j].second.dtype() != DType::Float32) {
+            CHECK(max_abs_error(rp[j].second, dpp[j].second) == 0);  // num_batches_tracked
+            continue;
+          }
+          // float32, summed in another order (per-rank partial sums, then the all-reduce):
+          // |dp - ref| <= 1e-4 (1 + |ref|) elementwise (measured: up to 2e-5 after 3 steps).
+          auto a = dpp[j].second.to_vector<double>(), b = rp[j].second.to_vector<double>();
+          for (size_t e = 0; e < a.size(); ++e) {
+            const double err = std::abs(a[e] - b[e]) / (1 + std::abs(b[e]));
+            if (err > worst) {
+              worst = err;
+              worst_name = rm[i].first + "." + rp[j].first;
+            }
+          }
+        }
+      }
+      INFO("largest scaled parameter/buffer difference " << worst << " at " << worst_name);
+      CHECK(worst < 1e-4);
+      if (r == 0) MESSAGE(variant << " step " << k << ": loss " << ldp << " vs " << lref
+                                                                   << ", largest scaled difference " << worst << " ("
+                                                                   << worst_name << ")");
+    }
+  }
+}
