@@ -3,6 +3,7 @@
 // `mpirun -np 2` (ctest's test_dist_mpi): the collectives against closed forms, synchronized batch norm
 // against one process's batch norm on the global batch, and 3 SGD steps of a small ReSA model on two
 // ranks with batch B each against one process with batch 2B (each rank computes that reference itself).
+#include <chrono>
 #include <cstdlib>
 
 #include "nn/layers.h"
@@ -64,6 +65,29 @@ TEST_CASE("collectives: all_reduce_sum, all_gather, broadcast, barrier against c
   RESA_CHECK_THROWS_WITH_SUBSTR(comm->broadcast(b, w), "root");
   Tensor nc = zeros({4, 4}).t().narrow(0, 0, 2);
   RESA_CHECK_THROWS_WITH_SUBSTR(comm->all_reduce_sum(nc), "contiguous");
+}
+
+// Not run by default (speed is never asserted): the numbers in docs/distributed.md come from
+//   mpirun -np 2 --oversubscribe --allow-run-as-root build-dist/tests/test_dist --no-skip -tc='*large buffers*'
+TEST_CASE("all_reduce_sum of large float32 buffers (prints the median time per size)" * doctest::skip()) {
+  auto comm = world();
+  const int r = comm->rank(), w = comm->world_size();
+  for (int64_t n : {int64_t{1} << 10, int64_t{1} << 16, int64_t{1} << 20, int64_t{1} << 22, int64_t{1} << 24}) {
+    Tensor t = full({n}, static_cast<double>(r + 1));
+    std::vector<double> ms;
+    for (int it = 0; it < 7; ++it) {
+      t.fill_(static_cast<double>(r + 1));
+      comm->barrier();
+      auto t0 = std::chrono::steady_clock::now();
+      comm->all_reduce_sum(t);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    CHECK(t.to_vector<float>()[static_cast<size_t>(n - 1)] == static_cast<float>(w * (w + 1) / 2));
+    std::sort(ms.begin(), ms.end());
+    if (r == 0)
+      MESSAGE(fmt::format("all_reduce_sum world {} {:>9} floats ({:>8.2f} MB): median {:.3f} ms, {:.2f} GB/s bus", w, n,
+                          4.0 * n / 1e6, ms[3], 2.0 * (w - 1) / w * 4.0 * n / (ms[3] * 1e6)));
+  }
 }
 
 TEST_CASE("dist::init is single process outside mpirun, MPI under it") {
