@@ -1,4 +1,4 @@
-// resa_cifar: trains ReSA (official CIFAR recipe by default) on CIFAR-10/100, Fashion-MNIST or an
+// resa_cifar: trains ReSA (official CIFAR recipe by default) or a baseline (--method simclr | byol | swav | vicreg) on CIFAR-10/100, Fashion-MNIST or an
 // image folder, on the CPU or one GPU, then evaluates the encoder (kNN and a linear probe).
 //
 //   resa_cifar --dataset cifar10 --data ./cifar-10-batches-bin --out runs/c10          (the recipe)
@@ -35,7 +35,7 @@ Tensor pixel_features(const data::Dataset& ds, const EvalData& ev) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Train ReSA (self-assignment SSL) and evaluate its encoder. Defaults: the official CIFAR recipe."};
+  CLI::App app{"Train ReSA (self-assignment SSL) or a baseline and evaluate its encoder. Defaults: ReSA's official CIFAR recipe."};
   TrainConfig cfg;
   bool resume = false, baselines = false;
   int64_t probe_epochs = 500;
@@ -48,9 +48,38 @@ int main(int argc, char** argv) {
   app.add_option("--arch", cfg.arch, "encoder: resnet18 | resnet34 | resnet50 | resnet_small (one block per stage, width 32)")->capture_default_str();
   app.add_option("--width", cfg.width, "encoder base width (0: the architecture's, 64; 32 for resnet_small)")->capture_default_str();
   app.add_option("--mlp", cfg.mlp, "projector sizes: hidden-...-embedding (Linear-BN-ReLU blocks, then Linear-BN)")->capture_default_str();
-  app.add_option("--variant", cfg.variant, "momentum (EMA teacher, official CIFAR recipe) | no-momentum")->capture_default_str();
-  app.add_option("--temperature", cfg.temperature, "tau of the embedding similarities")->capture_default_str();
-  app.add_option("--momentum", cfg.ema_momentum, "base EMA momentum of the teacher (cosine to 1)")->capture_default_str();
+  app.add_option("--method", cfg.method, "resa | simclr | byol | swav | vicreg (the baselines share encoder, projector, "
+                 "loader and optimizer with ReSA; their CIFAR settings are listed below)")
+      ->check(CLI::IsMember({"resa", "simclr", "byol", "swav", "vicreg"}))
+      ->capture_default_str();
+  app.add_option("--variant", cfg.variant, "resa: momentum (EMA teacher, official CIFAR recipe) | no-momentum")->capture_default_str();
+  app.add_option("--temperature", cfg.temperature, "resa: tau of the embedding similarities")->capture_default_str();
+  app.add_option("--momentum", cfg.ema_momentum, "resa: base EMA momentum of the teacher (cosine to 1)")->capture_default_str();
+  app.add_option("--sinkhorn-eps", cfg.sinkhorn_eps, "resa, swav: Sinkhorn temperature")->capture_default_str();
+  app.add_option("--sinkhorn-iters", cfg.sinkhorn_iters, "resa, swav: Sinkhorn iterations")->capture_default_str();
+  app.add_option("--simclr-temperature", cfg.simclr_temperature, "simclr: NT-Xent temperature")->capture_default_str();
+  app.add_option("--byol-momentum", cfg.byol_momentum, "byol: base momentum of the target (cosine to 1)")->capture_default_str();
+  app.add_option("--byol-pred-hidden", cfg.byol_pred_hidden, "byol: hidden width of the predictor")->capture_default_str();
+  app.add_option("--swav-temperature", cfg.swav_temperature, "swav: temperature of the swapped prediction")->capture_default_str();
+  app.add_option("--swav-prototypes", cfg.swav_prototypes, "swav: number of prototypes K")->capture_default_str();
+  app.add_option("--swav-freeze-iters", cfg.swav_freeze_iters, "swav: first steps without prototype gradients")->capture_default_str();
+  app.add_option("--vicreg-sim", cfg.vicreg_sim, "vicreg: weight of the invariance (MSE) term")->capture_default_str();
+  app.add_option("--vicreg-var", cfg.vicreg_var, "vicreg: weight of the variance term")->capture_default_str();
+  app.add_option("--vicreg-cov", cfg.vicreg_cov, "vicreg: weight of the covariance term")->capture_default_str();
+  app.footer(
+      "Methods and their CIFAR hyper-parameters (the defaults; --mlp, --lr, --wd, --optimizer apply to all):\n"
+      "  resa    self-assignment: Sinkhorn(eps 0.05, 3 iters) of the encodings as the soft target of the embedding\n"
+      "          similarities, tau 0.4, EMA teacher 0.996 -> 1 (official CIFAR recipe, see docs).\n"
+      "  simclr  NT-Xent over the 2B l2-normalised embeddings, temperature 0.2 (the usual CIFAR value; SimCLR's\n"
+      "          CIFAR appendix sweeps 0.1-1.0); no teacher.\n"
+      "  byol    predictor Linear(e, 4096)-BN-ReLU-Linear(4096, e) on the projector; target = EMA of encoder +\n"
+      "          projector, momentum 0.99 -> 1 on a cosine (0.99: the common CIFAR base; the paper's ImageNet base\n"
+      "          is 0.996); loss 2 - 2 cos(q, z') summed over both directions; evaluates the online encoder.\n"
+      "  swav    K = 3000 prototypes (l2-normalised each step), codes by Sinkhorn(eps 0.05, 3 iters) as in SwAV's\n"
+      "          code, swapped-prediction cross-entropy at temperature 0.1, prototypes frozen for the first 313\n"
+      "          steps (SwAV's freeze_prototypes_niters); no feature queue.\n"
+      "  vicreg  25 x invariance (MSE) + 25 x variance (hinge of sqrt(var + 1e-4) at 1, per view) + 1 x covariance\n"
+      "          (squared off-diagonal covariances / d, per view); the paper's equation.");
   app.add_option("--epochs", cfg.epochs, "training epochs")->capture_default_str();
   app.add_option("--batch-size", cfg.batch_size, "images per step (each seen in two views)")->capture_default_str();
   app.add_option("--lr", cfg.lr, "base learning rate (0: 0.3 x batch / 256); warm-up then cosine to 0.1 x base")->capture_default_str();
@@ -74,9 +103,9 @@ int main(int argc, char** argv) {
     g_trainer = &trainer;
     std::signal(SIGINT, on_sigint);
     const TrainConfig& c = trainer.config();
-    fmt::print("ReSA ({}) | {} {} on {} | {} train images, {} steps/epoch x {} epochs | batch {} lr {:.4f} | "
+    fmt::print("{} | {} {} on {} | {} train images, {} steps/epoch x {} epochs | batch {} lr {:.4f} | "
                "{} threads | out {}\n",
-               c.variant, c.arch, c.mlp, c.device, trainer.data().train->size(), trainer.steps_per_epoch(), c.epochs,
+               trainer.method().name(), c.arch, c.mlp, c.device, trainer.data().train->size(), trainer.steps_per_epoch(), c.epochs,
                c.batch_size, c.base_lr(), get_num_threads(), c.out);
     int64_t total = trainer.steps_per_epoch() * c.epochs;
     if (c.max_steps > 0) total = std::min(total, c.max_steps);
@@ -113,7 +142,7 @@ int main(int argc, char** argv) {
       probe1 = fmt::format("{:.2f}%", 100 * pr.top1);
       probe5 = fmt::format("{:.2f}%", 100 * pr.top5);
     }
-    fmt::print("| ReSA {} ({} epochs) | {:.2f}% | {:.2f}% | {} | {} |\n", c.arch, c.epochs, 100 * knn, 100 * wknn.top1,
+    fmt::print("| {} {} ({} epochs) | {:.2f}% | {:.2f}% | {} | {} |\n", trainer.method().name(), c.arch, c.epochs, 100 * knn, 100 * wknn.top1,
                probe1, probe5);
     if (baselines) {
       Tensor ptr = pixel_features(*ev.train, ev), pte = pixel_features(*ev.test, ev);
