@@ -68,7 +68,7 @@ TEST_CASE("collectives: all_reduce_sum, all_gather, broadcast, barrier against c
 }
 
 // Not run by default (speed is never asserted): the numbers in docs/distributed.md come from
-//   mpirun -np 2 --oversubscribe --allow-run-as-root build-dist/tests/test_dist --no-skip -tc='*large buffers*'
+//   mpirun -np 2 --oversubscribe --allow-run-as-root build-dist/tests/test_dist --no-skip -tc='*large float32*'
 TEST_CASE("all_reduce_sum of large float32 buffers (prints the median time per size)" * doctest::skip()) {
   auto comm = world();
   const int r = comm->rank(), w = comm->world_size();

@@ -24,13 +24,19 @@ bool launched_by_mpi() {
   return n != nullptr && std::atoi(n) >= 1;
 }
 
+int local_rank() {
+  const char* r = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  if (!r) r = std::getenv("MPI_LOCALRANKID");
+  return r ? std::atoi(r) : 0;
+}
+
 #ifndef RESA_WITH_MPI
 bool mpi_compiled() { return false; }
 CommPtr make_mpi() { RESA_FAIL("[dist] this build has no MPI backend (configure with -DRESA_MPI=ON)"); }
 #endif
 #ifndef RESA_WITH_NCCL
 bool nccl_compiled() { return false; }
-CommPtr make_nccl(const CommPtr&) { RESA_FAIL("[dist] this build has no NCCL backend (configure with -DRESA_NCCL=ON)"); }
+CommPtr make_nccl(const CommPtr&, int) { RESA_FAIL("[dist] this build has no NCCL backend (configure with -DRESA_NCCL=ON)"); }
 #endif
 
 CommPtr init() {

@@ -53,8 +53,11 @@ CommPtr init();
 
 // The MPI communicator over MPI_COMM_WORLD (initialises MPI). Throws when built without MPI.
 CommPtr make_mpi();
-// An NCCL communicator for CUDA tensors on the current device, its unique id broadcast over `mpi`.
-// Throws when built without NCCL.
-CommPtr make_nccl(const CommPtr& mpi);
+// An NCCL communicator for CUDA tensors on CUDA device `device` (made current), its unique id
+// broadcast over `mpi`; host tensors go through `mpi`. Throws when built without NCCL.
+CommPtr make_nccl(const CommPtr& mpi, int device);
+// This rank's index among the ranks on its machine (OMPI_COMM_WORLD_LOCAL_RANK; 0 outside mpirun):
+// the GPU it should use.
+int local_rank();
 
 }  // namespace resa::dist

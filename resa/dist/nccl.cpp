@@ -1,5 +1,7 @@
-// The NCCL backend: collectives on CUDA tensors of the current device, on the default stream (the
+// The NCCL backend: collectives on CUDA tensors of this rank's device, on the default stream (the
 // one the engine's kernels use), synchronised before returning so a caller may read the result.
+// Host tensors (synchronized batch norm's float64 statistics, the stop flag) go to the MPI
+// communicator, so one communicator serves a whole CUDA training step.
 // Rank 0 creates the unique id; it reaches the other ranks through the MPI communicator.
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -34,14 +36,16 @@ ncclDataType_t nccl_type(DType d, const char* op) {
   RESA_FAIL("[{}] dtype {} is not supported by the NCCL backend", op, dtype_name(d));
 }
 
-void check_cuda(const Tensor& t, const char* op) {
-  RESA_CHECK(t.defined() && t.device().is_cuda(), "[{}] the NCCL backend takes CUDA tensors", op);
+bool on_cuda(const Tensor& t, const char* op) {
+  RESA_CHECK(t.defined(), "[{}] undefined tensor", op);
+  return t.device().is_cuda();
 }
 
 class NcclComm final : public Communicator {
  public:
-  explicit NcclComm(CommPtr mpi) : mpi_(std::move(mpi)) {
+  NcclComm(CommPtr mpi, int device) : mpi_(std::move(mpi)) {
     RESA_CHECK(mpi_ != nullptr, "[nccl] needs a host communicator to share the unique id");
+    RESA_CUDART_CHECK(cudaSetDevice(device));  // NCCL binds the communicator to the current device
     ncclUniqueId id;
     if (mpi_->rank() == 0) RESA_NCCL_CHECK(ncclGetUniqueId(&id));
     Tensor buf = Tensor::empty({static_cast<int64_t>(sizeof(id))}, DType::UInt8);
@@ -58,7 +62,7 @@ class NcclComm final : public Communicator {
   std::string backend() const override { return "nccl"; }
 
   void all_reduce_sum(Tensor& t) override {
-    check_cuda(t, "all_reduce_sum");
+    if (!on_cuda(t, "all_reduce_sum")) return mpi_->all_reduce_sum(t);
     RESA_CHECK(t.is_contiguous(), "[all_reduce_sum] needs a contiguous tensor");
     if (t.numel() == 0) return;
     RESA_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
@@ -67,7 +71,7 @@ class NcclComm final : public Communicator {
   }
 
   Tensor all_gather(const Tensor& t) override {
-    check_cuda(t, "all_gather");
+    if (!on_cuda(t, "all_gather")) return mpi_->all_gather(t);
     RESA_CHECK(t.dim() >= 1, "[all_gather] needs a tensor with a leading dimension");
     Tensor c = t.detach().contiguous();
     Shape s = c.shape();
@@ -82,7 +86,7 @@ class NcclComm final : public Communicator {
   }
 
   void broadcast(Tensor& t, int root) override {
-    check_cuda(t, "broadcast");
+    if (!on_cuda(t, "broadcast")) return mpi_->broadcast(t, root);
     RESA_CHECK(t.is_contiguous(), "[broadcast] needs a contiguous tensor");
     RESA_CHECK(root >= 0 && root < world_size(), "[broadcast] root {} is not a rank of a world of {}", root,
                world_size());
@@ -102,6 +106,6 @@ class NcclComm final : public Communicator {
 }  // namespace
 
 bool nccl_compiled() { return true; }
-CommPtr make_nccl(const CommPtr& mpi) { return std::make_shared<NcclComm>(mpi); }
+CommPtr make_nccl(const CommPtr& mpi, int device) { return std::make_shared<NcclComm>(mpi, device); }
 
 }  // namespace resa::dist

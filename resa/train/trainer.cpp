@@ -16,6 +16,7 @@
 #include "resa/eval/knn.h"
 #include "resa/methods/factory.h"
 #include "resa/methods/resa.h"
+#include "ops/dispatch.h"
 #include "resa/dist/data_parallel.h"
 #include "resa/train/plot.h"
 
@@ -172,6 +173,14 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
     set_num_threads(std::max(1, get_num_threads() / std::max(1, std::atoi(local))));
   }
   device_ = Device::parse(cfg_.device);
+  if (world > 1 && device_.is_cuda()) {
+    // One GPU per rank: "cuda" means this rank's GPU on its machine; NCCL for the CUDA tensors.
+    if (cfg_.device == "cuda" && dispatch::cuda_device_count() > 0) {
+      device_ = cuda_device(dist::local_rank() % dispatch::cuda_device_count());
+      cfg_.device = device_.str();
+    }
+    if (dist::nccl_compiled()) comm_ = dist::make_nccl(comm_, device_.index);
+  }
   fs::create_directories(cfg_.out);
   data_ = open_data(cfg_);
   method_ = build_method(cfg_, data_.channels);
