@@ -89,9 +89,6 @@ std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels
   spec.sinkhorn_eps = cfg.sinkhorn_eps;
   spec.sinkhorn_iters = cfg.sinkhorn_iters;
   spec.seed = cfg.seed;
-  auto m = make_method(spec, encoder, projector);
-  m->to(Device::parse(cfg.device));
-  return m;
   spec.simclr_temperature = cfg.simclr_temperature;
   spec.byol_momentum = cfg.byol_momentum;
   spec.byol_pred_hidden = cfg.byol_pred_hidden;
@@ -101,6 +98,9 @@ std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels
   spec.vicreg_sim = cfg.vicreg_sim;
   spec.vicreg_var = cfg.vicreg_var;
   spec.vicreg_cov = cfg.vicreg_cov;
+  auto m = make_method(spec, encoder, projector);
+  m->to(Device::parse(cfg.device));
+  return m;
 }
 
 // ---------------------------------------------------------------- evaluation helpers
