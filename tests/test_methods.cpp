@@ -14,6 +14,7 @@
 #include "resa/methods/simclr.h"
 #include "resa/methods/swav.h"
 #include "resa/methods/vicreg.h"
+#include "resa/train/trainer.h"
 #include "test_util.h"
 
 using namespace resa;
@@ -254,6 +255,67 @@ TEST_CASE("factory: every method by name, its checkpoint modules, and an unknown
   MethodSpec bad;
   bad.name = "moco";
   RESA_CHECK_THROWS_WITH_SUBSTR(make_tiny(bad), "moco");
+}
+
+TEST_CASE("TrainConfig: the baselines' fields survive JSON and reach the methods through build_method") {
+  train::TrainConfig cfg;
+  cfg.arch = "resnet_small";
+  cfg.width = 8;
+  cfg.mlp = "32-32-16";
+  cfg.simclr_temperature = 0.35;
+  cfg.byol_momentum = 0.95;
+  cfg.byol_pred_hidden = 12;
+  cfg.swav_temperature = 0.15;
+  cfg.swav_prototypes = 17;
+  cfg.swav_freeze_iters = 7;
+  cfg.sinkhorn_eps = 0.04;
+  cfg.sinkhorn_iters = 5;
+  cfg.vicreg_sim = 20;
+  cfg.vicreg_var = 21;
+  cfg.vicreg_cov = 2;
+  nlohmann::json j = cfg;
+  train::TrainConfig back = j.get<train::TrainConfig>();
+  CHECK(back.simclr_temperature == 0.35);
+  CHECK(back.byol_momentum == 0.95);
+  CHECK(back.byol_pred_hidden == 12);
+  CHECK(back.swav_temperature == 0.15);
+  CHECK(back.swav_prototypes == 17);
+  CHECK(back.swav_freeze_iters == 7);
+  CHECK(back.vicreg_sim == 20);
+  CHECK(back.vicreg_var == 21);
+  CHECK(back.vicreg_cov == 2);
+  // A config written before the baselines existed loads with their defaults.
+  nlohmann::json old = j;
+  for (const char* k : {"simclr_temperature", "byol_momentum", "swav_prototypes", "vicreg_cov"}) old.erase(k);
+  train::TrainConfig dflt = old.get<train::TrainConfig>();
+  CHECK(dflt.simclr_temperature == 0.2);
+  CHECK(dflt.byol_momentum == 0.99);
+  CHECK(dflt.swav_prototypes == 3000);
+  CHECK(dflt.vicreg_cov == 1.0);
+
+  back.method = "simclr";
+  auto simclr = std::dynamic_pointer_cast<SimCLR>(train::build_method(back, 1));
+  REQUIRE(simclr);
+  CHECK(simclr->options().temperature_ == 0.35);
+  back.method = "byol";
+  auto byol = std::dynamic_pointer_cast<BYOL>(train::build_method(back, 1));
+  REQUIRE(byol);
+  CHECK(byol->options().ema_base_ == 0.95);
+  CHECK(byol->predictor()->named_parameters().front().second.shape() == Shape{12, 16});
+  back.method = "swav";
+  auto swav = std::dynamic_pointer_cast<SwAV>(train::build_method(back, 1));
+  REQUIRE(swav);
+  CHECK(swav->prototypes()->weight().shape() == Shape{17, 16});
+  CHECK(swav->options().temperature_ == 0.15);
+  CHECK(swav->options().freeze_iters_ == 7);
+  CHECK(swav->options().eps_ == 0.04);
+  CHECK(swav->options().iters_ == 5);
+  back.method = "vicreg";
+  auto vicreg = std::dynamic_pointer_cast<VICReg>(train::build_method(back, 1));
+  REQUIRE(vicreg);
+  CHECK(vicreg->options().sim_ == 20);
+  CHECK(vicreg->options().var_ == 21);
+  CHECK(vicreg->options().cov_ == 2);
 }
 
 TEST_CASE("BYOL: the target starts as the online network, is never trained, and follows it by EMA") {
