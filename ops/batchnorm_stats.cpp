@@ -2,6 +2,9 @@
 
 #include "ops/cpu/batchnorm_stats.h"
 #include "ops/dispatch.h"
+#ifdef RESA_WITH_CUDA
+#include "ops/cuda/batchnorm_stats.h"
+#endif
 
 namespace resa::ops {
 namespace {
@@ -35,13 +38,28 @@ void check_param(const Tensor& p, const Tensor& x, const char* op, const char* w
 }
 
 template <typename T> const T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+const void* raw_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
+#ifdef RESA_WITH_CUDA
+// A (C) float64 CPU statistic copied to x's device, and a (C) float64 result there.
+Tensor on_device(const Tensor& stat, const Tensor& x) { return stat.to(x.device()).contiguous(); }
+Tensor device_stat(int64_t c, const Tensor& x) { return Tensor::empty({c}, DType::Float64, x.device()); }
+#endif
 
 }  // namespace
 
 std::array<Tensor, 2> batch_norm_stats(const Tensor& x) {
   Geom g = geometry(x, "batch_norm_stats");
-  if (x.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_stats");
   Tensor xc = x.contiguous();
+  if (x.device().is_cuda()) {
+#ifdef RESA_WITH_CUDA
+    Tensor s = device_stat(g.c, x), ss = device_stat(g.c, x);
+    cuda::batch_norm_stats(x.dtype(), g.n, g.c, g.l, xc.raw_data(), s.data<double>(), ss.data<double>());
+    return {s.to(kCPU), ss.to(kCPU)};
+#else
+    dispatch::no_cuda_kernel("batch_norm_stats");
+#endif
+  }
   Tensor sum = Tensor::empty({g.c}, DType::Float64), sumsq = Tensor::empty({g.c}, DType::Float64);
   if (x.dtype() == DType::Float32)
     cpu::batch_norm_stats(g.n, g.c, g.l, xc.data<float>(), sum.data<double>(), sumsq.data<double>());
@@ -55,11 +73,21 @@ Tensor batch_norm_elemt(const Tensor& x, const Tensor& mean, const Tensor& invst
   Geom g = geometry(x, "batch_norm_elemt");
   check_param(weight, x, "batch_norm_elemt", "weight");
   check_param(bias, x, "batch_norm_elemt", "bias");
-  if (x.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_elemt");
   const double* m = stat(mean, g.c, "batch_norm_elemt", "mean");
   const double* is = stat(invstd, g.c, "batch_norm_elemt", "invstd");
   Tensor xc = x.contiguous();
   Tensor wc = weight.defined() ? weight.contiguous() : Tensor(), bc = bias.defined() ? bias.contiguous() : Tensor();
+  if (x.device().is_cuda()) {
+#ifdef RESA_WITH_CUDA
+    Tensor md = on_device(mean, x), isd = on_device(invstd, x);
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    cuda::batch_norm_elemt(x.dtype(), g.n, g.c, g.l, xc.raw_data(), md.data<double>(), isd.data<double>(),
+                           raw_or_null(wc), raw_or_null(bc), y.raw_data());
+    return y;
+#else
+    dispatch::no_cuda_kernel("batch_norm_elemt");
+#endif
+  }
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   if (x.dtype() == DType::Float32)
     cpu::batch_norm_elemt(g.n, g.c, g.l, xc.data<float>(), m, is, ptr_or_null<float>(wc), ptr_or_null<float>(bc),
@@ -76,10 +104,20 @@ std::array<Tensor, 2> batch_norm_backward_reduce(const Tensor& dy, const Tensor&
   RESA_CHECK(dy.defined() && dy.shape() == x.shape() && dy.dtype() == x.dtype(),
              "[batch_norm_backward_reduce] dy {} must match x {}", dy.defined() ? shape_str(dy.shape()) : "undefined",
              shape_str(x.shape()));
-  if (x.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_backward_reduce");
   const double* m = stat(mean, g.c, "batch_norm_backward_reduce", "mean");
   const double* is = stat(invstd, g.c, "batch_norm_backward_reduce", "invstd");
   Tensor xc = x.contiguous(), gc = dy.contiguous();
+  if (x.device().is_cuda()) {
+#ifdef RESA_WITH_CUDA
+    RESA_CHECK(dy.device() == x.device(), "[batch_norm_backward_reduce] dy and x are on different devices");
+    Tensor md = on_device(mean, x), isd = on_device(invstd, x), s = device_stat(g.c, x), sx = device_stat(g.c, x);
+    cuda::batch_norm_backward_reduce(x.dtype(), g.n, g.c, g.l, gc.raw_data(), xc.raw_data(), md.data<double>(),
+                                     isd.data<double>(), s.data<double>(), sx.data<double>());
+    return {s.to(kCPU), sx.to(kCPU)};
+#else
+    dispatch::no_cuda_kernel("batch_norm_backward_reduce");
+#endif
+  }
   Tensor s = Tensor::empty({g.c}, DType::Float64), sx = Tensor::empty({g.c}, DType::Float64);
   if (x.dtype() == DType::Float32)
     cpu::batch_norm_backward_reduce(g.n, g.c, g.l, gc.data<float>(), xc.data<float>(), m, is, s.data<double>(),
@@ -97,12 +135,25 @@ Tensor batch_norm_backward_elemt(const Tensor& dy, const Tensor& x, const Tensor
              "[batch_norm_backward_elemt] dy {} must match x {}", dy.defined() ? shape_str(dy.shape()) : "undefined",
              shape_str(x.shape()));
   check_param(weight, x, "batch_norm_backward_elemt", "weight");
-  if (x.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_backward_elemt");
   const double* m = stat(mean, g.c, "batch_norm_backward_elemt", "mean");
   const double* is = stat(invstd, g.c, "batch_norm_backward_elemt", "invstd");
   const double* md = stat(mean_dy, g.c, "batch_norm_backward_elemt", "mean_dy");
   const double* mdx = stat(mean_dy_xhat, g.c, "batch_norm_backward_elemt", "mean_dy_xhat");
   Tensor xc = x.contiguous(), gc = dy.contiguous(), wc = weight.defined() ? weight.contiguous() : Tensor();
+  if (x.device().is_cuda()) {
+#ifdef RESA_WITH_CUDA
+    RESA_CHECK(dy.device() == x.device(), "[batch_norm_backward_elemt] dy and x are on different devices");
+    Tensor mdd = on_device(mean, x), isd = on_device(invstd, x), a = on_device(mean_dy, x),
+           b = on_device(mean_dy_xhat, x);
+    Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+    cuda::batch_norm_backward_elemt(x.dtype(), g.n, g.c, g.l, gc.raw_data(), xc.raw_data(), mdd.data<double>(),
+                                    isd.data<double>(), raw_or_null(wc), a.data<double>(), b.data<double>(),
+                                    dx.raw_data());
+    return dx;
+#else
+    dispatch::no_cuda_kernel("batch_norm_backward_elemt");
+#endif
+  }
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
   if (x.dtype() == DType::Float32)
     cpu::batch_norm_backward_elemt(g.n, g.c, g.l, gc.data<float>(), xc.data<float>(), m, is, ptr_or_null<float>(wc),

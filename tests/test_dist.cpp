@@ -11,6 +11,7 @@
 #include "nn/optim/optimizer.h"
 #include "nn/resnet.h"
 #include "ops/batchnorm_stats.h"
+#include "ops/dispatch.h"
 #include "resa/data/loader.h"
 #include "resa/dist/communicator.h"
 #include "resa/dist/data_parallel.h"
@@ -146,6 +147,37 @@ TEST_CASE("sync_batch_norm with one rank equals batch_norm (forward, running sta
         {rand64(s, 5), rand64({5}, 6), rand64({5}, 7)});
   }
   RESA_CHECK_THROWS_WITH_SUBSTR(ops::batch_norm_stats(zeros({2, 3, 4})), "batch_norm_stats");
+}
+
+TEST_CASE("sync_batch_norm on CUDA equals the CPU (forward, running statistics, gradients; odd sizes)") {
+  if (dispatch::cuda_device_count() == 0) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  SumOverRanks none = [](Tensor&) {};
+  const Device gpu = cuda_device(0);
+  for (Shape s : {Shape{7, 5}, Shape{3, 5, 3, 2}, Shape{300, 3}, Shape{5, 7, 11, 13}}) {
+    for (DType dt : {DType::Float32, DType::Float64}) {
+      INFO(shape_str(s) << " " << dtype_name(dt));
+      const int64_t c = s[1];
+      Tensor x = rand64(s, 31, false).to(dt), w = rand64({c}, 32, false).to(dt), b = rand64({c}, 33, false).to(dt);
+      Tensor up = rand64(s, 34, false).to(dt);
+      auto run = [&](Device d) {
+        Tensor xd = x.to(d).requires_grad_(true), wd = w.to(d).requires_grad_(true), bd = b.to(d).requires_grad_(true);
+        Tensor rm = zeros({c}, TensorOptions().dtype(dt).device(d)), rv = ones({c}, TensorOptions().dtype(dt).device(d));
+        Tensor y = sync_batch_norm(xd, wd, bd, rm, rv, 0.1, 1e-5, none);
+        sum(mul(y, up.to(d))).backward();
+        return std::vector<Tensor>{y.to(kCPU), xd.grad().to(kCPU), wd.grad().to(kCPU), bd.grad().to(kCPU),
+                                   rm.to(kCPU), rv.to(kCPU)};
+      };
+      auto cpu = run(kCPU), cuda = run(gpu);
+      const double tol = dt == DType::Float32 ? 1e-5 : 1e-12;
+      for (size_t i = 0; i < cpu.size(); ++i) {
+        INFO("output " << i);
+        CHECK(max_rel_error(cuda[i], cpu[i]) < tol);
+      }
+    }
+  }
 }
 
 TEST_CASE("synchronized BatchNorm2d on each rank's slice equals BatchNorm2d on the global batch") {

@@ -1,5 +1,5 @@
-// The NCCL backend: collectives on CUDA tensors of this rank's device, on the default stream (the
-// one the engine's kernels use), synchronised before returning so a caller may read the result.
+// The NCCL backend: collectives on CUDA tensors of this rank's device, on the engine's stream (the
+// one its kernels use), synchronised before returning so a caller may read the result.
 // Host tensors (synchronized batch norm's float64 statistics, the stop flag) go to the MPI
 // communicator, so one communicator serves a whole CUDA training step.
 // Rank 0 creates the unique id; it reaches the other ranks through the MPI communicator.
@@ -9,6 +9,12 @@
 #include <cstring>
 
 #include "resa/dist/communicator.h"
+
+namespace resa::cuda {
+// The engine's stream of the current device (ops/cuda/check.h, which only ops/cuda/ includes): the
+// collectives run on it, so they are ordered after the kernels that produced their inputs.
+cudaStream_t stream();
+}  // namespace resa::cuda
 
 namespace resa::dist {
 namespace {
@@ -66,8 +72,8 @@ class NcclComm final : public Communicator {
     RESA_CHECK(t.is_contiguous(), "[all_reduce_sum] needs a contiguous tensor");
     if (t.numel() == 0) return;
     RESA_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
-                                  nccl_type(t.dtype(), "all_reduce_sum"), ncclSum, comm_, nullptr));
-    RESA_CUDART_CHECK(cudaStreamSynchronize(nullptr));
+                                  nccl_type(t.dtype(), "all_reduce_sum"), ncclSum, comm_, cuda::stream()));
+    RESA_CUDART_CHECK(cudaStreamSynchronize(cuda::stream()));
   }
 
   Tensor all_gather(const Tensor& t) override {
@@ -79,8 +85,8 @@ class NcclComm final : public Communicator {
     Tensor out = Tensor::empty(s, c.dtype(), c.device());
     if (c.numel() > 0) {
       RESA_NCCL_CHECK(ncclAllGather(c.raw_data(), out.raw_data(), static_cast<size_t>(c.numel()),
-                                    nccl_type(c.dtype(), "all_gather"), comm_, nullptr));
-      RESA_CUDART_CHECK(cudaStreamSynchronize(nullptr));
+                                    nccl_type(c.dtype(), "all_gather"), comm_, cuda::stream()));
+      RESA_CUDART_CHECK(cudaStreamSynchronize(cuda::stream()));
     }
     return out;
   }
@@ -92,8 +98,8 @@ class NcclComm final : public Communicator {
                world_size());
     if (t.numel() == 0) return;
     RESA_NCCL_CHECK(ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
-                                  nccl_type(t.dtype(), "broadcast"), root, comm_, nullptr));
-    RESA_CUDART_CHECK(cudaStreamSynchronize(nullptr));
+                                  nccl_type(t.dtype(), "broadcast"), root, comm_, cuda::stream()));
+    RESA_CUDART_CHECK(cudaStreamSynchronize(cuda::stream()));
   }
 
   void barrier() override { mpi_->barrier(); }
