@@ -8,6 +8,7 @@ dicts move both ways). Run with Debian's interpreter, which has torch:
 import argparse
 import json
 import math
+import resource
 import time
 
 import torch
@@ -235,7 +236,9 @@ def main():
                       "device": args.device, "tf32": args.tf32, "peak_gpu_mb": round(peak_gpu_mb, 1),
                       "threads": args.threads, "ms_per_step": med * 1e3, "images_per_s": args.batch / med,
                       "encoder_gflop_per_image": enc / 1e9, "step_gflop": step_flops / 1e9,
-                      "gflops": step_flops / med / 1e9}))
+                      "gflops": step_flops / med / 1e9,
+                      # ru_maxrss is in KiB on Linux
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
 
 
 if __name__ == "__main__":

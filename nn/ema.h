@@ -3,8 +3,23 @@
 #include "autograd/elementwise.h"
 #include "autograd/engine.h"
 #include "nn/module.h"
+#include "ops/cpu/optim.h"
 
 namespace resa::nn {
+
+// t = m * t + (1 - m) * s, in place, never recorded. Contiguous CPU tensors of one dtype take one fused
+// pass (ops/cpu/optim); anything else (CUDA, strided) the tensor ops, which run on every device.
+inline void ema_tensor(const Tensor& t, const Tensor& s, double m) {
+  if (t.device().is_cpu() && s.device().is_cpu() && t.is_contiguous() && s.is_contiguous() &&
+      t.dtype() == s.dtype() && t.shape() == s.shape() && is_floating(t.dtype())) {
+    RESA_DISPATCH_FLOAT(t.dtype(), "ema_update", [&] {
+      cpu::ema_update<scalar_t>(t.numel(), t.data<scalar_t>(), s.data<scalar_t>(), m);
+    });
+    return;
+  }
+  NoGradGuard ng;
+  Tensor(t).copy_(t.detach() * m + s.detach() * (1.0 - m));
+}
 
 // teacher_p = m * teacher_p + (1 - m) * student_p for every parameter (same dotted names and shapes);
 // buffers (BN running statistics) are copied from the student. In place, never recorded.
@@ -18,7 +33,7 @@ inline void ema_update(Module& teacher, const Module& student, double m) {
     auto& [sn, s] = sp[i];
     RESA_CHECK(tn == sn && t.shape() == s.shape(), "[ema_update] parameter {} {} of the teacher does not match {} {}",
                tn, shape_str(t.shape()), sn, shape_str(s.shape()));
-    t.copy_(t.detach() * m + s.detach() * (1.0 - m));
+    ema_tensor(t, s, m);
   }
   auto tb = teacher.named_buffers(), sb = student.named_buffers();
   RESA_CHECK(tb.size() == sb.size(), "[ema_update] teacher has {} buffers, student {}", tb.size(), sb.size());

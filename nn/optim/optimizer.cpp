@@ -5,6 +5,7 @@
 #include "autograd/elementwise.h"
 #include "autograd/engine.h"
 #include "autograd/reduce.h"
+#include "ops/cpu/optim.h"
 
 namespace resa::nn {
 
@@ -92,6 +93,38 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& sd) {
 namespace {
 // p <- value, in place, keeping the handle.
 void assign(Tensor& p, const Tensor& value) { p.copy_(value); }
+
+// The fused CPU update applies when every tensor it touches is a contiguous CPU float tensor of p's
+// dtype and shape; anything else (CUDA, strided views) takes the tensor-op path, which runs anywhere.
+bool fusable(const Tensor& p, std::initializer_list<const Tensor*> others) {
+  if (!p.device().is_cpu() || !p.is_contiguous() || !is_floating(p.dtype())) return false;
+  for (const Tensor* t : others)
+    if (t->defined() && (!t->device().is_cpu() || !t->is_contiguous() || t->dtype() != p.dtype() ||
+                         t->shape() != p.shape()))
+      return false;
+  return true;
+}
+
+// One fused pass for p, its gradient g and its momentum buffer (kept in `st`); false when the tensors
+// do not qualify (see fusable), and then nothing has changed.
+bool sgd_step_fused(const ParamGroup& grp, Tensor& p, const Tensor& g, std::map<std::string, Tensor>& st) {
+  Tensor buf;
+  bool first = false;
+  if (grp.momentum != 0) {
+    auto it = st.find("momentum_buffer");
+    if (it != st.end()) buf = it->second;
+    first = !buf.defined();
+    if (first && p.device().is_cpu()) buf = Tensor::empty(p.shape(), p.dtype(), p.device());
+  }
+  if (!fusable(p, {&g, &buf})) return false;
+  if (first) st["momentum_buffer"] = buf;
+  cpu::SgdParams o{grp.lr, grp.weight_decay, grp.momentum, grp.dampening, grp.nesterov};
+  RESA_DISPATCH_FLOAT(p.dtype(), "SGD", [&] {
+    cpu::sgd_update<scalar_t>(p.numel(), p.data<scalar_t>(), g.data<scalar_t>(),
+                              buf.defined() ? buf.data<scalar_t>() : nullptr, o, first);
+  });
+  return true;
+}
 }  // namespace
 
 SGD::SGD(std::vector<ParamGroup> groups) : Optimizer(std::move(groups), "SGD") {
@@ -109,6 +142,7 @@ void SGD::step() {
       Tensor& p = grp.params[i];
       Tensor g = p.grad();
       if (!g.defined()) continue;
+      if (sgd_step_fused(grp, p, g, state(gi, i))) continue;
       Tensor d = g.detach();
       if (grp.weight_decay != 0) d = d + p.detach() * grp.weight_decay;
       if (grp.momentum != 0) {

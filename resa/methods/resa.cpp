@@ -1,6 +1,7 @@
 #include "resa/methods/resa.h"
 
 #include "autograd/functions.h"
+#include "nn/ema.h"
 #include "nn/optim/schedule.h"
 #include "resa/dist/data_parallel.h"
 
@@ -15,7 +16,7 @@ void ema_parameters(nn::Module& teacher, const nn::Module& student, double m) {
   RESA_CHECK(tp.size() == sp.size(), "[ReSA] teacher has {} parameters, student {}", tp.size(), sp.size());
   for (size_t i = 0; i < tp.size(); ++i) {
     RESA_CHECK(tp[i].first == sp[i].first, "[ReSA] teacher parameter {} does not match {}", tp[i].first, sp[i].first);
-    tp[i].second.copy_(add(mul(tp[i].second.detach(), m), mul(sp[i].second.detach(), 1.0 - m)));
+    nn::ema_tensor(tp[i].second, sp[i].second, m);
   }
 }
 }  // namespace

@@ -1,0 +1,214 @@
+// The fast CPU paths against simple references, at odd sizes and with 1, 2 and 3 threads: the fused
+// SGD update (against a scalar double loop of torch.optim.SGD's formula and against the tensor-op path
+// that CUDA and strided tensors take), the fused EMA update, elementwise ops on contiguous tensors that
+// are now split across threads, and the caching host allocator.
+#include <cmath>
+#include <vector>
+
+#include "core/parallel.h"
+#include "core/storage.h"
+#include "nn/ema.h"
+#include "nn/optim/optimizer.h"
+#include "ops/cpu/optim.h"
+#include "ops/elementwise.h"
+#include "test_util.h"
+
+using namespace resa;
+using namespace resa::test;
+
+namespace {
+
+// Restores the thread count a test changed.
+struct ThreadsGuard {
+  int saved = get_num_threads();
+  ~ThreadsGuard() { set_num_threads(saved); }
+};
+
+Tensor randn32(const Shape& s, uint64_t seed) {
+  Generator g(seed);
+  return randn(s, {}, &g);
+}
+
+// The same values in a transposed (non-contiguous) layout: rows x cols viewed from a cols x rows buffer.
+Tensor strided_copy(const Tensor& t) {
+  Tensor base = t.detach().transpose(0, 1).contiguous();
+  return base.transpose(0, 1);
+}
+
+// torch.optim.SGD's formula in double, element by element, over `steps` steps with fixed gradients.
+std::vector<double> sgd_reference(std::vector<double> p, const std::vector<std::vector<double>>& grads, double lr,
+                                  double wd, double mom, double damp, bool nesterov) {
+  std::vector<double> buf(p.size(), 0.0);
+  for (size_t s = 0; s < grads.size(); ++s)
+    for (size_t i = 0; i < p.size(); ++i) {
+      double d = grads[s][i] + wd * p[i];
+      if (mom != 0) {
+        buf[i] = s == 0 ? d : mom * buf[i] + (1 - damp) * d;
+        d = nesterov ? d + mom * buf[i] : buf[i];
+      }
+      p[i] -= lr * d;
+    }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("fused SGD update matches torch.optim.SGD's formula and the tensor-op path at odd sizes") {
+  ThreadsGuard tg;
+  struct Cfg {
+    double lr, wd, mom, damp;
+    bool nesterov;
+  };
+  const std::vector<Cfg> cfgs = {{0.05, 1e-4, 0.9, 0.0, false}, {0.1, 0.0, 0.0, 0.0, false},
+                                 {0.03, 1e-2, 0.8, 0.1, false}, {0.07, 5e-3, 0.9, 0.0, true}};
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    for (size_t ci = 0; ci < cfgs.size(); ++ci) {
+      const Cfg c = cfgs[ci];
+      // 23339 x 3 crosses the parallel grain; 37 x 29 stays on one thread.
+      for (Shape shape : {Shape{37, 29}, Shape{23339, 3}}) {
+        CAPTURE(threads);
+        CAPTURE(ci);
+        CAPTURE(shape_str(shape));
+        Tensor p0 = randn32(shape, 11 + ci);
+        Tensor fast = p0.clone().requires_grad_();                 // contiguous: fused path
+        Tensor slow = strided_copy(p0).detach().requires_grad_();  // strided: tensor-op path
+        REQUIRE(fast.is_contiguous());
+        REQUIRE(!slow.is_contiguous());
+        auto group = [&](const Tensor& p) {
+          nn::ParamGroup g = nn::ParamGroup().set_lr(c.lr).set_weight_decay(c.wd).set_momentum(c.mom);
+          g.set_dampening(c.damp).set_nesterov(c.nesterov);
+          g.params = {p};
+          return std::vector<nn::ParamGroup>{g};
+        };
+        nn::SGD opt_fast(group(fast)), opt_slow(group(slow));
+        std::vector<std::vector<double>> grads;
+        for (int s = 0; s < 3; ++s) {
+          Tensor g = randn32(shape, 100 + s);
+          grads.push_back(g.to_vector<double>());
+          fast.set_grad(g.clone());
+          slow.set_grad(g.clone());
+          opt_fast.step();
+          opt_slow.step();
+        }
+        auto ref = sgd_reference(p0.to_vector<double>(), grads, c.lr, c.wd, c.mom, c.damp, c.nesterov);
+        Tensor ref_t = from_vector<double>(ref, shape).to(DType::Float32);
+        CHECK(max_rel_error(fast, ref_t) < 1e-5);
+        CHECK(max_rel_error(fast, slow.contiguous()) < 1e-6);
+        // The momentum buffers agree too (the fused path creates its own).
+        auto sf = opt_fast.state_dict(), ss = opt_slow.state_dict();
+        CHECK(sf.size() == ss.size());
+        if (c.mom != 0) CHECK(max_rel_error(sf.at("0.0.momentum_buffer"), ss.at("0.0.momentum_buffer")) < 1e-6);
+      }
+    }
+  }
+}
+
+TEST_CASE("fused SGD update in float64 agrees with the double reference to rounding") {
+  Tensor p0 = rand64({13, 7, 3}, 5, false);
+  Tensor p = p0.clone().requires_grad_();
+  nn::ParamGroup g = nn::ParamGroup().set_lr(0.1).set_weight_decay(1e-3).set_momentum(0.9);
+  g.params = {p};
+  nn::SGD opt({g});
+  std::vector<std::vector<double>> grads;
+  for (int s = 0; s < 4; ++s) {
+    Tensor gr = rand64({13, 7, 3}, 50 + s, false);
+    grads.push_back(gr.to_vector<double>());
+    p.set_grad(gr);
+    opt.step();
+  }
+  auto ref = sgd_reference(p0.to_vector<double>(), grads, 0.1, 1e-3, 0.9, 0.0, false);
+  CHECK(max_rel_error(p, from_vector<double>(ref, {13, 7, 3})) < 1e-14);
+}
+
+TEST_CASE("fused EMA update matches m * t + (1 - m) * s, and strided tensors take the tensor-op path") {
+  ThreadsGuard tg;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    for (Shape shape : {Shape{5, 3}, Shape{40009, 3}}) {
+      CAPTURE(threads);
+      CAPTURE(shape_str(shape));
+      Tensor t0 = randn32(shape, 1), s = randn32(shape, 2);
+      const double m = 0.996;
+      std::vector<double> ref = t0.to_vector<double>(), sv = s.to_vector<double>();
+      for (size_t i = 0; i < ref.size(); ++i) ref[i] = m * ref[i] + (1 - m) * sv[i];
+      Tensor ref_t = from_vector<double>(ref, shape).to(DType::Float32);
+      Tensor fast = t0.clone();
+      nn::ema_tensor(fast, s, m);
+      CHECK(max_rel_error(fast, ref_t) < 1e-6);
+      Tensor slow = strided_copy(t0);
+      nn::ema_tensor(slow, s, m);
+      CHECK(max_rel_error(slow.contiguous(), ref_t) < 1e-6);
+    }
+  }
+}
+
+TEST_CASE("elementwise ops on large contiguous tensors (split across threads) match a scalar loop") {
+  ThreadsGuard tg;
+  const int64_t n = 100003;  // odd, above the parallel grain
+  Tensor a = randn32({n}, 3), b = randn32({n}, 4);
+  auto va = a.to_vector<float>(), vb = b.to_vector<float>();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    CAPTURE(threads);
+    // contiguous + contiguous
+    auto sum_v = ops::binary(ops::BinaryOp::Add, a, b).to_vector<float>();
+    // contiguous * scalar (broadcast, stride 0)
+    Tensor two = full({}, 2.0);
+    auto mul_v = ops::binary(ops::BinaryOp::Mul, a, two).to_vector<float>();
+    // where(a > 0, a, b)
+    Tensor cond = ops::binary(ops::BinaryOp::Gt, a, zeros({}));
+    auto where_v = ops::where(cond, a, b).to_vector<float>();
+    // copy into a float64 tensor, and fill
+    Tensor d = Tensor::empty({n}, DType::Float64);
+    d.copy_(a);
+    auto copy_v = d.to_vector<double>();
+    Tensor f = Tensor::empty({n});
+    f.fill_(0.25);
+    auto fill_v = f.to_vector<float>();
+    bool ok = true;
+    for (int64_t i = 0; i < n && ok; ++i) {
+      ok = sum_v[i] == va[i] + vb[i] && mul_v[i] == va[i] * 2.0f && where_v[i] == (va[i] > 0 ? va[i] : vb[i]) &&
+           copy_v[i] == static_cast<double>(va[i]) && fill_v[i] == 0.25f;
+      if (!ok) INFO("first mismatch at " << i);
+    }
+    CHECK(ok);
+    // A broadcast that leaves several rows still goes through the row loop: (3, n) + (n).
+    Tensor a3 = randn32({3, 1001}, 8), row = randn32({1001}, 9);
+    auto s3 = ops::binary(ops::BinaryOp::Sub, a3, row).to_vector<float>();
+    auto v3 = a3.to_vector<float>(), vr = row.to_vector<float>();
+    bool ok3 = true;
+    for (int64_t i = 0; i < 3 * 1001; ++i) ok3 = ok3 && s3[i] == v3[i] - vr[i % 1001];
+    CHECK(ok3);
+  }
+}
+
+TEST_CASE("the caching host allocator reuses large blocks, keeps small ones out, and counts bytes") {
+  const int64_t big = 300007;  // ~1.2 MB of float32: cached when freed
+  auto before = cpu_allocator_stats();
+  {
+    Tensor t = Tensor::empty({big});
+    t.fill_(1.5);
+    auto during = cpu_allocator_stats();
+    CHECK(during.current >= before.current + size_t(big) * 4);
+    CHECK(during.peak >= during.current);
+  }
+  auto freed = cpu_allocator_stats();
+  CHECK(freed.cached >= size_t(big) * 4);
+  // The same size again comes from the cache: no new system allocation, and the block is usable.
+  {
+    Tensor t = Tensor::empty({big});
+    auto reused = cpu_allocator_stats();
+    CHECK(reused.num_allocs == freed.num_allocs);
+    CHECK(reused.cached + size_t(big) * 4 <= freed.cached);
+    t.fill_(-2.0);
+    auto v = t.to_vector<float>();
+    CHECK(v.front() == -2.0f);
+    CHECK(v.back() == -2.0f);
+    CHECK(static_cast<int64_t>(v.size()) == big);
+  }
+  // Small blocks are not cached.
+  auto s0 = cpu_allocator_stats();
+  { Tensor small = Tensor::empty({7}); }
+  CHECK(cpu_allocator_stats().cached == s0.cached);
+}
