@@ -2,6 +2,7 @@
 // SGD update (against a scalar double loop of torch.optim.SGD's formula and against the tensor-op path
 // that CUDA and strided tensors take), the fused EMA update, elementwise ops on contiguous tensors that
 // are now split across threads, and the caching host allocator.
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "core/storage.h"
 #include "nn/ema.h"
 #include "nn/optim/optimizer.h"
+#include "ops/cpu/batchnorm.h"
 #include "ops/cpu/optim.h"
 #include "ops/elementwise.h"
 #include "test_util.h"
@@ -211,4 +213,53 @@ TEST_CASE("the caching host allocator reuses large blocks, keeps small ones out,
   auto s0 = cpu_allocator_stats();
   { Tensor small = Tensor::empty({7}); }
   CHECK(cpu_allocator_stats().cached == s0.cached);
+}
+
+TEST_CASE("batch-norm kernels (unrolled double sums) match a plain double reference at odd sizes") {
+  ThreadsGuard tg;
+  for (int threads : {1, 3}) {
+    set_num_threads(threads);
+    for (auto [n, c, l] : std::vector<std::array<int64_t, 3>>{{3, 5, 7}, {2, 3, 1}, {4, 2, 45}}) {
+      CAPTURE(threads);
+      CAPTURE(n);
+      CAPTURE(c);
+      CAPTURE(l);
+      auto x = randn32({n, c, l}, 21).to_vector<float>(), dy = randn32({n, c, l}, 22).to_vector<float>();
+      auto w = randn32({c}, 23).to_vector<float>(), b = randn32({c}, 24).to_vector<float>();
+      const int64_t total = n * c * l;
+      std::vector<float> y(total), mean(c), invstd(c), rm(c, 0.5f), rv(c, 2.0f), dx(total), dw(c), db(c);
+      cpu::batch_norm_train<float>(n, c, l, x.data(), w.data(), b.data(), 1e-5, 0.1, y.data(), mean.data(),
+                                   invstd.data(), rm.data(), rv.data());
+      cpu::batch_norm_backward<float>(n, c, l, dy.data(), x.data(), w.data(), mean.data(), invstd.data(), true,
+                                      dx.data(), dw.data(), db.data());
+      double err = 0;
+      const double m = static_cast<double>(n * l);
+      for (int64_t ch = 0; ch < c; ++ch) {
+        auto at = [&](int64_t i, int64_t j) { return (i * c + ch) * l + j; };
+        double s = 0, ss = 0, sdy = 0, sdyx = 0;
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < l; ++j) s += x[at(i, j)];
+        const double mu = s / m;
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < l; ++j) ss += (x[at(i, j)] - mu) * (x[at(i, j)] - mu);
+        const double is = 1.0 / std::sqrt(ss / m + 1e-5);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < l; ++j) {
+            sdy += dy[at(i, j)];
+            sdyx += dy[at(i, j)] * (x[at(i, j)] - mu) * is;
+          }
+        err = std::max(err, std::abs(mean[ch] - mu) + std::abs(invstd[ch] - is) / is);
+        err = std::max(err, std::abs(rm[ch] - (0.9 * 0.5 + 0.1 * mu)));
+        if (m > 1) err = std::max(err, std::abs(rv[ch] - (0.9 * 2.0 + 0.1 * ss / (m - 1))));
+        err = std::max(err, std::abs(db[ch] - sdy) + std::abs(dw[ch] - sdyx));
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < l; ++j) {
+            const double xh = (x[at(i, j)] - mu) * is;
+            err = std::max(err, std::abs(y[at(i, j)] - (xh * w[ch] + b[ch])));
+            err = std::max(err, std::abs(dx[at(i, j)] - w[ch] * is * (dy[at(i, j)] - sdy / m - xh * sdyx / m)));
+          }
+      }
+      CHECK(err < 1e-4);
+    }
+  }
 }

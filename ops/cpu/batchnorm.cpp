@@ -8,6 +8,47 @@ namespace resa::cpu {
 namespace {
 int64_t channel_grain(int64_t n, int64_t l) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n * l)); }
 
+// Row sums in double with four independent accumulators: one chain of dependent double adds runs at
+// one add per add-latency, four keep the adder busy. (Only the order of the double additions changes.)
+template <typename T>
+double row_sum(const T* x, int64_t l) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int64_t j = 0;
+  for (; j + 4 <= l; j += 4) a0 += x[j], a1 += x[j + 1], a2 += x[j + 2], a3 += x[j + 3];
+  for (; j < l; ++j) a0 += x[j];
+  return (a0 + a1) + (a2 + a3);
+}
+
+// sum_j (x_j - mu)^2
+template <typename T>
+double row_sq_dev(const T* x, int64_t l, double mu) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int64_t j = 0;
+  for (; j + 4 <= l; j += 4) {
+    const double d0 = x[j] - mu, d1 = x[j + 1] - mu, d2 = x[j + 2] - mu, d3 = x[j + 3] - mu;
+    a0 += d0 * d0, a1 += d1 * d1, a2 += d2 * d2, a3 += d3 * d3;
+  }
+  for (; j < l; ++j) {
+    const double d = x[j] - mu;
+    a0 += d * d;
+  }
+  return (a0 + a1) + (a2 + a3);
+}
+
+// sum_j dy_j and sum_j dy_j (x_j - mu), added to sdy and sdyx.
+template <typename T>
+void row_dy_dyx(const T* dy, const T* x, int64_t l, double mu, double& sdy, double& sdyx) {
+  double s0 = 0, s1 = 0, p0 = 0, p1 = 0;
+  int64_t j = 0;
+  for (; j + 2 <= l; j += 2) {
+    s0 += dy[j], s1 += dy[j + 1];
+    p0 += dy[j] * (x[j] - mu), p1 += dy[j + 1] * (x[j + 1] - mu);
+  }
+  for (; j < l; ++j) s0 += dy[j], p0 += dy[j] * (x[j] - mu);
+  sdy += s0 + s1;
+  sdyx += p0 + p1;
+}
+
 // y = (x - mean) * invstd * weight + bias for channel ch, as one scale and shift.
 template <typename T>
 void normalize_channel(int64_t n, int64_t c, int64_t l, int64_t ch, const T* x, const T* weight, const T* bias,
@@ -31,19 +72,10 @@ void batch_norm_train(int64_t n, int64_t c, int64_t l, const T* x, const T* weig
     for (int64_t ch = c0; ch < c1; ++ch) {
       // Two passes (mean, then squared deviations) so the variance does not cancel.
       double s = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        const T* xr = x + (i * c + ch) * l;
-        for (int64_t j = 0; j < l; ++j) s += xr[j];
-      }
+      for (int64_t i = 0; i < n; ++i) s += row_sum(x + (i * c + ch) * l, l);
       const double mu = s / m;
       double ss = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        const T* xr = x + (i * c + ch) * l;
-        for (int64_t j = 0; j < l; ++j) {
-          const double d = xr[j] - mu;
-          ss += d * d;
-        }
-      }
+      for (int64_t i = 0; i < n; ++i) ss += row_sq_dev(x + (i * c + ch) * l, l, mu);
       const double var = ss / m;
       const double is = 1.0 / std::sqrt(var + eps);
       mean[ch] = static_cast<T>(mu);
@@ -79,14 +111,7 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t l, const T* dy, const T* 
       const double mu = mean[ch], is = invstd[ch];
       // sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd.
       double sdy = 0, sdyx = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        const T* dyr = dy + (i * c + ch) * l;
-        const T* xr = x + (i * c + ch) * l;
-        for (int64_t j = 0; j < l; ++j) {
-          sdy += dyr[j];
-          sdyx += dyr[j] * (xr[j] - mu);
-        }
-      }
+      for (int64_t i = 0; i < n; ++i) row_dy_dyx(dy + (i * c + ch) * l, x + (i * c + ch) * l, l, mu, sdy, sdyx);
       sdyx *= is;
       if (dbias) dbias[ch] = static_cast<T>(sdy);
       if (dweight) dweight[ch] = static_cast<T>(sdyx);
