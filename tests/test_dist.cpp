@@ -91,6 +91,33 @@ TEST_CASE("all_reduce_sum of large float32 buffers (prints the median time per s
   }
 }
 
+TEST_CASE("NCCL communicator: collectives on CUDA tensors, host tensors through MPI") {
+  if (!dist::nccl_compiled() || !dist::launched_by_mpi() || dispatch::cuda_device_count() == 0) {
+    MESSAGE("needs a build with NCCL, mpirun and a CUDA device: skipped");
+    return;
+  }
+  auto mpi = world();
+  auto nccl = dist::make_nccl(mpi, dist::local_rank() % dispatch::cuda_device_count());
+  const int r = nccl->rank(), w = nccl->world_size();
+  const Device gpu = cuda_device(dist::local_rank() % dispatch::cuda_device_count());
+  CHECK(nccl->backend() == "nccl");
+  for (Device d : {gpu, kCPU}) {
+    INFO(d.str());
+    Tensor t = mul(arange(0, 1001, 1, TensorOptions().dtype(DType::Float64)), static_cast<double>(r + 1)).to(d);
+    nccl->all_reduce_sum(t);
+    auto v = t.to_vector<double>();
+    CHECK(v[1000] == 1000.0 * w * (w + 1) / 2);
+    Tensor g = nccl->all_gather(full({3, 2}, static_cast<double>(r), TensorOptions().device(d)));
+    CHECK(g.device() == d);
+    auto gv = g.to_vector<float>();
+    for (int64_t k = 0; k < w; ++k) CHECK(gv[static_cast<size_t>(k * 6 + 5)] == static_cast<float>(k));
+    Tensor b = full({4}, static_cast<double>(r + 7), TensorOptions().device(d));
+    nccl->broadcast(b, w - 1);
+    CHECK(b.to_vector<float>()[3] == static_cast<float>(w - 1 + 7));
+  }
+  nccl->barrier();
+}
+
 TEST_CASE("dist::init is single process outside mpirun, MPI under it") {
   auto comm = world();
   CHECK(comm == dist::init());  // one per process
@@ -163,7 +190,9 @@ TEST_CASE("sync_batch_norm on CUDA equals the CPU (forward, running statistics, 
       Tensor x = rand64(s, 31, false).to(dt), w = rand64({c}, 32, false).to(dt), b = rand64({c}, 33, false).to(dt);
       Tensor up = rand64(s, 34, false).to(dt);
       auto run = [&](Device d) {
-        Tensor xd = x.to(d).requires_grad_(true), wd = w.to(d).requires_grad_(true), bd = b.to(d).requires_grad_(true);
+        // Fresh leaves on d (to(kCPU) of a CPU tensor would be the tensor itself).
+        auto leaf = [&](const Tensor& t) { return t.to(d).detach().clone().requires_grad_(true); };
+        Tensor xd = leaf(x), wd = leaf(w), bd = leaf(b);
         Tensor rm = zeros({c}, TensorOptions().dtype(dt).device(d)), rv = ones({c}, TensorOptions().dtype(dt).device(d));
         Tensor y = sync_batch_norm(xd, wd, bd, rm, rv, 0.1, 1e-5, none);
         sum(mul(y, up.to(d))).backward();
