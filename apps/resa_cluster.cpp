@@ -24,11 +24,12 @@ int main(int argc, char** argv) {
   int64_t samples = 10000, restarts = 5, batch = 256;
   uint64_t seed = 0;
   int threads = 0;
-  bool init = false;
+  bool init = false, pixels = false;
   app.add_option("--run", run, "a run folder of resa_cifar: analyses RUN/checkpoint.safetensors");
   app.add_option("--checkpoint,--checkpoints", checkpoints,
                  "checkpoint file(s) written by the trainer (several: followed over training, sorted by step)");
   app.add_flag("--init", init, "also analyse the untrained model of the same configuration and seed (epoch 0)");
+  app.add_flag("--pixels", pixels, "also score the raw (normalised) pixels, the reference any encoder should beat");
   app.add_option("--split", split, "test | train")->capture_default_str();
   app.add_option("--samples", samples, "the first N images of the split (0: all)")->capture_default_str();
   app.add_option("--metric", metric, "silhouette distance: cosine | euclidean")->capture_default_str();
@@ -84,6 +85,13 @@ int main(int argc, char** argv) {
     nlohmann::json meta{{"dataset", cfg.dataset}, {"arch", cfg.arch},   {"mlp", cfg.mlp},
                         {"split", split},         {"samples", ad.images->size()}, {"metric", metric},
                         {"kmeans_restarts", restarts}, {"kmeans_seed", seed}};
+    if (pixels) {
+      nn::Flatten flat;
+      Component px{"pixels", train::extract_features(flat, *ad.images, ad.mean, ad.std, ad.image_size, kCPU, batch)};
+      ComponentScores s = score_component(px, ad.labels, opts);
+      meta["pixels"] = {{"dim", s.dim}, {"sc_mean", s.sc_mean}, {"sc_std", s.sc_std}, {"ari", s.ari}};
+      fmt::print("raw pixels ({} dims): SC_mean {:.4f}, SC_std {:.4f}, ARI {:.4f}\n", s.dim, s.sc_mean, s.sc_std, s.ari);
+    }
     write_analysis(out, results, meta);
     fmt::print("\n{}", analysis_to_markdown(results));
     fmt::print("written: {0}/clustering.json, {0}/clustering.md, {0}/clustering.png\n", out);
