@@ -1,5 +1,6 @@
 // Conv2d, batch norm and pooling layers over the functions of autograd/conv.h.
 #include "autograd/conv.h"
+#include "autograd/elementwise.h"
 #include "autograd/engine.h"
 #include "nn/init.h"
 #include "nn/layers.h"
@@ -53,7 +54,9 @@ Tensor BatchNorm::forward(const Tensor& x) {
     if (nbt.device().is_cpu()) {
       nbt.data<int64_t>()[0] += 1;
     } else {
-      nbt.fill_(nbt.item() + 1);
+      // On the device, with no host round trip (reading the counter back would synchronise the stream
+      // once per batch-norm layer): eq(nbt, nbt) is a device-resident int64 one.
+      nbt.copy_(add(nbt, eq(nbt, nbt)));
     }
   }
   if (training && sync_) return forward_sync(x);  // statistics over every rank's batch (nn/layers.h)
