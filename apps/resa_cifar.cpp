@@ -79,7 +79,9 @@ int main(int argc, char** argv) {
       "          code, swapped-prediction cross-entropy at temperature 0.1, prototypes frozen for the first 313\n"
       "          steps (SwAV's freeze_prototypes_niters); no feature queue.\n"
       "  vicreg  25 x invariance (MSE) + 25 x variance (hinge of sqrt(var + 1e-4) at 1, per view) + 1 x covariance\n"
-      "          (squared off-diagonal covariances / d, per view); the paper's equation.");
+      "          (squared off-diagonal covariances / d, per view); the paper's equation. The paper trains with\n"
+      "          LARS: prefer --optimizer lars (plain SGD at a high rate can blow the covariance term up).\n"
+      "  The baselines' projector ends with its Linear (no final BatchNorm1d, as in their papers); ReSA's keeps it.");
   app.add_option("--epochs", cfg.epochs, "training epochs")->capture_default_str();
   app.add_option("--batch-size", cfg.batch_size, "images per step (each seen in two views)")->capture_default_str();
   app.add_option("--lr", cfg.lr, "base learning rate (0: 0.3 x batch / 256); warm-up then cosine to 0.1 x base")->capture_default_str();

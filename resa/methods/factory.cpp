@@ -8,6 +8,12 @@
 
 namespace resa {
 
+bool projector_last_bn(const std::string& method) {
+  if (method == "resa") return true;
+  if (method == "simclr" || method == "byol" || method == "swav" || method == "vicreg") return false;
+  RESA_FAIL("[method] unknown method '{}' (resa | simclr | byol | swav | vicreg)", method);
+}
+
 std::shared_ptr<Method> make_method(const MethodSpec& spec, nn::ModulePtr encoder,
                                     std::shared_ptr<nn::Projector> projector) {
   if (spec.name == "resa") {

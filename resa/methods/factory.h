@@ -31,6 +31,12 @@ struct MethodSpec {
   double vicreg_cov = 1.0;
 };
 
+// Whether the method's projector ends with BatchNorm1d(affine=False) after its last Linear: ReSA's does
+// (the official code); SimCLR's, BYOL's, SwAV's and VICReg's papers end the projector with the Linear.
+// For VICReg it matters most: a final batch norm gives every dimension a batch std of about 1, which
+// silences the variance term. Unknown names throw as make_method does.
+bool projector_last_bn(const std::string& method);
+
 std::shared_ptr<Method> make_method(const MethodSpec& spec, nn::ModulePtr encoder,
                                     std::shared_ptr<nn::Projector> projector);
 

@@ -6,7 +6,8 @@
 // This is the paper's equation (one variance and one covariance term per view, summed). The official
 // ImageNet code averages the two variance terms instead (half the weight on v); set
 // variance_mean_over_views(true) for that. CIFAR hyper-parameters: 25 / 25 / 1 (the paper's values,
-// also the usual CIFAR ones), no teacher, no predictor.
+// also the usual CIFAR ones), no teacher, no predictor. The paper trains with LARS; with plain SGD at a
+// high rate the covariance term (quartic in Z) can diverge (seen on a tiny model at lr 0.05).
 #pragma once
 #include "nn/mlp.h"
 #include "resa/methods/method.h"

@@ -80,7 +80,8 @@ std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels
                    .seed(cfg.seed);
   auto encoder = nn::make_resnet(ropts);
   Generator gen(cfg.seed ^ 0x9E3779B97F4A7C15ull);
-  auto projector = nn::make_projector(encoder->feature_dim(), cfg.mlp, &gen);
+  auto projector = std::make_shared<nn::Projector>(encoder->feature_dim(), cfg.mlp, projector_last_bn(cfg.method),
+                                                   /*bias=*/true, &gen);
   MethodSpec spec;
   spec.name = cfg.method;
   spec.variant = cfg.variant;
