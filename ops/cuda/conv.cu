@@ -53,38 +53,54 @@ void gemm_rm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, i
   }
 }
 
+// The per-element kernels index with I = int32_t when every index of a group fits (always for the
+// column scratch, which is under kColElems): 64-bit division and modulo cost tens of instructions each
+// on the GPU and dominated these memory-bound kernels.
+template <typename I>
+struct Dims {
+  I c, h, w, r, s, p, q, sh, sw, ph, pw, dh, dw;
+  __device__ explicit Dims(const ConvShape& g)
+      : c(I(g.c)), h(I(g.h)), w(I(g.w)), r(I(g.r)), s(I(g.s)), p(I(g.p)), q(I(g.q)), sh(I(g.stride_h)),
+        sw(I(g.stride_w)), ph(I(g.pad_h)), pw(I(g.pad_w)), dh(I(g.dil_h)), dw(I(g.dil_w)) {}
+};
+
+#define RESA_CONV_LOOP(I, t, total) \
+  for (I t = blockIdx.x * I(blockDim.x) + threadIdx.x; t < (total); t += I(gridDim.x) * I(blockDim.x))
+
 // x: (G, C, H, W) -> col: (C * R * S, G * P * Q); padding reads as zero.
-template <typename T>
-__global__ void im2col_kernel(ConvShape g, int64_t gs, const T* __restrict__ x, T* __restrict__ col) {
-  const int64_t pq = g.p * g.q, ld = gs * pq, total = g.c * g.r * g.s * ld;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t row = t / ld, rem = t - row * ld;
-    const int64_t i = rem / pq, j = rem - i * pq;
-    const int64_t p = j / g.q, q = j - p * g.q;
-    const int64_t c = row / (g.r * g.s), rs = row - c * g.r * g.s;
-    const int64_t r = rs / g.s, s = rs - r * g.s;
-    const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h, iw = q * g.stride_w - g.pad_w + s * g.dil_w;
+template <typename T, typename I>
+__global__ void im2col_kernel(ConvShape g_, I gs, const T* __restrict__ x, T* __restrict__ col) {
+  const Dims<I> g(g_);
+  const I pq = g.p * g.q, ld = gs * pq, total = g.c * g.r * g.s * ld;
+  RESA_CONV_LOOP(I, t, total) {
+    const I row = t / ld, rem = t - row * ld;
+    const I i = rem / pq, j = rem - i * pq;
+    const I p = j / g.q, q = j - p * g.q;
+    const I c = row / (g.r * g.s), rs = row - c * g.r * g.s;
+    const I r = rs / g.s, s = rs - r * g.s;
+    const I ih = p * g.sh - g.ph + r * g.dh, iw = q * g.sw - g.pw + s * g.dw;
     col[t] = (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? x[((i * g.c + c) * g.h + ih) * g.w + iw] : T(0);
   }
 }
 
 // col: (C * R * S, G * P * Q) -> dx: (G, C, H, W), each input element the sum of the columns that read it
 // (r, then s ascending, as the CPU's col2im adds them).
-template <typename T>
-__global__ void col2im_kernel(ConvShape g, int64_t gs, const T* __restrict__ col, T* __restrict__ dx) {
-  const int64_t pq = g.p * g.q, ld = gs * pq, total = gs * g.c * g.h * g.w;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t iw = t % g.w, ih = (t / g.w) % g.h, c = (t / (g.w * g.h)) % g.c, i = t / (g.w * g.h * g.c);
+template <typename T, typename I>
+__global__ void col2im_kernel(ConvShape g_, I gs, const T* __restrict__ col, T* __restrict__ dx) {
+  const Dims<I> g(g_);
+  const I pq = g.p * g.q, ld = gs * pq, total = gs * g.c * g.h * g.w;
+  RESA_CONV_LOOP(I, t, total) {
+    const I iw = t % g.w, t1 = t / g.w, ih = t1 % g.h, t2 = t1 / g.h, c = t2 % g.c, i = t2 / g.c;
     T acc = T(0);
-    for (int64_t r = 0; r < g.r; ++r) {
-      const int64_t hh = ih + g.pad_h - r * g.dil_h;
-      if (hh < 0 || hh % g.stride_h != 0) continue;
-      const int64_t p = hh / g.stride_h;
+    for (I r = 0; r < g.r; ++r) {
+      const I hh = ih + g.ph - r * g.dh;
+      if (hh < 0 || hh % g.sh != 0) continue;
+      const I p = hh / g.sh;
       if (p >= g.p) continue;
-      for (int64_t s = 0; s < g.s; ++s) {
-        const int64_t ww = iw + g.pad_w - s * g.dil_w;
-        if (ww < 0 || ww % g.stride_w != 0) continue;
-        const int64_t q = ww / g.stride_w;
+      for (I s = 0; s < g.s; ++s) {
+        const I ww = iw + g.pw - s * g.dw;
+        if (ww < 0 || ww % g.sw != 0) continue;
+        const I q = ww / g.sw;
         if (q >= g.q) continue;
         acc += col[((c * g.r + r) * g.s + s) * ld + i * pq + p * g.q + q];
       }
@@ -94,12 +110,12 @@ __global__ void col2im_kernel(ConvShape g, int64_t gs, const T* __restrict__ col
 }
 
 // (K, G * PQ) -> (G, K, PQ), plus bias[k] when given.
-template <typename T>
-__global__ void scatter_images_kernel(int64_t gs, int64_t k, int64_t pq, const T* __restrict__ src,
-                                      const T* __restrict__ bias, T* __restrict__ dst) {
-  const int64_t total = gs * k * pq;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t j = t % pq, kk = (t / pq) % k, i = t / (pq * k);
+template <typename T, typename I>
+__global__ void scatter_images_kernel(I gs, I k, I pq, const T* __restrict__ src, const T* __restrict__ bias,
+                                      T* __restrict__ dst) {
+  const I total = gs * k * pq;
+  RESA_CONV_LOOP(I, t, total) {
+    const I j = t % pq, t1 = t / pq, kk = t1 % k, i = t1 / k;
     T v = src[kk * gs * pq + i * pq + j];
     if (bias) v += bias[kk];
     dst[t] = v;
@@ -107,14 +123,25 @@ __global__ void scatter_images_kernel(int64_t gs, int64_t k, int64_t pq, const T
 }
 
 // (G, K, PQ) -> (K, G * PQ).
-template <typename T>
-__global__ void gather_images_kernel(int64_t gs, int64_t k, int64_t pq, const T* __restrict__ src,
-                                     T* __restrict__ dst) {
-  const int64_t total = gs * k * pq;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t j = t % (gs * pq), kk = t / (gs * pq), i = j / pq;
+template <typename T, typename I>
+__global__ void gather_images_kernel(I gs, I k, I pq, const T* __restrict__ src, T* __restrict__ dst) {
+  const I total = gs * k * pq;
+  RESA_CONV_LOOP(I, t, total) {
+    const I kk = t / (gs * pq), j = t - kk * (gs * pq), i = j / pq;
     dst[t] = src[(i * k + kk) * pq + (j - i * pq)];
   }
+}
+
+// Runs f(I{}) with I = int32_t when every index of a group of gs images is below 2^30 (room for the
+// grid-stride step, at most 2^23 threads, to not overflow), else with int64_t.
+template <typename F>
+void with_index_type(const ConvShape& g, int64_t gs, F&& f) {
+  const int64_t limit = int64_t{1} << 30;
+  const int64_t biggest = std::max({gs * g.c * g.h * g.w, gs * g.k * g.p * g.q, g.c * g.r * g.s * gs * g.p * g.q});
+  if (biggest < limit && g.r * g.s < limit)
+    f(int32_t{});
+  else
+    f(int64_t{});
 }
 
 // db[k] = sum over N, P, Q of dy (N, K, PQ), one block per channel, accumulated in double.
@@ -157,11 +184,18 @@ void conv2d_forward(DType dtype, const ConvShape& g, const void* x_, const void*
     DeviceBuffer col(sizeof(T) * crs * gmax * pq), out(sizeof(T) * g.k * gmax * pq);
     for (int64_t n = 0; n < g.n; n += gmax) {
       const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
-      im2col_kernel<T><<<grid_for(crs * ld), kBlock, 0, stream()>>>(g, gs, x + n * g.c * g.h * g.w, col.as<T>());
+      with_index_type(g, gs, [&](auto itag) {
+        using I = decltype(itag);
+        im2col_kernel<T, I><<<grid_for(crs * ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w,
+                                                                         col.as<T>());
+      });
       RESA_CUDA_LAUNCH_CHECK("im2col_kernel");
       gemm_rm<T>("conv2d", false, false, g.k, ld, crs, w, crs, col.as<T>(), ld, T(0), out.as<T>(), ld);
-      scatter_images_kernel<T><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(gs, g.k, pq, out.as<T>(), b,
-                                                                            y + n * g.k * pq);
+      with_index_type(g, gs, [&](auto itag) {
+        using I = decltype(itag);
+        scatter_images_kernel<T, I><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq), out.as<T>(),
+                                                                                b, y + n * g.k * pq);
+      });
       RESA_CUDA_LAUNCH_CHECK("scatter_images_kernel");
     }
   });
@@ -177,12 +211,18 @@ void conv2d_backward_input(DType dtype, const ConvShape& g, const void* dy_, con
     DeviceBuffer col(sizeof(T) * crs * gmax * pq), dyg(sizeof(T) * g.k * gmax * pq);
     for (int64_t n = 0; n < g.n; n += gmax) {
       const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
-      gather_images_kernel<T><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(gs, g.k, pq, dy + n * g.k * pq,
-                                                                           dyg.as<T>());
+      with_index_type(g, gs, [&](auto itag) {
+        using I = decltype(itag);
+        gather_images_kernel<T, I><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq),
+                                                                               dy + n * g.k * pq, dyg.as<T>());
+      });
       RESA_CUDA_LAUNCH_CHECK("gather_images_kernel");
       gemm_rm<T>("conv2d_backward_input", true, false, crs, ld, g.k, w, crs, dyg.as<T>(), ld, T(0), col.as<T>(), ld);
-      col2im_kernel<T><<<grid_for(gs * g.c * g.h * g.w), kBlock, 0, stream()>>>(g, gs, col.as<T>(),
-                                                                               dx + n * g.c * g.h * g.w);
+      with_index_type(g, gs, [&](auto itag) {
+        using I = decltype(itag);
+        col2im_kernel<T, I><<<grid_for(gs * g.c * g.h * g.w), kBlock, 0, stream()>>>(g, I(gs), col.as<T>(),
+                                                                                   dx + n * g.c * g.h * g.w);
+      });
       RESA_CUDA_LAUNCH_CHECK("col2im_kernel");
     }
   });
@@ -201,10 +241,14 @@ void conv2d_backward_weight(DType dtype, const ConvShape& g, const void* x_, con
       DeviceBuffer col(sizeof(T) * crs * gmax * pq), dyg(sizeof(T) * g.k * gmax * pq);
       for (int64_t n = 0; n < g.n; n += gmax) {
         const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
-        im2col_kernel<T><<<grid_for(crs * ld), kBlock, 0, stream()>>>(g, gs, x + n * g.c * g.h * g.w, col.as<T>());
+        with_index_type(g, gs, [&](auto itag) {
+          using I = decltype(itag);
+          im2col_kernel<T, I><<<grid_for(crs * ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w,
+                                                                           col.as<T>());
+          gather_images_kernel<T, I><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq),
+                                                                                 dy + n * g.k * pq, dyg.as<T>());
+        });
         RESA_CUDA_LAUNCH_CHECK("im2col_kernel");
-        gather_images_kernel<T><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(gs, g.k, pq, dy + n * g.k * pq,
-                                                                             dyg.as<T>());
         RESA_CUDA_LAUNCH_CHECK("gather_images_kernel");
         gemm_rm<T>("conv2d_backward_weight", false, true, g.k, crs, ld, dyg.as<T>(), ld, col.as<T>(), ld,
                    n == 0 ? T(0) : T(1), dw, crs);
