@@ -26,15 +26,29 @@ void dispatch_float(DType dt, const char* op, F&& f) {
 
 #define RESA_GRID_STRIDE(t, total) \
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < (total); t += int64_t(gridDim.x) * blockDim.x)
+#define RESA_GRID_STRIDE_I(I, t, total) \
+  for (I t = blockIdx.x * I(blockDim.x) + threadIdx.x; t < (total); t += I(gridDim.x) * I(blockDim.x))
+
+// The per-element kernels index with I = int32_t when the tensor has under 2^30 elements (room for the
+// grid-stride step): 64-bit division and modulo cost tens of instructions each on the GPU, more than the
+// memory traffic of these kernels.
+template <typename F>
+void with_index_type(int64_t numel, F&& f) {
+  if (numel < (int64_t{1} << 30))
+    f(int32_t{});
+  else
+    f(int64_t{});
+}
 
 enum class Sums { Mean, Deviation, Backward };
 
-// Segments per channel: enough blocks to fill the GPU, at least 2048 elements per segment.
+// Segments per channel: enough blocks to fill the GPU (8 blocks of kBlock threads per SM, full occupancy
+// on sm_80/sm_90), at least 2048 elements per segment.
 struct Split {
   int64_t segs, seg_len;
 };
 Split split_for(int64_t c, int64_t m) {
-  const int64_t target = static_cast<int64_t>(sm_count()) * 4;
+  const int64_t target = static_cast<int64_t>(sm_count()) * 8;
   int64_t segs = std::max<int64_t>(1, std::min((target + c - 1) / c, m / 2048));
   segs = std::min<int64_t>(segs, 65535);
   return {segs, (m + segs - 1) / segs};
@@ -43,19 +57,19 @@ Split split_for(int64_t c, int64_t m) {
 // Block (s, ch) sums over elements j in segment s of channel ch (j = i * L + l over N and L):
 //   Mean: (x, 0); Deviation: ((x - center)^2, 0); Backward: (dy, dy * (x - center)).
 // out: (C, segs, 2).
-template <typename T, Sums S>
-__global__ void channel_sums_kernel(int64_t n, int64_t c, int64_t l, int64_t segs, int64_t seg_len,
-                                    const T* __restrict__ x, const T* __restrict__ dy, const double* center_d,
-                                    const T* center_t, double* __restrict__ out) {
+template <typename T, typename I, Sums S>
+__global__ void channel_sums_kernel(I n, I c, I l, I segs, I seg_len, const T* __restrict__ x,
+                                    const T* __restrict__ dy, const double* center_d, const T* center_t,
+                                    double* __restrict__ out) {
   __shared__ double part[2][kBlock];
-  const int64_t ch = blockIdx.y, s = blockIdx.x;
-  const int64_t m = n * l, j0 = s * seg_len, j1 = min(m, j0 + seg_len);
+  const I ch = blockIdx.y, s = blockIdx.x;
+  const I m = n * l, j0 = s * seg_len, j1 = min(m, j0 + seg_len);
   double center = 0;
   if (S == Sums::Deviation) center = center_d[ch];
   if (S == Sums::Backward) center = static_cast<double>(center_t[ch]);
   double a = 0, b = 0;
-  for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
-    const int64_t i = j / l, pos = (i * c + ch) * l + (j - i * l);
+  for (I j = j0 + I(threadIdx.x); j < j1; j += I(blockDim.x)) {
+    const I i = j / l, pos = (i * c + ch) * l + (j - i * l);
     const double v = static_cast<double>(x[pos]);
     if (S == Sums::Mean) {
       a += v;
@@ -79,8 +93,8 @@ __global__ void channel_sums_kernel(int64_t n, int64_t c, int64_t l, int64_t seg
     __syncthreads();
   }
   if (threadIdx.x == 0) {
-    out[(ch * segs + s) * 2] = part[0][0];
-    out[(ch * segs + s) * 2 + 1] = part[1][0];
+    out[(int64_t(ch) * segs + s) * 2] = part[0][0];
+    out[(int64_t(ch) * segs + s) * 2 + 1] = part[1][0];
   }
 }
 
@@ -137,11 +151,11 @@ __global__ void eval_finalize_kernel(int64_t c, double eps, const T* running_mea
   }
 }
 
-template <typename T>
-__global__ void normalize_kernel(int64_t total, int64_t c, int64_t l, const T* __restrict__ x,
-                                 const T* __restrict__ scale, const T* __restrict__ shift, T* __restrict__ y) {
-  RESA_GRID_STRIDE(t, total) {
-    const int64_t ch = (t / l) % c;
+template <typename T, typename I>
+__global__ void normalize_kernel(I total, I c, I l, const T* __restrict__ x, const T* __restrict__ scale,
+                                 const T* __restrict__ shift, T* __restrict__ y) {
+  RESA_GRID_STRIDE_I(I, t, total) {
+    const I ch = (t / l) % c;
     y[t] = x[t] * scale[ch] + shift[ch];
   }
 }
@@ -164,13 +178,12 @@ __global__ void backward_finalize_kernel(int64_t c, int64_t segs, double m, bool
   }
 }
 
-template <typename T>
-__global__ void backward_input_kernel(int64_t total, int64_t c, int64_t l, const T* __restrict__ dy,
-                                      const T* __restrict__ x, const T* __restrict__ mean,
-                                      const T* __restrict__ invstd, const double* __restrict__ coef,
-                                      T* __restrict__ dx) {
-  RESA_GRID_STRIDE(t, total) {
-    const int64_t ch = (t / l) % c;
+template <typename T, typename I>
+__global__ void backward_input_kernel(I total, I c, I l, const T* __restrict__ dy, const T* __restrict__ x,
+                                      const T* __restrict__ mean, const T* __restrict__ invstd,
+                                      const double* __restrict__ coef, T* __restrict__ dx) {
+  RESA_GRID_STRIDE_I(I, t, total) {
+    const I ch = (t / l) % c;
     const double xhat = (static_cast<double>(x[t]) - static_cast<double>(mean[ch])) * static_cast<double>(invstd[ch]);
     dx[t] = static_cast<T>(coef[ch * 3] * (static_cast<double>(dy[t]) - coef[ch * 3 + 1] - xhat * coef[ch * 3 + 2]));
   }
@@ -189,14 +202,21 @@ void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* 
     const Split sp = split_for(c, m);
     DeviceBuffer partial(sizeof(double) * c * sp.segs * 2), mean_d(sizeof(double) * c), coef(sizeof(T) * c * 2);
     const dim3 grid(static_cast<unsigned>(sp.segs), static_cast<unsigned>(c));
-    channel_sums_kernel<T, Sums::Mean><<<grid, kBlock, 0, stream()>>>(n, c, l, sp.segs, sp.seg_len, x, nullptr,
-                                                                      nullptr, nullptr, partial.as<double>());
+    with_index_type(n * c * l, [&](auto itag) {
+      using I = decltype(itag);
+      channel_sums_kernel<T, I, Sums::Mean><<<grid, kBlock, 0, stream()>>>(
+          I(n), I(c), I(l), I(sp.segs), I(sp.seg_len), x, nullptr, nullptr, nullptr, partial.as<double>());
+    });
     RESA_CUDA_LAUNCH_CHECK("channel_sums_kernel");
     mean_finalize_kernel<<<grid_for(c), kBlock, 0, stream()>>>(c, sp.segs, double(m), partial.as<double>(),
                                                                mean_d.as<double>());
     RESA_CUDA_LAUNCH_CHECK("mean_finalize_kernel");
-    channel_sums_kernel<T, Sums::Deviation><<<grid, kBlock, 0, stream()>>>(
-        n, c, l, sp.segs, sp.seg_len, x, nullptr, mean_d.as<double>(), nullptr, partial.as<double>());
+    with_index_type(n * c * l, [&](auto itag) {
+      using I = decltype(itag);
+      channel_sums_kernel<T, I, Sums::Deviation><<<grid, kBlock, 0, stream()>>>(
+          I(n), I(c), I(l), I(sp.segs), I(sp.seg_len), x, nullptr, mean_d.as<double>(), nullptr,
+          partial.as<double>());
+    });
     RESA_CUDA_LAUNCH_CHECK("channel_sums_kernel");
     T* scale = coef.as<T>();
     train_finalize_kernel<T><<<grid_for(c), kBlock, 0, stream()>>>(
@@ -204,8 +224,11 @@ void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* 
         static_cast<const T*>(b_), static_cast<T*>(mean_), static_cast<T*>(invstd_), static_cast<T*>(rm_),
         static_cast<T*>(rv_), scale, scale + c);
     RESA_CUDA_LAUNCH_CHECK("train_finalize_kernel");
-    normalize_kernel<T><<<grid_for(n * c * l), kBlock, 0, stream()>>>(n * c * l, c, l, x, scale, scale + c,
-                                                                     static_cast<T*>(y_));
+    with_index_type(n * c * l, [&](auto itag) {
+      using I = decltype(itag);
+      normalize_kernel<T, I><<<grid_for(n * c * l), kBlock, 0, stream()>>>(I(n * c * l), I(c), I(l), x, scale,
+                                                                          scale + c, static_cast<T*>(y_));
+    });
     RESA_CUDA_LAUNCH_CHECK("normalize_kernel");
   });
 }
@@ -220,8 +243,11 @@ void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x
         c, eps, static_cast<const T*>(rm_), static_cast<const T*>(rv_), static_cast<const T*>(w_),
         static_cast<const T*>(b_), static_cast<T*>(mean_), static_cast<T*>(invstd_), scale, scale + c);
     RESA_CUDA_LAUNCH_CHECK("eval_finalize_kernel");
-    normalize_kernel<T><<<grid_for(n * c * l), kBlock, 0, stream()>>>(n * c * l, c, l, static_cast<const T*>(x_),
-                                                                     scale, scale + c, static_cast<T*>(y_));
+    with_index_type(n * c * l, [&](auto itag) {
+      using I = decltype(itag);
+      normalize_kernel<T, I><<<grid_for(n * c * l), kBlock, 0, stream()>>>(
+          I(n * c * l), I(c), I(l), static_cast<const T*>(x_), scale, scale + c, static_cast<T*>(y_));
+    });
     RESA_CUDA_LAUNCH_CHECK("normalize_kernel");
   });
 }
@@ -241,16 +267,22 @@ void batch_norm_backward(DType dtype, int64_t n, int64_t c, int64_t l, const voi
     const Split sp = split_for(c, m);
     DeviceBuffer partial(sizeof(double) * c * sp.segs * 2), coef(sizeof(double) * c * 3);
     const dim3 grid(static_cast<unsigned>(sp.segs), static_cast<unsigned>(c));
-    channel_sums_kernel<T, Sums::Backward><<<grid, kBlock, 0, stream()>>>(n, c, l, sp.segs, sp.seg_len, x, dy,
-                                                                          nullptr, mean, partial.as<double>());
+    with_index_type(n * c * l, [&](auto itag) {
+      using I = decltype(itag);
+      channel_sums_kernel<T, I, Sums::Backward><<<grid, kBlock, 0, stream()>>>(
+          I(n), I(c), I(l), I(sp.segs), I(sp.seg_len), x, dy, nullptr, mean, partial.as<double>());
+    });
     RESA_CUDA_LAUNCH_CHECK("channel_sums_kernel");
     backward_finalize_kernel<T><<<grid_for(c), kBlock, 0, stream()>>>(
         c, sp.segs, double(m), training, partial.as<double>(), static_cast<const T*>(w_), invstd,
         static_cast<T*>(dw_), static_cast<T*>(db_), coef.as<double>());
     RESA_CUDA_LAUNCH_CHECK("backward_finalize_kernel");
     if (dx_) {
-      backward_input_kernel<T><<<grid_for(n * c * l), kBlock, 0, stream()>>>(n * c * l, c, l, dy, x, mean, invstd,
-                                                                            coef.as<double>(), static_cast<T*>(dx_));
+      with_index_type(n * c * l, [&](auto itag) {
+        using I = decltype(itag);
+        backward_input_kernel<T, I><<<grid_for(n * c * l), kBlock, 0, stream()>>>(
+            I(n * c * l), I(c), I(l), dy, x, mean, invstd, coef.as<double>(), static_cast<T*>(dx_));
+      });
       RESA_CUDA_LAUNCH_CHECK("backward_input_kernel");
     }
   });
