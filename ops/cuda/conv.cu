@@ -67,20 +67,32 @@ struct Dims {
 #define RESA_CONV_LOOP(I, t, total) \
   for (I t = blockIdx.x * I(blockDim.x) + threadIdx.x; t < (total); t += I(gridDim.x) * I(blockDim.x))
 
-// x: (G, C, H, W) -> col: (C * R * S, G * P * Q); padding reads as zero.
+// x: (G, C, H, W) -> col: (C * R * S, G * P * Q); padding reads as zero. Blocks along y take rows
+// (c, r, s), so that each element decomposes only its column index (image, p, q).
 template <typename T, typename I>
 __global__ void im2col_kernel(ConvShape g_, I gs, const T* __restrict__ x, T* __restrict__ col) {
   const Dims<I> g(g_);
-  const I pq = g.p * g.q, ld = gs * pq, total = g.c * g.r * g.s * ld;
-  RESA_CONV_LOOP(I, t, total) {
-    const I row = t / ld, rem = t - row * ld;
-    const I i = rem / pq, j = rem - i * pq;
-    const I p = j / g.q, q = j - p * g.q;
+  const I pq = g.p * g.q, ld = gs * pq, rows = g.c * g.r * g.s, chw = g.c * g.h * g.w;
+  for (I row = blockIdx.y; row < rows; row += gridDim.y) {
     const I c = row / (g.r * g.s), rs = row - c * g.r * g.s;
     const I r = rs / g.s, s = rs - r * g.s;
-    const I ih = p * g.sh - g.ph + r * g.dh, iw = q * g.sw - g.pw + s * g.dw;
-    col[t] = (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? x[((i * g.c + c) * g.h + ih) * g.w + iw] : T(0);
+    const I oh = r * g.dh - g.ph, ow = s * g.dw - g.pw;
+    const T* xc = x + c * g.h * g.w;
+    T* out = col + row * ld;
+    RESA_CONV_LOOP(I, t, ld) {
+      const I i = t / pq, j = t - i * pq;
+      const I p = j / g.q, q = j - p * g.q;
+      const I ih = p * g.sh + oh, iw = q * g.sw + ow;
+      out[t] = (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? xc[i * chw + ih * g.w + iw] : T(0);
+    }
   }
+}
+
+// Grid of im2col_kernel: x along a row of length ld, y over the rows.
+dim3 im2col_grid(int64_t rows, int64_t ld) {
+  const int64_t gx = std::max<int64_t>(1, std::min<int64_t>((ld + kBlock - 1) / kBlock, 65535));
+  const int64_t gy = std::max<int64_t>(1, std::min<int64_t>(rows, 65535));
+  return dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
 }
 
 // col: (C * R * S, G * P * Q) -> dx: (G, C, H, W), each input element the sum of the columns that read it
@@ -92,15 +104,17 @@ __global__ void col2im_kernel(ConvShape g_, I gs, const T* __restrict__ col, T* 
   RESA_CONV_LOOP(I, t, total) {
     const I iw = t % g.w, t1 = t / g.w, ih = t1 % g.h, t2 = t1 / g.h, c = t2 % g.c, i = t2 / g.c;
     T acc = T(0);
+    // Stride 1 (most layers) skips the divisions by the stride.
+    const bool unit_h = g.sh == 1, unit_w = g.sw == 1;
     for (I r = 0; r < g.r; ++r) {
       const I hh = ih + g.ph - r * g.dh;
-      if (hh < 0 || hh % g.sh != 0) continue;
-      const I p = hh / g.sh;
+      if (hh < 0 || (!unit_h && hh % g.sh != 0)) continue;
+      const I p = unit_h ? hh : hh / g.sh;
       if (p >= g.p) continue;
       for (I s = 0; s < g.s; ++s) {
         const I ww = iw + g.pw - s * g.dw;
-        if (ww < 0 || ww % g.sw != 0) continue;
-        const I q = ww / g.sw;
+        if (ww < 0 || (!unit_w && ww % g.sw != 0)) continue;
+        const I q = unit_w ? ww : ww / g.sw;
         if (q >= g.q) continue;
         acc += col[((c * g.r + r) * g.s + s) * ld + i * pq + p * g.q + q];
       }
@@ -186,7 +200,7 @@ void conv2d_forward(DType dtype, const ConvShape& g, const void* x_, const void*
       const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
       with_index_type(g, gs, [&](auto itag) {
         using I = decltype(itag);
-        im2col_kernel<T, I><<<grid_for(crs * ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w,
+        im2col_kernel<T, I><<<im2col_grid(crs, ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w,
                                                                          col.as<T>());
       });
       RESA_CUDA_LAUNCH_CHECK("im2col_kernel");
@@ -243,7 +257,7 @@ void conv2d_backward_weight(DType dtype, const ConvShape& g, const void* x_, con
         const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
         with_index_type(g, gs, [&](auto itag) {
           using I = decltype(itag);
-          im2col_kernel<T, I><<<grid_for(crs * ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w,
+          im2col_kernel<T, I><<<im2col_grid(crs, ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w,
                                                                            col.as<T>());
           gather_images_kernel<T, I><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq),
                                                                                  dy + n * g.k * pq, dyg.as<T>());
