@@ -365,7 +365,7 @@ bool Trainer::run(const Callbacks& cb_all) {
                    ms, 1000.0 * static_cast<double>(cfg_.batch_size) / ms};
       nlohmann::json j{{"type", "step"}, {"step", step_}, {"epoch", epoch_ + 1}, {"loss", loss}, {"lr", lr},
                        {"ms", ms}};
-      if (st.ema_momentum > 0) j["ema_momentum"] = st.ema_momentum;
+      for (const auto& [key, value] : out.stats) j[key] = value;  // e.g. EMA momentum, VICReg's three terms
       log_json(j.dump());
       curve_step_.push_back(static_cast<double>(step_));
       curve_loss_.push_back(loss);
