@@ -8,27 +8,11 @@
 namespace resa::cpu {
 namespace {
 
-// for_each_row, except that when the operands coalesce to a single row (the common case: contiguous
-// tensors of one shape, or a contiguous tensor and a scalar) the row itself is split across threads;
-// for_each_row alone would run it on one thread.
-template <size_t N, typename F>
-void for_each_span(const std::vector<int64_t>& shape, const std::array<std::vector<int64_t>, N>& strides, F&& f) {
-  auto g = coalesce<N>(shape, strides);
-  if (g.shape.size() != 1) return for_each_row<N>(shape, strides, f);
-  std::array<int64_t, N> st;
-  for (size_t k = 0; k < N; ++k) st[k] = g.strides[k][0];
-  parallel_for(g.shape[0], int64_t{1} << 15, [&](int64_t b, int64_t e) {
-    std::array<int64_t, N> off;
-    for (size_t k = 0; k < N; ++k) off[k] = b * st[k];
-    f(off, e - b, st);
-  });
-}
-
 template <typename T, typename F>
 void binary_loop(const std::vector<int64_t>& shape, T* out, const T* a, const std::vector<int64_t>& sa, const T* b,
                  const std::vector<int64_t>& sb, F f) {
   std::array<std::vector<int64_t>, 3> st{contiguous_strides(shape), sa, sb};
-  for_each_span<3>(shape, st, [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& s) {
+  for_each_row<3>(shape, st, [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& s) {
     T* o = out + off[0];
     const T* pa = a + off[1];
     const T* pb = b + off[2];
@@ -103,7 +87,7 @@ template <typename D, typename S>
 void copy_typed(const std::vector<int64_t>& shape, D* dst, const std::vector<int64_t>& sd, const S* src,
                 const std::vector<int64_t>& ss) {
   std::array<std::vector<int64_t>, 2> st{sd, ss};
-  for_each_span<2>(shape, st, [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& s) {
+  for_each_row<2>(shape, st, [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& s) {
     D* o = dst + off[0];
     const S* p = src + off[1];
     if (s[0] == 1 && s[1] == 1) {
@@ -139,7 +123,7 @@ void where(DType dtype, const std::vector<int64_t>& shape, void* out, const void
     auto* pa = static_cast<const scalar_t*>(a);
     auto* pb = static_cast<const scalar_t*>(b);
     std::array<std::vector<int64_t>, 4> st{contiguous_strides(shape), sc, sa, sb};
-    for_each_span<4>(shape, st, [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& s) {
+    for_each_row<4>(shape, st, [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& s) {
       for (int64_t i = 0; i < n; ++i)
         o[off[0] + i * s[0]] = c[off[1] + i * s[1]] != scalar_t(0) ? pa[off[2] + i * s[2]] : pb[off[3] + i * s[3]];
     });
