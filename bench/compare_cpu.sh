@@ -44,9 +44,9 @@ run_pair() {
     # shellcheck disable=SC2086
     OMP_NUM_THREADS=$THREADS "$PY_TORCH" bench/resa_torch.py $theirs --threads "$THREADS" --warmup 1 \
       --steps "$STEPS" | grep '^{' | tail -1 >>"$TMP/$name.torch"
-    echo "   round $r: ours $(tail -1 "$TMP/$name.ours" | grep -o '"ms_per_step":[0-9.]*' | cut -d: -f2) ms," \
-      "torch $(tail -1 "$TMP/$name.torch" | grep -o '"ms_per_step":[0-9.]*' | cut -d: -f2) ms" \
-      "${BASELINE:+baseline $(tail -1 "$TMP/$name.base" | grep -o '"ms_per_step":[0-9.]*' | cut -d: -f2) ms}"
+    echo "   round $r: ours $(tail -1 "$TMP/$name.ours" | grep -o '"ms_per_step": *[0-9.]*' | cut -d: -f2) ms," \
+      "torch $(tail -1 "$TMP/$name.torch" | grep -o '"ms_per_step": *[0-9.]*' | cut -d: -f2) ms" \
+      "${BASELINE:+baseline $(tail -1 "$TMP/$name.base" | grep -o '"ms_per_step": *[0-9.]*' | cut -d: -f2) ms}"
   done
   "$PY_TORCH" - "$name" "$TMP/$name.ours" "$TMP/$name.torch" "$TMP/$name.base" <<'EOF'
 import json, os, statistics, sys
