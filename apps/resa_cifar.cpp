@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
   app.add_option("--eval-every", cfg.eval_every, "epochs between kNN evaluations (0: at the end only)")->capture_default_str();
   app.add_option("--max-steps", cfg.max_steps, "stop after this many steps in total (0: no limit)")->capture_default_str();
   app.add_option("--out", cfg.out, "output folder: checkpoint, encoder.safetensors, log.jsonl, curves.png")->capture_default_str();
+  app.add_flag("--keep-checkpoints", cfg.keep_epoch_checkpoints,
+               "also keep OUT/epoch_NNN.safetensors after each epoch (for resa_cluster --checkpoints)");
   app.add_flag("--resume", resume, "continue from OUT/checkpoint.safetensors if it exists");
   app.add_option("--probe-epochs", probe_epochs, "linear-probe epochs after training (0: skip the probe)")->capture_default_str();
   app.add_flag("--baselines", baselines, "also report kNN on raw pixels and on a randomly initialised encoder");

@@ -8,7 +8,7 @@ namespace resa::train {
   X(simclr_temperature) X(byol_momentum) X(byol_pred_hidden) X(swav_temperature) X(swav_prototypes)   \
   X(swav_freeze_iters) X(vicreg_sim) X(vicreg_var) X(vicreg_cov)                                      \
   X(batch_size) X(lr) X(final_lr_ratio) X(warmup_epochs) X(weight_decay) X(optimizer) X(sgd_momentum) \
-  X(device) X(threads) X(seed) X(eval_every) X(max_steps) X(out)
+  X(device) X(threads) X(seed) X(eval_every) X(max_steps) X(out) X(keep_epoch_checkpoints)
 
 void to_json(nlohmann::json& j, const TrainConfig& c) {
 #define X(f) j[#f] = c.f;

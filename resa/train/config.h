@@ -52,6 +52,7 @@ struct TrainConfig {
   int64_t eval_every = 1;            // epochs between kNN evaluations (0: only at the end)
   int64_t max_steps = 0;             // 0: no limit (stop early after this many steps in total)
   std::string out = "runs/resa";
+  bool keep_epoch_checkpoints = false;  // also keep OUT/epoch_NNN.safetensors after each epoch
 
   double base_lr() const { return lr > 0 ? lr : 0.3 * static_cast<double>(batch_size) / 256.0; }
 };

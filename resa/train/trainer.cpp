@@ -394,6 +394,9 @@ bool Trainer::run(const Callbacks& cb_all) {
       method_->train(true);
     }
     save_checkpoint();
+    if (cfg_.keep_epoch_checkpoints && epoch_done && is_root())
+      fs::copy_file(checkpoint_path(), fmt::format("{}/epoch_{:03d}.safetensors", cfg_.out, done_epoch),
+                    fs::copy_options::overwrite_existing);
     write_curves();
     if (epoch_steps > 0)
       message(fmt::format("epoch {} done: mean loss {:.4f}, checkpoint {}", done_epoch,
