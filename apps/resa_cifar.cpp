@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 
+#include "omp_env.h"
 #include "autograd/functions.h"
 #include "core/parallel.h"
 #include "nn/resnet.h"
@@ -35,6 +36,7 @@ Tensor pixel_features(const data::Dataset& ds, const EvalData& ev) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  app::ensure_passive_openmp(argv);
   CLI::App app{"Train ReSA (self-assignment SSL) or a baseline and evaluate its encoder. Defaults: ReSA's official CIFAR recipe."};
   TrainConfig cfg;
   bool resume = false, baselines = false;

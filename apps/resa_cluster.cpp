@@ -12,12 +12,14 @@
 #include <chrono>
 #include <filesystem>
 
+#include "omp_env.h"
 #include "core/parallel.h"
 #include "resa/eval/analysis.h"
 
 using namespace resa;
 
 int main(int argc, char** argv) {
+  app::ensure_passive_openmp(argv);
   CLI::App app{"Clustering analysis (silhouette, k-means ARI) of H, the projector's hidden layers and Z."};
   std::string run, out, split = "test", metric = "cosine", data, device = "cpu";
   std::vector<std::string> checkpoints;

@@ -5,6 +5,7 @@
 //   resa_eval --encoder runs/fashion_mnist_resa/encoder.safetensors --dataset fashion-mnist
 #include <CLI/CLI.hpp>
 
+#include "omp_env.h"
 #include "core/parallel.h"
 #include "nn/io/checkpoint.h"
 #include "nn/io/safetensors.h"
@@ -16,6 +17,7 @@
 using namespace resa;
 
 int main(int argc, char** argv) {
+  app::ensure_passive_openmp(argv);
   CLI::App app{"kNN and linear-probe evaluation of a saved ResNet encoder"};
   std::string encoder_path, arch;
   train::TrainConfig cfg;
