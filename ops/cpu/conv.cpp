@@ -6,6 +6,7 @@
 
 #include "core/parallel.h"
 #include "ops/cpu/gemm.h"
+#include "ops/cpu/scratch.h"
 
 namespace resa::cpu {
 namespace {
@@ -38,14 +39,50 @@ void im2col(const ConvShape& g, const T* x, T* col, int64_t ld) {
             continue;
           }
           const T* xr = xc + ih * g.w + woff;
-          std::fill(out, out + q0, T(0));
+          for (int64_t qq = 0; qq < q0; ++qq) out[qq] = T(0);
           if (g.stride_w == 1) {
             std::copy(xr + q0, xr + q1, out + q0);
           } else {
             for (int64_t qq = q0; qq < q1; ++qq) out[qq] = xr[qq * g.stride_w];
           }
-          std::fill(out + q1, out + g.q, T(0));
+          for (int64_t qq = q1; qq < g.q; ++qq) out[qq] = T(0);
         }
+      }
+    }
+  }
+}
+
+// The same for stride 1 with output width == input width (a "same" convolution, e.g. 3x3 with padding 1):
+// then row (c, r, s) of the column matrix is the input plane shifted by one flat offset, so it is one long
+// copy plus zeros for the rows above and below the plane and for the columns that wrapped around the
+// plane's left or right edge. Rows of 28, 14 or 7 floats cost a call each in im2col; this is one per row
+// of the column matrix.
+template <typename T>
+void im2col_same_width(const ConvShape& g, const T* x, T* col, int64_t ld) {
+  const int64_t pq = g.p * g.q;
+  for (int64_t c = 0; c < g.c; ++c) {
+    const T* xc = x + c * g.h * g.w;
+    for (int64_t r = 0; r < g.r; ++r) {
+      const int64_t ih0 = r * g.dil_h - g.pad_h;  // output row p reads input row p + ih0
+      const int64_t p_lo = std::clamp<int64_t>(-ih0, 0, g.p), p_hi = std::clamp<int64_t>(g.h - ih0, p_lo, g.p);
+      for (int64_t s = 0; s < g.s; ++s) {
+        T* row = col + ((c * g.r + r) * g.s + s) * ld;
+        const int64_t woff = s * g.dil_w - g.pad_w;  // output column q reads input column q + woff
+        int64_t q0, q1;
+        valid_range(woff, 1, g.w, g.q, q0, q1);
+        // Flat copy of output positions [p_lo * Q, p_hi * Q), trimmed at both ends so it never reads
+        // outside the plane (the trimmed positions are border columns, zeroed below).
+        const int64_t i0 = p_lo * g.q + std::max<int64_t>(0, -woff), i1 = p_hi * g.q - std::max<int64_t>(0, woff);
+        // (Empty fills are skipped: each fill is a library call, and this runs once per column-matrix row.)
+        if (p_lo > 0) std::fill(row, row + p_lo * g.q, T(0));
+        if (i1 > i0) std::memcpy(row + i0, xc + i0 + ih0 * g.w + woff, static_cast<size_t>(i1 - i0) * sizeof(T));
+        if (p_hi < g.p) std::fill(row + p_hi * g.q, row + pq, T(0));
+        if (q0 > 0 || q1 < g.q)
+          for (int64_t p = p_lo; p < p_hi; ++p) {
+            T* out = row + p * g.q;
+            for (int64_t qq = 0; qq < q0; ++qq) out[qq] = T(0);
+            for (int64_t qq = q1; qq < g.q; ++qq) out[qq] = T(0);
+          }
       }
     }
   }
@@ -118,21 +155,28 @@ void scatter_images(const T* src, int64_t gs, int64_t k, int64_t pq, T* dst) {
       std::copy(src + kk * gs * pq + i * pq, src + kk * gs * pq + (i + 1) * pq, dst + (i * k + kk) * pq);
 }
 
-}  // namespace
+// Column matrix of one image: the whole-plane copy where it applies (fast), else the row-by-row one.
+template <typename T>
+void im2col_image(const ConvShape& g, const T* x, T* col, int64_t ld, bool fast) {
+  if (fast && g.stride_h == 1 && g.stride_w == 1 && g.q == g.w)
+    im2col_same_width(g, x, col, ld);
+  else
+    im2col(g, x, col, ld);
+}
 
 template <typename T>
-void conv2d_forward(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
+void forward_impl(const ConvShape& g, const T* x, const T* w, const T* b, T* y, bool fast) {
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
     const int64_t gmax = group_size(g, n1 - n0);
     const bool direct = g.pointwise() && gmax == 1;
-    std::vector<T> col(direct ? 0 : static_cast<size_t>(crs * gmax * pq));
-    std::vector<T> out(gmax > 1 ? static_cast<size_t>(g.k * gmax * pq) : 0);
+    Scratch<T> col(direct ? 0 : static_cast<size_t>(crs * gmax * pq));
+    Scratch<T> out(gmax > 1 ? static_cast<size_t>(g.k * gmax * pq) : 0);
     for (int64_t n = n0; n < n1; n += gmax) {
       const int64_t gs = std::min(gmax, n1 - n), ld = gs * pq;
       const T* cols = x + n * g.c * hw;
       if (!direct) {
-        for (int64_t i = 0; i < gs; ++i) im2col(g, x + (n + i) * g.c * hw, col.data() + i * pq, ld);
+        for (int64_t i = 0; i < gs; ++i) im2col_image(g, x + (n + i) * g.c * hw, col.data() + i * pq, ld, fast);
         cols = col.data();
       }
       T* yn = y + n * g.k * pq;
@@ -149,14 +193,33 @@ void conv2d_forward(const ConvShape& g, const T* x, const T* w, const T* b, T* y
   });
 }
 
+// With stride 1 the input gradient is itself a convolution: dx = conv(dy, w'), where w'[c, k, r, s] =
+// w[k, c, R-1-r, S-1-s] (channels swapped, kernel turned by 180 degrees) and padding
+// dil * (R - 1) - pad. One small weight copy turns "GEMM into a 9x larger column matrix, zero dx, add
+// the columns back (col2im)" into the forward path: im2col of dy and a GEMM straight into dx.
 template <typename T>
-void conv2d_backward_input(const ConvShape& g, const T* dy, const T* w, T* dx) {
+bool backward_input_as_forward(const ConvShape& g, const T* dy, const T* w, T* dx) {
+  const int64_t pad_h = g.dil_h * (g.r - 1) - g.pad_h, pad_w = g.dil_w * (g.s - 1) - g.pad_w;
+  if (g.stride_h != 1 || g.stride_w != 1 || pad_h < 0 || pad_w < 0) return false;
+  const ConvShape t{g.n, g.k, g.p, g.q, g.c, g.r, g.s, g.h, g.w, 1, 1, pad_h, pad_w, g.dil_h, g.dil_w};
+  const int64_t rs = g.r * g.s;
+  Scratch<T> wt(static_cast<size_t>(g.k * g.c * rs));
+  for (int64_t k = 0; k < g.k; ++k)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t i = 0; i < rs; ++i) wt[(c * g.k + k) * rs + (rs - 1 - i)] = w[(k * g.c + c) * rs + i];
+  forward_impl(t, dy, wt.data(), static_cast<const T*>(nullptr), dx, true);
+  return true;
+}
+
+template <typename T>
+void backward_input_impl(const ConvShape& g, const T* dy, const T* w, T* dx, bool fast) {
+  if (fast && !g.pointwise() && backward_input_as_forward(g, dy, w, dx)) return;
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
     const int64_t gmax = group_size(g, n1 - n0);
     const bool direct = g.pointwise() && gmax == 1;
-    std::vector<T> col(direct ? 0 : static_cast<size_t>(crs * gmax * pq));
-    std::vector<T> dyg(gmax > 1 ? static_cast<size_t>(g.k * gmax * pq) : 0);
+    Scratch<T> col(direct ? 0 : static_cast<size_t>(crs * gmax * pq));
+    Scratch<T> dyg(gmax > 1 ? static_cast<size_t>(g.k * gmax * pq) : 0);
     for (int64_t n = n0; n < n1; n += gmax) {
       const int64_t gs = std::min(gmax, n1 - n), ld = gs * pq;
       T* dxn = dx + n * g.c * hw;
@@ -178,25 +241,25 @@ void conv2d_backward_input(const ConvShape& g, const T* dy, const T* w, T* dx) {
 }
 
 template <typename T>
-void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, T* db) {
+void backward_weight_impl(const ConvShape& g, const T* x, const T* dy, T* dw, T* db, bool fast) {
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w, kcrs = g.k * crs;
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(g.n, get_num_threads()));
   // Each chunk of images sums into its own partial dW / db; the partials are added in a fixed order
   // afterwards, so the result does not depend on thread timing. Chunk 0 writes dw directly.
-  std::vector<T> dw_part(dw ? static_cast<size_t>((chunks - 1) * kcrs) : 0);
+  Scratch<T> dw_part(dw ? static_cast<size_t>((chunks - 1) * kcrs) : 0);
   std::vector<double> db_part(db ? static_cast<size_t>(chunks * g.k) : 0, 0.0);
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t ch) {
     const int64_t gmax = group_size(g, n1 - n0);
     const bool direct = g.pointwise() && gmax == 1;
-    std::vector<T> col(direct || !dw ? 0 : static_cast<size_t>(crs * gmax * pq));
-    std::vector<T> dyg(gmax > 1 && dw ? static_cast<size_t>(g.k * gmax * pq) : 0);
+    Scratch<T> col(direct || !dw ? 0 : static_cast<size_t>(crs * gmax * pq));
+    Scratch<T> dyg(gmax > 1 && dw ? static_cast<size_t>(g.k * gmax * pq) : 0);
     T* dwc = ch == 0 ? dw : dw_part.data() + (ch - 1) * kcrs;
     for (int64_t n = n0; n < n1; n += gmax) {
       const int64_t gs = std::min(gmax, n1 - n), ld = gs * pq;
       if (dw) {
         const T* cols = x + n * g.c * hw;
         if (!direct) {
-          for (int64_t i = 0; i < gs; ++i) im2col(g, x + (n + i) * g.c * hw, col.data() + i * pq, ld);
+          for (int64_t i = 0; i < gs; ++i) im2col_image(g, x + (n + i) * g.c * hw, col.data() + i * pq, ld, fast);
           cols = col.data();
         }
         const T* dyn = dy + n * g.k * pq;
@@ -233,11 +296,41 @@ void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, 
     }
 }
 
-template void conv2d_forward<float>(const ConvShape&, const float*, const float*, const float*, float*);
-template void conv2d_forward<double>(const ConvShape&, const double*, const double*, const double*, double*);
-template void conv2d_backward_input<float>(const ConvShape&, const float*, const float*, float*);
-template void conv2d_backward_input<double>(const ConvShape&, const double*, const double*, double*);
-template void conv2d_backward_weight<float>(const ConvShape&, const float*, const float*, float*, float*);
-template void conv2d_backward_weight<double>(const ConvShape&, const double*, const double*, double*, double*);
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
+  forward_impl(g, x, w, b, y, true);
+}
+template <typename T>
+void conv2d_backward_input(const ConvShape& g, const T* dy, const T* w, T* dx) {
+  backward_input_impl(g, dy, w, dx, true);
+}
+template <typename T>
+void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, T* db) {
+  backward_weight_impl(g, x, dy, dw, db, true);
+}
+template <typename T>
+void conv2d_forward_reference(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
+  forward_impl(g, x, w, b, y, false);
+}
+template <typename T>
+void conv2d_backward_input_reference(const ConvShape& g, const T* dy, const T* w, T* dx) {
+  backward_input_impl(g, dy, w, dx, false);
+}
+template <typename T>
+void conv2d_backward_weight_reference(const ConvShape& g, const T* x, const T* dy, T* dw, T* db) {
+  backward_weight_impl(g, x, dy, dw, db, false);
+}
+
+#define RESA_CONV_INSTANTIATE(T, SUFFIX)                                                                      \
+  template void conv2d_forward##SUFFIX<T>(const ConvShape&, const T*, const T*, const T*, T*);               \
+  template void conv2d_backward_input##SUFFIX<T>(const ConvShape&, const T*, const T*, T*);                  \
+  template void conv2d_backward_weight##SUFFIX<T>(const ConvShape&, const T*, const T*, T*, T*);
+RESA_CONV_INSTANTIATE(float, )
+RESA_CONV_INSTANTIATE(double, )
+RESA_CONV_INSTANTIATE(float, _reference)
+RESA_CONV_INSTANTIATE(double, _reference)
+#undef RESA_CONV_INSTANTIATE
 
 }  // namespace resa::cpu

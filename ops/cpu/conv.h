@@ -1,5 +1,6 @@
-// CPU kernels for 2-D convolution on contiguous NCHW tensors: im2col + GEMM (OpenBLAS), col2im for the
-// input gradient. Images are split across threads (each GEMM then runs on one thread); with fewer
+// CPU kernels for 2-D convolution on contiguous NCHW tensors: im2col + GEMM (OpenBLAS). The input
+// gradient of a stride-1 convolution runs as a forward convolution of dy with the turned kernel; other
+// strides use col2im. Images are split across threads (each GEMM then runs on one thread); with fewer
 // images than threads the images run in turn and the GEMM threads itself.
 #pragma once
 #include <cstdint>
@@ -28,5 +29,14 @@ void conv2d_backward_input(const ConvShape& g, const T* dy, const T* w, T* dx);
 // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C, R, S) or null, db: (K) or null (sum of dy over N, P, Q)
 template <typename T>
 void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, T* db);
+
+// The simple kernels: row-by-row im2col for every shape and col2im for every input gradient. The fast
+// paths above are tested against them (tests/test_fast_kernels.cpp).
+template <typename T>
+void conv2d_forward_reference(const ConvShape& g, const T* x, const T* w, const T* b, T* y);
+template <typename T>
+void conv2d_backward_input_reference(const ConvShape& g, const T* dy, const T* w, T* dx);
+template <typename T>
+void conv2d_backward_weight_reference(const ConvShape& g, const T* x, const T* dy, T* dw, T* db);
 
 }  // namespace resa::cpu
