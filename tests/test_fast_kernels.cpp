@@ -11,6 +11,7 @@
 #include "nn/ema.h"
 #include "nn/optim/optimizer.h"
 #include "ops/cpu/batchnorm.h"
+#include "ops/cpu/conv.h"
 #include "ops/cpu/optim.h"
 #include "ops/elementwise.h"
 #include "test_util.h"
@@ -51,6 +52,17 @@ std::vector<double> sgd_reference(std::vector<double> p, const std::vector<std::
       p[i] -= lr * d;
     }
   return p;
+}
+
+// max|a - b| / max|b|, as max_rel_error for tensors.
+double vec_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0, den = 1e-30;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num = std::max(num, std::abs(static_cast<double>(a[i]) - b[i]));
+    den = std::max(den, std::abs(static_cast<double>(b[i])));
+  }
+  return num / den;
 }
 
 }  // namespace
@@ -215,11 +227,11 @@ TEST_CASE("the caching host allocator reuses large blocks, keeps small ones out,
   CHECK(cpu_allocator_stats().cached == s0.cached);
 }
 
-TEST_CASE("batch-norm kernels (unrolled double sums) match a plain double reference at odd sizes") {
+TEST_CASE("batch-norm kernels (blocked vector sums, float dx) match a plain double reference at odd sizes") {
   ThreadsGuard tg;
   for (int threads : {1, 3}) {
     set_num_threads(threads);
-    for (auto [n, c, l] : std::vector<std::array<int64_t, 3>>{{3, 5, 7}, {2, 3, 1}, {4, 2, 45}}) {
+    for (auto [n, c, l] : std::vector<std::array<int64_t, 3>>{{3, 5, 7}, {2, 3, 1}, {4, 2, 45}, {2, 3, 2061}}) {
       CAPTURE(threads);
       CAPTURE(n);
       CAPTURE(c);
@@ -262,4 +274,50 @@ TEST_CASE("batch-norm kernels (unrolled double sums) match a plain double refere
       CHECK(err < 1e-4);
     }
   }
+}
+
+TEST_CASE("conv2d fast paths (whole-plane im2col, input gradient as a forward conv) match the simple kernels") {
+  // Shapes chosen to take every branch: "same" 3x3 and 5x5 (whole-plane copy, turned-kernel input
+  // gradient), asymmetric padding, dilation with and without the same width, padding larger than the
+  // kernel's reach (no turned-kernel form), strides (col2im), 1x1 with and without padding, planes of one
+  // row or one column, and small planes that are grouped several images to a GEMM.
+  struct Case {
+    int64_t n, c, h, w, k, r, s, sh, sw, ph, pw, dh, dw;
+  };
+  const std::vector<Case> cases = {
+      {3, 2, 7, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1},   {5, 3, 5, 5, 2, 5, 5, 1, 1, 2, 2, 1, 1},
+      {2, 3, 6, 7, 3, 3, 3, 1, 1, 2, 0, 1, 1},   {2, 2, 9, 8, 3, 3, 3, 1, 1, 2, 2, 2, 2},
+      {2, 2, 9, 8, 3, 3, 3, 1, 1, 1, 1, 2, 2},   {3, 2, 5, 6, 2, 3, 1, 1, 1, 3, 2, 1, 1},
+      {3, 4, 9, 7, 5, 3, 3, 2, 2, 1, 1, 1, 1},   {2, 3, 8, 5, 2, 1, 1, 2, 1, 0, 0, 1, 1},
+      {2, 3, 6, 5, 4, 1, 1, 1, 1, 1, 1, 1, 1},   {3, 3, 1, 9, 2, 1, 3, 1, 1, 0, 1, 1, 1},
+      {3, 3, 9, 1, 2, 3, 1, 1, 1, 1, 0, 1, 1},   {37, 5, 3, 3, 6, 3, 3, 1, 1, 1, 1, 1, 1},
+      {2, 2, 4, 4, 2, 2, 2, 1, 1, 1, 1, 1, 1},
+  };
+  ThreadsGuard tg;
+  for (int threads : {1, 2, 3})
+    for (size_t ci = 0; ci < cases.size(); ++ci) {
+      const Case& t = cases[ci];
+      set_num_threads(threads);
+      CAPTURE(threads);
+      CAPTURE(ci);
+      const int64_t p = (t.h + 2 * t.ph - t.dh * (t.r - 1) - 1) / t.sh + 1;
+      const int64_t q = (t.w + 2 * t.pw - t.dw * (t.s - 1) - 1) / t.sw + 1;
+      const cpu::ConvShape g{t.n, t.c, t.h, t.w, t.k, t.r, t.s, p, q, t.sh, t.sw, t.ph, t.pw, t.dh, t.dw};
+      auto x = randn32({t.n, t.c, t.h, t.w}, 31 + ci).to_vector<float>();
+      auto w = randn32({t.k, t.c, t.r, t.s}, 41 + ci).to_vector<float>();
+      auto b = randn32({t.k}, 51 + ci).to_vector<float>();
+      auto dy = randn32({t.n, t.k, p, q}, 61 + ci).to_vector<float>();
+      std::vector<float> y(dy.size()), y_ref(dy.size()), dx(x.size()), dx_ref(x.size(), 7.f);
+      std::vector<float> dw(w.size()), dw_ref(w.size()), db(t.k), db_ref(t.k);
+      cpu::conv2d_forward<float>(g, x.data(), w.data(), b.data(), y.data());
+      cpu::conv2d_forward_reference<float>(g, x.data(), w.data(), b.data(), y_ref.data());
+      cpu::conv2d_backward_input<float>(g, dy.data(), w.data(), dx.data());
+      cpu::conv2d_backward_input_reference<float>(g, dy.data(), w.data(), dx_ref.data());
+      cpu::conv2d_backward_weight<float>(g, x.data(), dy.data(), dw.data(), db.data());
+      cpu::conv2d_backward_weight_reference<float>(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+      CHECK(vec_rel_error(y, y_ref) < 1e-5);
+      CHECK(vec_rel_error(dx, dx_ref) < 1e-5);
+      CHECK(vec_rel_error(dw, dw_ref) < 1e-5);
+      CHECK(vec_rel_error(db, db_ref) < 1e-6);
+    }
 }
