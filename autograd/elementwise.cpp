@@ -140,10 +140,19 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   });
 }
 
+namespace {
+// g where the ReLU's output o is positive, else 0: one pass over g and o. Differentiable in g (o is a
+// constant here), so gradients of gradients still flow through a ReLU.
+Tensor relu_backward(const Tensor& g, const Tensor& o) {
+  return record(ops::binary(BinaryOp::MaskPositive, g, o), "relu_backward", {g},
+                [o](const Tensor& gg) { return std::vector<Tensor>{relu_backward(gg, o)}; });
+}
+}  // namespace
+
 Tensor relu(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Relu, x);
   return record(out, "relu", {x}, [o = out.detach()](const Tensor& g) {
-    return std::vector<Tensor>{mul(g, ops::unary(UnaryOp::Step, o, 0.0))};
+    return std::vector<Tensor>{relu_backward(g, o)};
   });
 }
 

@@ -21,6 +21,7 @@ const char* op_name(BinaryOp op) {
     case BinaryOp::Le: return "le";
     case BinaryOp::Gt: return "gt";
     case BinaryOp::Ge: return "ge";
+    case BinaryOp::MaskPositive: return "mask_positive";
   }
   return "binary";
 }
@@ -146,6 +147,13 @@ void copy(const Tensor& dst, const Tensor& src) {
 #else
     dispatch::no_cuda_kernel("copy_");
 #endif
+  }
+  // Across devices, same dtype and layout: move the bytes directly. Besides saving a copy, this keeps the
+  // source buffer itself in the transfer, which is what makes a copy from a pinned host tensor (a loader
+  // batch) asynchronous; staging it through a fresh pageable buffer would make it synchronous.
+  if (src.dtype() == dst.dtype() && src.shape() == dst.shape() && src.is_contiguous() && dst.is_contiguous()) {
+    copy_bytes(dst.raw_data(), dst.device(), src.raw_data(), src.device(), dst.nbytes());
+    return;
   }
   // Across devices: make a contiguous source of dst's dtype and shape on its own device, move the
   // bytes, then copy into dst's layout on dst's device.

@@ -4,7 +4,10 @@
 
 namespace resa::ops {
 
-enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Eq, Ne, Lt, Le, Gt, Ge };
+enum class BinaryOp {
+  Add, Sub, Mul, Div, Maximum, Eq, Ne, Lt, Le, Gt, Ge,
+  MaskPositive,  // b > 0 ? a : 0 (a gradient through a ReLU, from the ReLU's output b: one pass, no mask tensor)
+};
 enum class UnaryOp {
   Neg, Exp, Log, Sqrt, Abs, Relu, Sigmoid, Tanh,
   Pow,        // x^p0

@@ -142,3 +142,10 @@ TEST_CASE("gradcheck catches a wrong gradient") {
   CHECK(!res.ok);
   CHECK(res.message.find("input 0") != std::string::npos);
 }
+
+TEST_CASE("relu's gradient is g where the output is positive and 0 elsewhere, 0 included (as PyTorch)") {
+  auto x = from_vector<double>({-2.0, 0.0, 1e-300, 3.0, -0.0}, {5}).requires_grad_();
+  auto g = from_vector<double>({5.0, 6.0, 7.0, 8.0, 9.0}, {5});
+  relu(x).backward(g);
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0.0, 0.0, 7.0, 8.0, 0.0});
+}

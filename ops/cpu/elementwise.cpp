@@ -47,6 +47,7 @@ void binary_typed(ops::BinaryOp op, const std::vector<int64_t>& shape, T* out, c
     case BinaryOp::Le: return run([](T x, T y) { return T(x <= y); });
     case BinaryOp::Gt: return run([](T x, T y) { return T(x > y); });
     case BinaryOp::Ge: return run([](T x, T y) { return T(x >= y); });
+    case BinaryOp::MaskPositive: return run([](T x, T y) { return y > T(0) ? x : T(0); });
   }
 }
 

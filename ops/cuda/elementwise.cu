@@ -37,6 +37,7 @@ struct BinaryFn {
     else if constexpr (OP == BinaryOp::Lt) return T(x < y);
     else if constexpr (OP == BinaryOp::Le) return T(x <= y);
     else if constexpr (OP == BinaryOp::Gt) return T(x > y);
+    else if constexpr (OP == BinaryOp::MaskPositive) return y > T(0) ? x : T(0);
     else return T(x >= y);
   }
 };
@@ -149,6 +150,7 @@ void binary_typed(BinaryOp op, const Geometry<3>& g, T* out, const T* a, const T
     case BinaryOp::Le: return launch_binary<T, BinaryOp::Le>(g, out, a, b);
     case BinaryOp::Gt: return launch_binary<T, BinaryOp::Gt>(g, out, a, b);
     case BinaryOp::Ge: return launch_binary<T, BinaryOp::Ge>(g, out, a, b);
+    case BinaryOp::MaskPositive: return launch_binary<T, BinaryOp::MaskPositive>(g, out, a, b);
   }
 }
 
