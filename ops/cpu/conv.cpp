@@ -77,12 +77,12 @@ void im2col_same_width(const ConvShape& g, const T* x, T* col, int64_t ld) {
         if (p_lo > 0) std::fill(row, row + p_lo * g.q, T(0));
         if (i1 > i0) std::memcpy(row + i0, xc + i0 + ih0 * g.w + woff, static_cast<size_t>(i1 - i0) * sizeof(T));
         if (p_hi < g.p) std::fill(row + p_hi * g.q, row + pq, T(0));
-        if (q0 > 0 || q1 < g.q)
-          for (int64_t p = p_lo; p < p_hi; ++p) {
-            T* out = row + p * g.q;
-            for (int64_t qq = 0; qq < q0; ++qq) out[qq] = T(0);
-            for (int64_t qq = q1; qq < g.q; ++qq) out[qq] = T(0);
-          }
+        // Column by column down the plane: a loop along a row of one or two elements would be turned
+        // into a memset call per row by the compiler.
+        for (int64_t qq = 0; qq < q0; ++qq)
+          for (int64_t p = p_lo; p < p_hi; ++p) row[p * g.q + qq] = T(0);
+        for (int64_t qq = q1; qq < g.q; ++qq)
+          for (int64_t p = p_lo; p < p_hi; ++p) row[p * g.q + qq] = T(0);
       }
     }
   }
