@@ -131,6 +131,19 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
   data_ = allocator_->allocate(nbytes, device.index);
 }
 
+Allocator* pinned_allocator() { return dispatch::cuda_pinned_allocator(); }
+
+void wait_host_buffer(const void* ptr) {
+  if (ptr != nullptr) dispatch::cuda_wait_host_buffer(ptr);
+}
+
+Storage::Storage(size_t nbytes, Device device, Allocator* allocator)
+    : nbytes_(nbytes), device_(device), allocator_(allocator) {
+  RESA_CHECK(allocator_ != nullptr, "[storage] no allocator given for {} bytes on {}", nbytes, device.str());
+  pinned_ = device.is_cpu() && allocator_ == pinned_allocator();
+  data_ = allocator_->allocate(nbytes, device.index);
+}
+
 Storage::Storage(void* external, size_t nbytes, Device device)
     : data_(external), nbytes_(nbytes), device_(device) {}
 

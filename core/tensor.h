@@ -54,6 +54,10 @@ class Tensor {
 
   // Allocates uninitialised memory for `shape` (contiguous).
   static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = kCPU);
+  // A CPU tensor in page-locked host memory (see pinned_allocator()), so that to(cuda) from it runs
+  // asynchronously. Without the CUDA backend or without a device it is ordinary memory (is_pinned() is
+  // false then). Before writing into it after a to(cuda), call wait_host_buffer(raw_data()).
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::Float32);
   // A new handle viewing `base`'s storage with another geometry (no autograd recorded).
   static Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
 
@@ -70,6 +74,7 @@ class Tensor {
   bool is_contiguous() const;
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype()); }
   const std::shared_ptr<Storage>& storage() const { return impl()->storage; }
+  bool is_pinned() const { return impl()->storage->pinned(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 

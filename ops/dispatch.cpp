@@ -12,6 +12,8 @@ namespace resa::dispatch {
 bool cuda_compiled() { return true; }
 int cuda_device_count() { return cuda::device_count(); }
 Allocator* cuda_allocator() { return cuda::caching_allocator(); }
+Allocator* cuda_pinned_allocator() { return cuda::device_count() > 0 ? cuda::pinned_allocator() : nullptr; }
+void cuda_wait_host_buffer(const void* ptr) { cuda::wait_host_buffer(ptr); }
 void cuda_copy_bytes(void* dst, Device dd, const void* src, Device sd, size_t n) {
   cuda::copy_bytes(dst, dd.is_cuda(), src, sd.is_cuda(), n);
 }
@@ -23,6 +25,8 @@ int cuda_device_count() { return 0; }
 Allocator* cuda_allocator() {
   RESA_FAIL("[device] this build has no CUDA backend (configure with -DRESA_CUDA=ON on a machine with nvcc)");
 }
+Allocator* cuda_pinned_allocator() { return nullptr; }
+void cuda_wait_host_buffer(const void*) {}
 void cuda_copy_bytes(void*, Device, const void*, Device, size_t) { cuda_allocator(); }
 void cuda_synchronize() {}
 void no_cuda_kernel(const char* op) {

@@ -15,6 +15,11 @@ namespace resa::dispatch {
 bool cuda_compiled();
 int cuda_device_count();
 Allocator* cuda_allocator();
+// The page-locked host allocator; null without the CUDA backend or without a device (callers fall back
+// to ordinary host memory).
+Allocator* cuda_pinned_allocator();
+// Waits for the copies to a device still reading the pinned buffer that holds `ptr`; a no-op otherwise.
+void cuda_wait_host_buffer(const void* ptr);
 void cuda_copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes);
 void cuda_synchronize();
 

@@ -67,3 +67,25 @@ TEST_CASE("the CPU allocator aligns to 64 bytes") {
     CHECK(reinterpret_cast<uintptr_t>(t.raw_data()) % 64 == 0);
   }
 }
+
+TEST_CASE("pinned host tensors: ordinary memory where there is no CUDA device") {
+  auto t = Tensor::empty_pinned({3, 5}, DType::Float32);
+  CHECK(t.device().is_cpu());
+  CHECK(t.shape() == Shape{3, 5});
+  CHECK(t.is_contiguous());
+  t.fill_(2.5);
+  CHECK(t.sum().item() == 37.5);
+  RESA_CHECK_THROWS_WITH_SUBSTR(Tensor::empty_pinned({2, -1}), "negative size");
+  if (!cuda_available()) {
+    // The fallback: no pinned allocator, plain memory, and the fence is a no-op on it.
+    CHECK(pinned_allocator() == nullptr);
+    CHECK_FALSE(t.is_pinned());
+    CHECK_FALSE(t.storage()->pinned());
+  }
+  wait_host_buffer(t.raw_data());
+  wait_host_buffer(nullptr);
+  auto plain = Tensor::empty({4});
+  CHECK_FALSE(plain.is_pinned());
+  wait_host_buffer(plain.raw_data());
+  CHECK(t.to(kCPU).same(t));  // moving to the device it is on shares it
+}

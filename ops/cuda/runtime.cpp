@@ -3,6 +3,8 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -209,6 +211,198 @@ CachingAllocator& allocator_instance() {
   return *a;
 }
 
+// ---- the pinned host allocator ----
+
+size_t pinned_cache_limit_from_env() {
+  const char* e = std::getenv("RESA_PINNED_CACHE_MB");
+  if (e == nullptr || *e == '\0') return size_t{1024} << 20;
+  char* end = nullptr;
+  unsigned long long mb = std::strtoull(e, &end, 10);
+  return (end != nullptr && *end == '\0') ? static_cast<size_t>(mb) << 20 : size_t{1024} << 20;
+}
+
+struct PinnedBlock {
+  size_t size = 0;    // bucket size (what cudaHostAlloc was asked for)
+  bool live = false;  // handed out (false: in a free list)
+  // device -> the event recorded on that device's stream after the last copy that read this block.
+  // Created on first use, kept with the block (re-recorded by later copies), destroyed when the block
+  // goes back to the driver.
+  std::vector<std::pair<int, cudaEvent_t>> events;
+};
+
+// Page-locked host memory with a per-block fence. Copies from a block are queued without waiting; the
+// event recorded after each one says when the device has finished reading the block, and every path that
+// lets the host write the block again (wait(), reuse of a freed block, release to the driver) waits for
+// it first.
+class PinnedAllocator final : public Allocator {
+ public:
+  void* allocate(size_t nbytes, int) override {
+    RESA_CHECK(device_count() > 0,
+               "[cuda] pinned host memory needs a CUDA device; none is available (asked for {} bytes)", nbytes);
+    const size_t size = bucket_size(nbytes);
+    void* p = nullptr;
+    std::vector<cudaEvent_t> pending;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Oldest freed first: the one whose copies most likely finished already.
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        p = it->second.front();
+        it->second.erase(it->second.begin());
+        stats_.cached -= size;
+      } else {
+        p = host_alloc_locked(size, nbytes);
+      }
+      PinnedBlock& b = blocks_.at(addr(p));
+      b.live = true;
+      for (auto& [dev, e] : b.events) pending.push_back(e);
+      stats_.current += size;
+      stats_.peak = std::max(stats_.peak, stats_.current);
+    }
+    // A reused block may still be the source of a copy; its new owner is about to write it. The events
+    // stay valid outside the lock: only release of a cached block destroys them, and this one is live.
+    for (cudaEvent_t e : pending) RESA_CUDA_CHECK(cudaEventSynchronize(e));
+    return p;
+  }
+
+  // Never throws (called from Storage's destructor). Does not wait either: the fence is checked when
+  // the block is handed out again or released to the driver.
+  void deallocate(void* ptr, size_t, int) override {
+    if (ptr == nullptr) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = blocks_.find(addr(ptr));
+    if (it == blocks_.end() || !it->second.live) return;
+    const size_t size = it->second.size;
+    it->second.live = false;
+    stats_.current -= size;
+    if (stats_.cached + size <= limit_) {
+      try {
+        free_[size].push_back(ptr);
+        stats_.cached += size;
+        return;
+      } catch (...) {  // no memory for the list entry: give the block back instead
+      }
+    }
+    free_block_locked(it);
+  }
+
+  const char* name() const override { return "cuda-pinned-host"; }
+
+  // Queues dst <- src (n bytes) on `stream` of `device` and fences the source block, when src..src+n lies
+  // in a live pinned block; returns false (and does nothing) otherwise.
+  bool copy_to_device(void* dst, const void* src, size_t n, cudaStream_t stream, int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = find_locked(src);
+    if (it == blocks_.end() || !it->second.live || addr(src) + n > it->first + it->second.size) return false;
+    RESA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream));
+    cudaEvent_t event = nullptr;
+    for (auto& [dev, e] : it->second.events)
+      if (dev == device) event = e;
+    if (event == nullptr) {
+      RESA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+      it->second.events.emplace_back(device, event);
+    }
+    // Later records replace earlier ones: copies on one stream finish in order, so the last one is enough.
+    RESA_CUDA_CHECK(cudaEventRecord(event, stream));
+    return true;
+  }
+
+  void wait(const void* ptr) {
+    std::vector<cudaEvent_t> pending;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = find_locked(ptr);
+      if (it == blocks_.end()) return;
+      for (auto& [dev, e] : it->second.events) pending.push_back(e);
+    }
+    // Outside the lock, so that other threads may queue copies meanwhile. The caller owns the block, so
+    // it is not released (which would destroy the events) while we wait.
+    for (cudaEvent_t e : pending) RESA_CUDA_CHECK(cudaEventSynchronize(e));
+  }
+
+  bool contains(const void* ptr) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return find_locked(ptr) != blocks_.end();
+  }
+
+  AllocatorStats stats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+
+  void empty_cache() {
+    std::lock_guard<std::mutex> lock(mu_);
+    release_locked();
+  }
+
+ private:
+  using Blocks = std::map<uintptr_t, PinnedBlock>;
+  static uintptr_t addr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
+
+  // The block that holds ptr (anywhere inside it), or end().
+  Blocks::iterator find_locked(const void* ptr) {
+    auto it = blocks_.upper_bound(addr(ptr));
+    if (it == blocks_.begin()) return blocks_.end();
+    --it;
+    return addr(ptr) < it->first + it->second.size ? it : blocks_.end();
+  }
+
+  void* host_alloc_locked(size_t size, size_t asked) {
+    void* p = nullptr;
+    // Portable: the block counts as pinned for every device, so any rank's GPU may copy from it.
+    cudaError_t err = cudaHostAlloc(&p, size, cudaHostAllocPortable);
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      release_locked();
+      err = cudaHostAlloc(&p, size, cudaHostAllocPortable);
+    }
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      RESA_FAIL(
+          "[cuda pinned allocator] out of page-locked host memory: asked for {} bytes ({} after rounding); {} bytes "
+          "held by live pinned buffers (the cache was released and the allocation retried)",
+          asked, size, stats_.current);
+    }
+    if (err != cudaSuccess) fail_cuda(__FILE__, __LINE__, "cudaHostAlloc(&p, size, cudaHostAllocPortable)", err);
+    blocks_.emplace(addr(p), PinnedBlock{size, false, {}});
+    ++stats_.num_allocs;
+    return p;
+  }
+
+  // Gives a block that is not live back to the driver, after the copies that read it (never throws:
+  // reached from deallocate).
+  void free_block_locked(Blocks::iterator it) {
+    for (auto& [dev, e] : it->second.events) {
+      (void)cudaEventSynchronize(e);
+      (void)cudaEventDestroy(e);
+    }
+    (void)cudaFreeHost(reinterpret_cast<void*>(it->first));
+    blocks_.erase(it);
+  }
+
+  void release_locked() {
+    for (auto& [size, list] : free_)
+      for (void* p : list) {
+        auto it = blocks_.find(addr(p));
+        if (it != blocks_.end()) free_block_locked(it);
+      }
+    free_.clear();
+    stats_.cached = 0;
+  }
+
+  std::mutex mu_;
+  Blocks blocks_;                               // every block made and not yet released, by start address
+  std::map<size_t, std::vector<void*>> free_;  // bucket size -> cached blocks, oldest first
+  AllocatorStats stats_;
+  size_t limit_ = pinned_cache_limit_from_env();
+};
+
+PinnedAllocator& pinned_instance() {
+  // Never destroyed, like the device allocator: pinned blocks may be freed by statics at exit.
+  static auto* a = new PinnedAllocator();
+  return *a;
+}
+
 }  // namespace
 
 int device_count() {
@@ -248,6 +442,10 @@ void copy_bytes(void* dst, bool dst_is_cuda, const void* src, bool src_is_cuda, 
     RESA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, s));
     return;
   }
+  // From pinned memory: queued and fenced, not waited for (the point of pinning the loader's buffers).
+  if (dst_is_cuda && pinned_instance().copy_to_device(dst, src, n, s, current_device())) return;
+  // Into pinned memory: a copy on another device's stream may still be reading the buffer.
+  if (!dst_is_cuda) pinned_instance().wait(dst);
   cudaMemcpyKind kind = dst_is_cuda ? cudaMemcpyHostToDevice : src_is_cuda ? cudaMemcpyDeviceToHost
                                                                            : cudaMemcpyHostToHost;
   RESA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, kind, s));
@@ -259,21 +457,16 @@ void synchronize() {
   RESA_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 
-void* alloc_pinned(size_t nbytes) {
-  RESA_CHECK(device_count() > 0, "[cuda] pinned host memory needs a CUDA device; none is available");
-  void* p = nullptr;
-  cudaError_t err = cudaMallocHost(&p, nbytes == 0 ? 1 : nbytes);
-  if (err == cudaErrorMemoryAllocation) {
-    (void)cudaGetLastError();
-    RESA_FAIL("[cuda] out of pinned host memory asking for {} bytes", nbytes);
-  }
-  if (err != cudaSuccess) fail_cuda(__FILE__, __LINE__, "cudaMallocHost(&p, nbytes)", err);
-  return p;
+Allocator* pinned_allocator() { return &pinned_instance(); }
+AllocatorStats pinned_allocator_stats() { return pinned_instance().stats(); }
+void empty_pinned_cache() { pinned_instance().empty_cache(); }
+bool is_pinned(const void* ptr) { return ptr != nullptr && pinned_instance().contains(ptr); }
+void wait_host_buffer(const void* ptr) {
+  if (ptr != nullptr) pinned_instance().wait(ptr);
 }
 
-void free_pinned(void* ptr) {
-  if (ptr) RESA_CUDA_CHECK(cudaFreeHost(ptr));
-}
+void* alloc_pinned(size_t nbytes) { return pinned_instance().allocate(nbytes, 0); }
+void free_pinned(void* ptr) { pinned_instance().deallocate(ptr, 0, 0); }
 
 void set_allow_tf32(bool allow) { g_allow_tf32.store(allow); }
 bool allow_tf32() { return g_allow_tf32.load(); }

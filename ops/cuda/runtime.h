@@ -26,14 +26,34 @@ void reset_peak_stats(int device = 0);
 // Returns every cached (free) block to the driver. Blocks in use are untouched.
 void empty_cache();
 
-// dst <- src, n bytes; each side on the host or on a CUDA device. Copies that touch the host wait for
-// completion (the host buffer may be reused as soon as this returns); device-to-device copies are
-// ordered on the stream.
+// Releases the cached (free) blocks of the pinned host allocator too.
+void empty_pinned_cache();
+
+// dst <- src, n bytes; each side on the host or on a CUDA device.
+// - host -> device from a buffer of pinned_allocator(): queued on the stream and not waited for, so the
+//   host goes on while the DMA runs; an event recorded after the copy marks the buffer busy until then
+//   (see wait_host_buffer). Kernels that read dst are queued behind the copy on the same stream.
+// - host -> device from ordinary (pageable) memory, and device -> host: wait for completion, so the
+//   caller may read or reuse the host buffer as soon as this returns.
+// - device -> device: ordered on the stream.
 void copy_bytes(void* dst, bool dst_is_cuda, const void* src, bool src_is_cuda, size_t n);
 // Waits for all work on the current device's stream.
 void synchronize();
 
-// Page-locked host buffers for the data loader (faster, truly asynchronous host-to-device copies).
+// The page-locked host allocator (cudaHostAlloc, portable to every device). It keeps every block it
+// made in a table, so copy_bytes can tell a pinned source (also a pointer into the middle of a block)
+// and knows which event guards it. Freed blocks are cached by size bucket, up to RESA_PINNED_CACHE_MB
+// (default 1024) bytes; a cached block is handed out again only after the copies that read it are done.
+Allocator* pinned_allocator();
+AllocatorStats pinned_allocator_stats();
+// True when `ptr` points into a live or cached block of pinned_allocator().
+bool is_pinned(const void* ptr);
+// Blocks until every copy issued so far from the pinned block holding `ptr` has finished reading it.
+// Call it before the host writes into a pinned buffer that was the source of a copy. A no-op for
+// pointers the pinned allocator does not know.
+void wait_host_buffer(const void* ptr);
+
+// Raw page-locked buffers from pinned_allocator() (for callers that want bytes, not a tensor).
 void* alloc_pinned(size_t nbytes);
 void free_pinned(void* ptr);
 
