@@ -14,6 +14,7 @@
 #include "ops/index.h"
 #include "ops/reduce.h"
 #include "ops/softmax.h"
+#include "resa/data/loader.h"
 #include "test_util.h"
 #ifdef RESA_WITH_CUDA
 #include "ops/cuda/runtime.h"
@@ -552,5 +553,121 @@ TEST_CASE("cuda: pinned host buffers round-trip through the device") {
   for (size_t i = 0; i < n && ok; ++i) ok = host[i] == static_cast<float>(i % 1000);
   CHECK(ok);
   cuda::free_pinned(host);
+}
+// ---- pinned host memory: asynchronous copies and their fence ----
+
+namespace {
+
+// Largest |x - value| over all elements of a device tensor.
+double max_off(const Tensor& x, double value) { return max(abs(add(x, -value))).item(); }
+
+// Device work queued ahead of a copy, so that the copy is still pending (or running) when the host goes
+// on: a host write that skipped the fence would then land in the bytes the copy has yet to read.
+Tensor keep_gpu_busy(const Tensor& a) { return matmul(matmul(a, a), a); }
+
+data::DatasetPtr synthetic_images(int64_t n) {
+  const int64_t c = 3, h = 32, w = 32;
+  std::vector<uint8_t> px(static_cast<size_t>(n * c * h * w));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  std::vector<int64_t> lb(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) lb[i] = i % 10;
+  return std::make_shared<data::InMemoryDataset>(std::move(px), std::move(lb), c, h, w, data::Layout::HWC, 10);
+}
+
+}  // namespace
+
+TEST_CASE("cuda: pinned tensors are pinned and copy to the device and back exactly") {
+  SKIP_WITHOUT_CUDA();
+  REQUIRE(pinned_allocator() != nullptr);
+  const int64_t n = 1000003;
+  Tensor host = Tensor::empty_pinned({n});
+  CHECK(host.is_pinned());
+  CHECK(host.storage()->pinned());
+  CHECK(cuda::is_pinned(host.raw_data()));
+  CHECK(cuda::is_pinned(host.data<float>() + n - 1));  // any pointer inside the block
+  CHECK_FALSE(Tensor::empty({n}).is_pinned());
+  CHECK(cuda::pinned_allocator_stats().current >= static_cast<size_t>(n) * 4);
+  host.copy_(randn_cpu({n}, 301));
+  Tensor dev = host.to(kGPU);  // asynchronous
+  check_equal<float>(dev, host, "whole pinned tensor");
+  // A view at an offset inside the block (the asynchronous path too), and views that need staging.
+  Tensor part = host.narrow(0, 17, 257);
+  check_equal<float>(part.to(kGPU), part, "offset view");
+  Tensor grid = host.narrow(0, 0, 31 * 257).reshape({31, 257});
+  check_equal<float>(grid.t().to(kGPU), grid.t().contiguous(), "transposed view");
+  check_equal<double>(grid.to(DType::Float64).to(kGPU), grid.to(DType::Float64), "other dtype");
+  // Device to pinned host: synchronous, readable at once.
+  Tensor back = Tensor::empty_pinned({n});
+  back.copy_(mul(dev, 2.0));
+  check_equal<float>(mul(host, 2.0).to(kGPU), back, "device to pinned host");
+}
+
+TEST_CASE("cuda: a pinned buffer rewritten after the fence: each device copy holds the value it was issued with") {
+  SKIP_WITHOUT_CUDA();
+  const int64_t n = int64_t{1} << 22;  // 16 MiB: a copy long enough to overlap the next host write
+  Tensor a = randn_cpu({1024, 1024}, 302).to(kGPU);
+  Tensor host = Tensor::empty_pinned({n});
+  REQUIRE(host.is_pinned());
+  std::vector<Tensor> copies;
+  for (int k = 0; k < 24; ++k) {
+    wait_host_buffer(host.raw_data());  // what the loader does before refilling a slot
+    host.fill_(static_cast<double>(k));
+    Tensor busy = keep_gpu_busy(a);
+    copies.push_back(host.to(kGPU));
+  }
+  for (int k = 0; k < 24; ++k) {
+    INFO("copy " << k);
+    CHECK(max_off(copies[static_cast<size_t>(k)], k) == 0.0);
+  }
+
+  // The allocator's fence: a pinned block freed while its copy is queued is handed out again only after
+  // the copy has read it.
+  std::vector<Tensor> first;
+  for (int k = 0; k < 8; ++k) {
+    Tensor busy = keep_gpu_busy(a);
+    Tensor src = Tensor::empty_pinned({n});
+    src.fill_(100.0 + k);
+    first.push_back(src.to(kGPU));
+  }  // each src is freed with its copy maybe still queued; the next empty_pinned reuses its block
+  Tensor reused = Tensor::empty_pinned({n});
+  reused.fill_(-1.0);
+  for (int k = 0; k < 8; ++k) {
+    INFO("freed source " << k);
+    CHECK(max_off(first[static_cast<size_t>(k)], 100.0 + k) == 0.0);
+  }
+  cuda::empty_pinned_cache();
+  CHECK(cuda::pinned_allocator_stats().cached == 0);
+}
+
+TEST_CASE("cuda: a pin_memory loader feeds the device the same batches as an ordinary one") {
+  SKIP_WITHOUT_CUDA();
+  auto ds = synthetic_images(40 * 16);
+  std::vector<data::ViewConfig> views{data::ViewConfig::weak(32), data::ViewConfig::strong(32)};
+  auto opts = data::LoaderOptions().batch_size(64).num_workers(2).prefetch(2).seed(9);
+  data::Loader plain(ds, views, opts);
+  data::Loader pinned(ds, views, data::LoaderOptions(opts).pin_memory(true));
+  Tensor a = randn_cpu({1024, 1024}, 303).to(kGPU);
+  for (int64_t epoch : {0, 1}) {
+    plain.start_epoch(epoch);
+    pinned.start_epoch(epoch);
+    std::vector<std::vector<Tensor>> on_gpu;
+    std::vector<std::vector<Tensor>> want;
+    // As the trainer does: copy each view, queue work, drop the batch (its slot is refilled while the
+    // copies may still be queued: the loader's fence must hold the worker back).
+    while (auto b = pinned.next()) {
+      REQUIRE(b->views.size() == 2);
+      CHECK(b->views[0].is_pinned());
+      CHECK(b->labels.is_pinned());
+      Tensor busy = keep_gpu_busy(a);
+      std::vector<Tensor> dev;
+      for (auto& v : b->views) dev.push_back(v.to(kGPU));
+      on_gpu.push_back(dev);
+    }
+    while (auto b = plain.next()) want.push_back(b->views);
+    REQUIRE(on_gpu.size() == want.size());
+    CHECK(on_gpu.size() == 10);
+    for (size_t k = 0; k < want.size(); ++k)
+      for (size_t v = 0; v < 2; ++v) check_equal<float>(on_gpu[k][v], want[k][v], "epoch batch view");
+  }
 }
 #endif

@@ -165,6 +165,36 @@ TEST_CASE("batches kept by the caller are not overwritten by later batches") {
   CHECK(reused.size() <= 4);
 }
 
+TEST_CASE("pin_memory gives the same batches; without a CUDA device the buffers are ordinary memory") {
+  auto ds = synthetic(45);
+  auto opts = LoaderOptions().batch_size(8).num_workers(2).prefetch(2).seed(11).drop_last(false);
+  CHECK_FALSE(opts.pin_memory_);  // off unless asked for (the trainer asks when it trains on CUDA)
+  Loader plain(ds, two_views(), opts);
+  Loader pinned(ds, two_views(), LoaderOptions(opts).pin_memory(true));
+  for (int64_t epoch : {0, 1}) {
+    plain.start_epoch(epoch);
+    pinned.start_epoch(epoch);
+    int64_t n = 0;
+    // Batches dropped right away, so the ring's slots are reused (the fenced path).
+    while (auto a = plain.next()) {
+      auto b = pinned.next();
+      REQUIRE(b.has_value());
+      ++n;
+      CHECK(a->indices.to_vector<int64_t>() == b->indices.to_vector<int64_t>());
+      CHECK(a->labels.to_vector<int64_t>() == b->labels.to_vector<int64_t>());
+      REQUIRE(b->views.size() == 2);
+      for (size_t v = 0; v < 2; ++v) {
+        CHECK(a->views[v].shape() == b->views[v].shape());
+        CHECK(a->views[v].to_vector<float>() == b->views[v].to_vector<float>());
+        if (!cuda_available()) CHECK_FALSE(b->views[v].is_pinned());
+      }
+      if (!cuda_available()) CHECK_FALSE(b->labels.is_pinned());
+    }
+    CHECK_FALSE(pinned.next().has_value());
+    CHECK(n == 6);
+  }
+}
+
 TEST_CASE("restarting an epoch midway, errors from workers, bad options") {
   auto ds = synthetic(40);
   Loader l(ds, {ViewConfig::weak(4)}, LoaderOptions().batch_size(4).num_workers(3).seed(2));

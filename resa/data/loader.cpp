@@ -105,13 +105,23 @@ void Loader::alloc_slot(Slot& slot, int64_t n) {
   bool reuse = slot.views.size() == views_.size() && exclusively_owned(slot.labels) &&
                exclusively_owned(slot.indices) && slot.labels.size(0) == n;
   for (size_t v = 0; reuse && v < views_.size(); ++v) reuse = exclusively_owned(slot.views[v]);
-  if (reuse) return;
-  // Pinned-memory hook: for CUDA training, allocate these from page-locked host memory so the copy to the
-  // device can overlap compute. Plain pageable memory for now.
+  if (reuse) {
+    // The caller has let go of the batch, but a copy to the device it queued from a pinned slot may
+    // still be reading it: wait for that before overwriting (a no-op for ordinary memory).
+    for (const auto& t : slot.views)
+      if (t.is_pinned()) wait_host_buffer(t.raw_data());
+    for (const Tensor* t : {&slot.labels, &slot.indices})
+      if (t->is_pinned()) wait_host_buffer(t->raw_data());
+    return;
+  }
+  // Fresh buffers. Pinned blocks coming back from the allocator's cache were fenced there.
+  auto make = [&](const Shape& shape, DType dtype) {
+    return opts_.pin_memory_ ? Tensor::empty_pinned(shape, dtype) : Tensor::empty(shape, dtype);
+  };
   slot.views.clear();
-  for (const auto& v : views_) slot.views.push_back(Tensor::empty({n, channels_, v.size_, v.size_}, DType::Float32));
-  slot.labels = Tensor::empty({n}, DType::Int64);
-  slot.indices = Tensor::empty({n}, DType::Int64);
+  for (const auto& v : views_) slot.views.push_back(make({n, channels_, v.size_, v.size_}, DType::Float32));
+  slot.labels = make({n}, DType::Int64);
+  slot.indices = make({n}, DType::Int64);
 }
 
 void Loader::fill(Slot& slot, int64_t batch, int64_t epoch, const std::vector<int64_t>& order) {

@@ -10,8 +10,13 @@
 // caller holds no reference to its tensors any more (checked with the storage's use count); if the
 // caller kept them, the worker allocates fresh buffers instead, so a kept batch is never overwritten.
 //
-// CUDA hook: the slot buffers are allocated in Loader::alloc_slot(); allocating them from pinned host
-// memory (cudaHostAlloc) there is what lets `batch.views[v].to(cuda)` copy asynchronously. Not done yet.
+// Pinned memory (pin_memory(true), set by the trainer when it trains on a CUDA device): the slot
+// buffers are page-locked host memory (Tensor::empty_pinned), so `batch.views[v].to(cuda)` only queues
+// the copy and returns while the DMA runs. The device may thus still be reading a slot when the caller
+// lets go of its batch; before a worker writes into a reused slot it waits for those copies
+// (wait_host_buffer), and a slot it drops goes back to the pinned allocator, which waits before handing
+// the block out again. Without CUDA (or without a device) the buffers are ordinary memory and the
+// batches are the same either way: pinning changes where the bytes live, never what they are.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -39,6 +44,8 @@ struct LoaderOptions {
   // rank r takes its r-th slice of B = batch_size_ samples. So the global batch does not depend on the
   // world size, only on batch_size_ * world_. Needs drop_last when world_ > 1.
   int64_t rank_ = 0, world_ = 1;
+  // Slot buffers in page-locked host memory, for asynchronous copies to a CUDA device (see above).
+  bool pin_memory_ = false;
 
   LoaderOptions& batch_size(int64_t b) { batch_size_ = b; return *this; }
   LoaderOptions& shuffle(bool s) { shuffle_ = s; return *this; }
@@ -47,10 +54,11 @@ struct LoaderOptions {
   LoaderOptions& prefetch(int64_t n) { prefetch_ = n; return *this; }
   LoaderOptions& seed(uint64_t s) { seed_ = s; return *this; }
   LoaderOptions& shard(int64_t rank, int64_t world) { rank_ = rank; world_ = world; return *this; }
+  LoaderOptions& pin_memory(bool p = true) { pin_memory_ = p; return *this; }
 };
 
 struct Batch {
-  std::vector<Tensor> views;  // one (N, C, S_v, S_v) float32 CPU tensor per view
+  std::vector<Tensor> views;  // one (N, C, S_v, S_v) float32 CPU tensor per view (pinned with pin_memory)
   Tensor labels;              // (N) int64
   Tensor indices;             // (N) int64: the dataset indices of the samples
   int64_t epoch = 0, index = 0;

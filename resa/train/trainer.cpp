@@ -227,7 +227,9 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
                                                .num_workers(std::max<int64_t>(1, cfg_.workers))
                                                .seed(cfg_.seed)
                                                .drop_last(true)
-                                               .shuffle(true));
+                                               .shuffle(true)
+                                               // batches reach the GPU by asynchronous copies
+                                               .pin_memory(device_.is_cuda()));
   steps_per_epoch_ = loader_->batches_per_epoch();
   total_steps_ = steps_per_epoch_ * cfg_.epochs;
   if (resuming) resume_from(ckpt);
