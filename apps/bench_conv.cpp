@@ -3,7 +3,7 @@
 // and GFLOP/s (forward = 2 N K C R S P Q flops; forward + backward = 3x that). bench/conv_torch.py
 // prints the same table for PyTorch.
 //
-//   bench_conv [--threads 2] [--batch 64] [--runs 10] [--warmup 2] [--layer 64x32x32-64-3x3-s1]
+//   bench_conv [--net resnet18|small] [--threads 2] [--batch 64] [--runs 10] [--warmup 2] [--layer 64x32x32-64-3x3-s1]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -37,6 +37,15 @@ const std::vector<Layer> kLayers = {
     {256, 8, 512, 3, 2},  {256, 8, 512, 1, 2},  {512, 4, 512, 3, 1},   // layer4
 };
 
+// The small ResNet of the Fashion-MNIST job (one BasicBlock per stage, width 32, 1x28x28 input).
+const std::vector<Layer> kSmallLayers = {
+    {1, 28, 32, 3, 1},                                          // stem
+    {32, 28, 32, 3, 1},                                         // layer1
+    {32, 28, 64, 3, 2},   {32, 28, 64, 1, 2},   {64, 14, 64, 3, 1},    // layer2
+    {64, 14, 128, 3, 2},  {64, 14, 128, 1, 2},  {128, 7, 128, 3, 1},   // layer3
+    {128, 7, 256, 3, 2},  {128, 7, 256, 1, 2},  {256, 4, 256, 3, 1},   // layer4
+};
+
 double median_ms(int warmup, int runs, const std::function<void()>& f) {
   for (int i = 0; i < warmup; ++i) f();
   std::vector<double> t;
@@ -52,10 +61,12 @@ double median_ms(int warmup, int runs, const std::function<void()>& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"conv2d benchmark at ResNet-18 CIFAR shapes"};
+  CLI::App app{"conv2d benchmark at ResNet-18 CIFAR shapes (or the small Fashion-MNIST ResNet's)"};
   int threads = 2, runs = 10, warmup = 2;
   int64_t batch = 64;
-  std::string only;
+  std::string only, net = "resnet18";
+  app.add_option("--net", net, "layer shapes: resnet18 (CIFAR, 3x32x32) | small (the Fashion-MNIST ResNet, 1x28x28)")
+      ->check(CLI::IsMember({"resnet18", "small"}));
   app.add_option("--threads", threads, "threads for our loops and the GEMM");
   app.add_option("--batch", batch, "batch size");
   app.add_option("--runs", runs, "timed runs (the median is printed)");
@@ -67,12 +78,13 @@ int main(int argc, char** argv) {
               static_cast<long long>(batch), threads, cpu::gemm_backend_name(), runs);
   std::printf("%-22s %10s %10s %12s %10s\n", "layer", "fwd ms", "GFLOP/s", "fwd+bwd ms", "GFLOP/s");
   Generator gen(1);
-  for (const auto& l : kLayers) {
+  const auto& layers = net == "small" ? kSmallLayers : kLayers;
+  for (const auto& l : layers) {
     if (!only.empty() && l.name() != only) continue;
     auto opts = Conv2dOptions().stride(l.stride).padding(l.ks / 2);
     Tensor x = randn({batch, l.c, l.hw, l.hw}, {}, &gen).requires_grad_();
     Tensor w = mul(randn({l.k, l.c, l.ks, l.ks}, {}, &gen), 0.05).detach().requires_grad_();
-    const int64_t pq = ((l.hw + 2 * (l.ks / 2) - l.ks) / l.stride + 1);
+    const int64_t pq = (l.hw + 2 * (l.ks / 2) - l.ks) / l.stride + 1;
     Tensor gy = randn({batch, l.k, pq, pq}, {}, &gen);
     const double flops = 2.0 * batch * l.k * l.c * l.ks * l.ks * pq * pq;
     double fwd = median_ms(warmup, runs, [&] {

@@ -280,7 +280,7 @@ TEST_CASE("conv2d fast paths (whole-plane im2col, input gradient as a forward co
   // Shapes chosen to take every branch: "same" 3x3 and 5x5 (whole-plane copy, turned-kernel input
   // gradient), asymmetric padding, dilation with and without the same width, padding larger than the
   // kernel's reach (no turned-kernel form), strides (col2im), 1x1 with and without padding, planes of one
-  // row or one column, and small planes that are grouped several images to a GEMM.
+  // row or one column, small planes that are grouped several images to a GEMM, and Winograd's shapes.
   struct Case {
     int64_t n, c, h, w, k, r, s, sh, sw, ph, pw, dh, dw;
   };
@@ -292,6 +292,12 @@ TEST_CASE("conv2d fast paths (whole-plane im2col, input gradient as a forward co
       {2, 3, 6, 5, 4, 1, 1, 1, 1, 1, 1, 1, 1},   {3, 3, 1, 9, 2, 1, 3, 1, 1, 0, 1, 1, 1},
       {3, 3, 9, 1, 2, 3, 1, 1, 1, 1, 0, 1, 1},   {37, 5, 3, 3, 6, 3, 3, 1, 1, 1, 1, 1, 1},
       {2, 2, 4, 4, 2, 2, 2, 1, 1, 1, 1, 1, 1},
+      // Winograd F(2x2, 3x3) (3x3, stride 1; also forced below on every such case): odd and even planes (partial
+      // tiles), padding 0, 1, 2 and asymmetric, planes smaller than one tile, groups of many images.
+      {2, 8, 9, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1},   {3, 6, 6, 5, 7, 3, 3, 1, 1, 0, 0, 1, 1},
+      {2, 5, 5, 6, 4, 3, 3, 1, 1, 2, 2, 1, 1},   {2, 5, 7, 4, 6, 3, 3, 1, 1, 2, 0, 1, 1},
+      {3, 4, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1, 1},   {41, 6, 4, 4, 9, 3, 3, 1, 1, 1, 1, 1, 1},
+      {2, 4, 28, 28, 4, 3, 3, 1, 1, 1, 1, 1, 1},  {5, 128, 4, 6, 128, 3, 3, 1, 1, 1, 1, 1, 1},
   };
   ThreadsGuard tg;
   for (int threads : {1, 2, 3})
@@ -316,6 +322,12 @@ TEST_CASE("conv2d fast paths (whole-plane im2col, input gradient as a forward co
       cpu::conv2d_backward_weight<float>(g, x.data(), dy.data(), dw.data(), db.data());
       cpu::conv2d_backward_weight_reference<float>(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
       CHECK(vec_rel_error(y, y_ref) < 1e-5);
+      if (t.r == 3 && t.s == 3 && t.sh == 1 && t.sw == 1 && t.dh == 1 && t.dw == 1) {
+        // Winograd, forced (the fast path takes it only for wide layers), here on every 3x3 stride-1 case.
+        std::vector<float> y_wg(dy.size(), 7.f);
+        cpu::conv2d_forward_winograd<float>(g, x.data(), w.data(), b.data(), y_wg.data());
+        CHECK(vec_rel_error(y_wg, y_ref) < 1e-5);
+      }
       CHECK(vec_rel_error(dx, dx_ref) < 1e-5);
       CHECK(vec_rel_error(dw, dw_ref) < 1e-5);
       CHECK(vec_rel_error(db, db_ref) < 1e-6);

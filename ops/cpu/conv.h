@@ -1,4 +1,5 @@
-// CPU kernels for 2-D convolution on contiguous NCHW tensors: im2col + GEMM (OpenBLAS). The input
+// CPU kernels for 2-D convolution on contiguous NCHW tensors: im2col + GEMM (OpenBLAS), Winograd
+// F(2x2, 3x3) for wide 3x3 stride-1 layers (ops/cpu/conv_winograd.h). The input
 // gradient of a stride-1 convolution runs as a forward convolution of dy with the turned kernel; other
 // strides use col2im. Images are split across threads (each GEMM then runs on one thread); with fewer
 // images than threads the images run in turn and the GEMM threads itself.
@@ -29,6 +30,11 @@ void conv2d_backward_input(const ConvShape& g, const T* dy, const T* w, T* dx);
 // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C, R, S) or null, db: (K) or null (sum of dy over N, P, Q)
 template <typename T>
 void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, T* db);
+
+// Winograd F(2x2, 3x3) for any 3x3, stride-1, undilated convolution (the fast forward uses it only where
+// it pays: winograd::profitable); throws for other shapes. For tests and benchmarks.
+template <typename T>
+void conv2d_forward_winograd(const ConvShape& g, const T* x, const T* w, const T* b, T* y);
 
 // The simple kernels: row-by-row im2col for every shape and col2im for every input gradient. The fast
 // paths above are tested against them (tests/test_fast_kernels.cpp).
