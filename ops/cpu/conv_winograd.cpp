@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/parallel.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/scratch.h"
 
@@ -19,24 +20,26 @@ bool profitable(const ConvShape& g) {
 template <typename T>
 void transform_weight(const ConvShape& g, const T* w, T* u) {
   const int64_t kc = g.k * g.c;
-  for (int64_t i = 0; i < kc; ++i) {  // i = k * C + c, the (k, c) entry of each U[e]
-    const T* f = w + i * 9;           // f[3 * row + col]
-    T t[4][3];                        // G f: rows f0, (f0 + f1 + f2) / 2, (f0 - f1 + f2) / 2, f2
-    for (int col = 0; col < 3; ++col) {
-      const T f0 = f[col], f1 = f[3 + col], f2 = f[6 + col];
-      t[0][col] = f0;
-      t[1][col] = T(0.5) * (f0 + f1 + f2);
-      t[2][col] = T(0.5) * (f0 - f1 + f2);
-      t[3][col] = f2;
+  parallel_for(kc, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {  // i = k * C + c, the (k, c) entry of each U[e]
+      const T* f = w + i * 9;           // f[3 * row + col]
+      T t[4][3];                        // G f: rows f0, (f0 + f1 + f2) / 2, (f0 - f1 + f2) / 2, f2
+      for (int col = 0; col < 3; ++col) {
+        const T f0 = f[col], f1 = f[3 + col], f2 = f[6 + col];
+        t[0][col] = f0;
+        t[1][col] = T(0.5) * (f0 + f1 + f2);
+        t[2][col] = T(0.5) * (f0 - f1 + f2);
+        t[3][col] = f2;
+      }
+      for (int row = 0; row < 4; ++row) {  // (G f) G^T, the same on the columns
+        const T t0 = t[row][0], t1 = t[row][1], t2 = t[row][2];
+        u[(row * 4 + 0) * kc + i] = t0;
+        u[(row * 4 + 1) * kc + i] = T(0.5) * (t0 + t1 + t2);
+        u[(row * 4 + 2) * kc + i] = T(0.5) * (t0 - t1 + t2);
+        u[(row * 4 + 3) * kc + i] = t2;
+      }
     }
-    for (int row = 0; row < 4; ++row) {  // (G f) G^T, the same on the columns
-      const T t0 = t[row][0], t1 = t[row][1], t2 = t[row][2];
-      u[(row * 4 + 0) * kc + i] = t0;
-      u[(row * 4 + 1) * kc + i] = T(0.5) * (t0 + t1 + t2);
-      u[(row * 4 + 2) * kc + i] = T(0.5) * (t0 - t1 + t2);
-      u[(row * 4 + 3) * kc + i] = t2;
-    }
-  }
+  });
 }
 
 namespace {
