@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nn/module.h"
+#include "resa/dist/data_parallel.h"
 
 namespace resa {
 
@@ -36,12 +37,26 @@ class Method {
   // The projector that goes with eval_encoder() (for the clustering analysis of P0, P1 and Z).
   virtual nn::ModulePtr eval_projector() const = 0;
 
+  // Data parallel: the methods whose loss couples the samples of a batch (ReSA's Sinkhorn and similarity
+  // targets, SimCLR's negatives, SwAV's Sinkhorn codes, VICReg's variance and covariance) all-gather
+  // their outputs over `comm`, so every rank computes the loss of the global batch, as one process with
+  // the whole batch would. BYOL's loss is a mean of per-sample terms and needs no gathering (the gradient
+  // average over ranks is the global mean). Null or world 1: this process's batch.
+  void set_communicator(dist::CommPtr comm) { comm_ = std::move(comm); }
+
   void train(bool on = true) {
     for (auto& [n, m] : modules()) m->train(on);
   }
   void to(Device d) {
     for (auto& [n, m] : modules()) m->to(d);
   }
+
+ protected:
+  bool gathers() const { return comm_ && comm_->world_size() > 1; }
+  // t's rows from every rank, in rank order (differentiable), or t itself in a single process.
+  Tensor global_batch(const Tensor& t) const { return gathers() ? dist::all_gather(t, comm_) : t; }
+
+  dist::CommPtr comm_;
 };
 
 }  // namespace resa

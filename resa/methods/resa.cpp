@@ -51,10 +51,8 @@ MethodOutput ReSA::forward(const std::vector<Tensor>& views, const StepContext& 
   }
   // Data parallel: the global batch of every tensor the loss reads (the official FullGather). The
   // encodings only feed the assignment, which has no gradient, so they are gathered detached.
-  const bool gather = comm_ && comm_->world_size() > 1;
-  auto global = [&](const Tensor& t) { return gather ? dist::all_gather(t, comm_) : t; };
-  Tensor h0 = gather ? dist::all_gather(h[0].detach(), comm_) : h[0];
-  for (auto& zv : z) zv = global(zv);
+  Tensor h0 = gathers() ? global_batch(h[0].detach()) : h[0];
+  for (auto& zv : z) zv = global_batch(zv);
   MethodOutput out;
   if (!opts_.momentum_teacher_) {
     out.loss = resa_loss_momentum_free(h0, z, opts_.loss_).loss;
@@ -74,10 +72,8 @@ MethodOutput ReSA::forward(const std::vector<Tensor>& views, const StepContext& 
       zt.push_back(teacher_projector_->forward(ht));
     }
   }
-  if (gather) {
-    h0t = dist::all_gather(h0t, comm_);
-    for (auto& t : zt) t = dist::all_gather(t, comm_);
-  }
+  h0t = global_batch(h0t);
+  for (auto& t : zt) t = global_batch(t);
   out.loss = resa_loss(h0, h0t, z, zt, opts_.loss_).loss;
   out.stats["ema_momentum"] = m;
   return out;

@@ -32,16 +32,11 @@ class ReSA final : public Method {
   nn::ModulePtr eval_encoder() const override { return teacher_encoder_ ? teacher_encoder_ : encoder_; }
   nn::ModulePtr eval_projector() const override { return teacher_projector_ ? teacher_projector_ : projector_; }
   const ReSAOptions& options() const { return opts_; }
-  // Data parallel: encodings and embeddings are all-gathered over `comm` so the Sinkhorn assignment and
-  // the loss cover the global batch, identical on every rank. Null or world 1: this process's batch.
-  void set_communicator(dist::CommPtr comm) { comm_ = std::move(comm); }
-
  private:
   ReSAOptions opts_;
   nn::ModulePtr encoder_;
   std::shared_ptr<nn::Projector> projector_;
   nn::ModulePtr teacher_encoder_, teacher_projector_;  // null in the no-momentum variant
-  dist::CommPtr comm_;
 };
 
 }  // namespace resa

@@ -36,8 +36,9 @@ SimCLR::SimCLR(nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector, 
 MethodOutput SimCLR::forward(const std::vector<Tensor>& views, const StepContext&) {
   RESA_CHECK(views.size() >= 2, "[SimCLR] needs two views, got {}", views.size());
   // One view at a time through the network, so batch norm sees each view's own statistics (as ReSA).
-  Tensor z0 = projector_->forward(encoder_->forward(views[0]));
-  Tensor z1 = projector_->forward(encoder_->forward(views[1]));
+  // Data parallel: the negatives are the global batch's (Method::global_batch).
+  Tensor z0 = global_batch(projector_->forward(encoder_->forward(views[0])));
+  Tensor z1 = global_batch(projector_->forward(encoder_->forward(views[1])));
   MethodOutput out;
   out.loss = simclr_loss(z0, z1, opts_.temperature_);
   return out;

@@ -69,7 +69,9 @@ MethodOutput SwAV::forward(const std::vector<Tensor>& views, const StepContext& 
   const bool frozen = ctx.step < opts_.freeze_iters_;
   Tensor c = frozen ? w.detach() : w;
   std::vector<Tensor> s, q;
-  for (const auto& x : views) s.push_back(swav_scores(projector_->forward(encoder_->forward(x)), c));
+  // Data parallel: the scores of the global batch, so the Sinkhorn codes and the loss are the global
+  // batch's (Method::global_batch).
+  for (const auto& x : views) s.push_back(global_batch(swav_scores(projector_->forward(encoder_->forward(x)), c)));
   for (size_t i = 0; i < 2; ++i) q.push_back(swav_codes(s[i], opts_.eps_, opts_.iters_));
   MethodOutput out;
   out.loss = swav_swapped_loss(s, q, opts_.temperature_);

@@ -44,8 +44,9 @@ VICReg::VICReg(nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector, 
 
 MethodOutput VICReg::forward(const std::vector<Tensor>& views, const StepContext&) {
   RESA_CHECK(views.size() >= 2, "[VICReg] needs two views, got {}", views.size());
-  Tensor z0 = projector_->forward(encoder_->forward(views[0]));
-  Tensor z1 = projector_->forward(encoder_->forward(views[1]));
+  // Data parallel: variance and covariance over the global batch (Method::global_batch).
+  Tensor z0 = global_batch(projector_->forward(encoder_->forward(views[0])));
+  Tensor z1 = global_batch(projector_->forward(encoder_->forward(views[1])));
   auto r = vicreg_loss(z0, z1, opts_);
   MethodOutput out;
   out.loss = r.loss;

@@ -191,7 +191,7 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
       dist::broadcast_state(*m, *comm_);
       dist::enable_sync_batch_norm(*m, comm_);
     }
-    if (auto r = std::dynamic_pointer_cast<ReSA>(method_)) r->set_communicator(comm_);
+    method_->set_communicator(comm_);
   }
   for (auto& m : method_->trainable())
     for (auto& p : m->parameters()) dp_params_.push_back(p);
