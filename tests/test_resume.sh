@@ -2,7 +2,8 @@
 # Interrupting and resuming a run gives the same weights as never stopping (on the CPU, bit for bit):
 #   1. a straight run of 3 epochs;
 #   2. the same run stopped by SIGINT mid-epoch (checkpoint on the way out), then --resume;
-#   3. the same run killed by SIGKILL after its first epoch's checkpoint, then --resume.
+#   3. the same run killed by SIGKILL after its first epoch's checkpoint, then --resume;
+#   4. a fresh run into the straight run's folder starts a new log.
 # Usage: test_resume.sh <resa_cifar binary> <scratch dir>
 set -euo pipefail
 BIN=$1
@@ -62,4 +63,9 @@ for run in int kill; do
   if [ "$n" = 15 ] && [ "$steps" = 15 ]; then echo "ok: $run log has steps 1..15 once each"
   else echo "FAIL: $run log has $n step lines, $steps distinct (expected 15)"; fail=1; fi
 done
+# A fresh run (no --resume) into a folder that holds an earlier run starts a fresh log.
+"$BIN" "${ARGS[@]}" --max-steps 2 --out "$TMP/straight" > "$TMP/fresh.txt"
+n=$(grep -c '"type":"step"' "$TMP/straight/log.jsonl")
+if [ "$n" = 2 ]; then echo "ok: a fresh run into a used folder logs only its own 2 steps"
+else echo "FAIL: a fresh run into a used folder left $n step lines in its log (expected 2)"; fail=1; fi
 exit $fail

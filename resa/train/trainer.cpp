@@ -232,7 +232,13 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
                                                .pin_memory(device_.is_cuda()));
   steps_per_epoch_ = loader_->batches_per_epoch();
   total_steps_ = steps_per_epoch_ * cfg_.epochs;
-  if (resuming) resume_from(ckpt);
+  if (resuming) {
+    resume_from(ckpt);
+  } else if (is_root() && fs::exists(cfg_.out + "/log.jsonl")) {
+    // A fresh run starts a fresh log: appending to an earlier run's log in the same folder would mix
+    // two runs' steps and evaluations in one file.
+    std::ofstream(cfg_.out + "/log.jsonl", std::ios::trunc);
+  }
 }
 
 Trainer::~Trainer() = default;
