@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "nn/mlp.h"
 #include "nn/module.h"
 #include "resa/dist/data_parallel.h"
 
@@ -57,6 +58,32 @@ class Method {
   Tensor global_batch(const Tensor& t) const { return gathers() ? dist::all_gather(t, comm_) : t; }
 
   dist::CommPtr comm_;
+};
+
+// A method whose networks are one encoder and one projector, trained and evaluated as they are (no
+// teacher): SimCLR and VICReg; SwAV adds its prototypes. Holds both, names them for checkpoints, and
+// embeds a view through them.
+class EncoderProjectorMethod : public Method {
+ public:
+  std::vector<std::pair<std::string, nn::ModulePtr>> modules() const override {
+    return {{"encoder", encoder_}, {"projector", projector_}};
+  }
+  std::vector<nn::ModulePtr> trainable() const override { return {encoder_, projector_}; }
+  nn::ModulePtr eval_encoder() const override { return encoder_; }
+  nn::ModulePtr eval_projector() const override { return projector_; }
+
+ protected:
+  // `method` names the caller in the error for a missing network.
+  EncoderProjectorMethod(const char* method, nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector)
+      : encoder_(std::move(encoder)), projector_(std::move(projector)) {
+    RESA_CHECK(encoder_ && projector_, "[{}] encoder and projector are required", method);
+  }
+  // projector(encoder(x)): the embedding of one view, one view at a time so batch norm sees each view's
+  // own statistics.
+  Tensor embed(const Tensor& x) const { return projector_->forward(encoder_->forward(x)); }
+
+  nn::ModulePtr encoder_;
+  std::shared_ptr<nn::Projector> projector_;
 };
 
 }  // namespace resa

@@ -28,17 +28,15 @@ Tensor simclr_loss(const Tensor& z0, const Tensor& z1, double temperature) {
 }
 
 SimCLR::SimCLR(nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector, SimCLROptions opts)
-    : opts_(opts), encoder_(std::move(encoder)), projector_(std::move(projector)) {
-  RESA_CHECK(encoder_ && projector_, "[SimCLR] encoder and projector are required");
+    : EncoderProjectorMethod("SimCLR", std::move(encoder), std::move(projector)), opts_(opts) {
   RESA_CHECK(opts_.temperature_ > 0, "[SimCLR] temperature must be > 0, got {}", opts_.temperature_);
 }
 
 MethodOutput SimCLR::forward(const std::vector<Tensor>& views, const StepContext&) {
   RESA_CHECK(views.size() >= 2, "[SimCLR] needs two views, got {}", views.size());
-  // One view at a time through the network, so batch norm sees each view's own statistics (as ReSA).
   // Data parallel: the negatives are the global batch's (Method::global_batch).
-  Tensor z0 = global_batch(projector_->forward(encoder_->forward(views[0])));
-  Tensor z1 = global_batch(projector_->forward(encoder_->forward(views[1])));
+  Tensor z0 = global_batch(embed(views[0]));
+  Tensor z1 = global_batch(embed(views[1]));
   MethodOutput out;
   out.loss = simclr_loss(z0, z1, opts_.temperature_);
   return out;

@@ -19,24 +19,16 @@ struct SimCLROptions {
 //   loss = mean over the 2B rows i of  -log( exp(s[i, p(i)]) / sum_{j != i} exp(s[i, j]) ),  p(i) = i +- B.
 Tensor simclr_loss(const Tensor& z0, const Tensor& z1, double temperature = 0.2);
 
-class SimCLR final : public Method {
+class SimCLR final : public EncoderProjectorMethod {
  public:
   SimCLR(nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector, SimCLROptions opts = {});
   std::string name() const override { return "simclr"; }
   // Uses the first two views.
   MethodOutput forward(const std::vector<Tensor>& views, const StepContext& ctx) override;
-  std::vector<std::pair<std::string, nn::ModulePtr>> modules() const override {
-    return {{"encoder", encoder_}, {"projector", projector_}};
-  }
-  std::vector<nn::ModulePtr> trainable() const override { return {encoder_, projector_}; }
-  nn::ModulePtr eval_encoder() const override { return encoder_; }
-  nn::ModulePtr eval_projector() const override { return projector_; }
   const SimCLROptions& options() const { return opts_; }
 
  private:
   SimCLROptions opts_;
-  nn::ModulePtr encoder_;
-  std::shared_ptr<nn::Projector> projector_;
 };
 
 }  // namespace resa

@@ -49,8 +49,7 @@ Tensor swav_loss(const Tensor& z0, const Tensor& z1, const Tensor& prototypes, c
 }
 
 SwAV::SwAV(nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector, SwAVOptions opts)
-    : opts_(opts), encoder_(std::move(encoder)), projector_(std::move(projector)) {
-  RESA_CHECK(encoder_ && projector_, "[SwAV] encoder and projector are required");
+    : EncoderProjectorMethod("SwAV", std::move(encoder), std::move(projector)), opts_(opts) {
   RESA_CHECK(opts_.prototypes_ > 0, "[SwAV] number of prototypes must be positive, got {}", opts_.prototypes_);
   RESA_CHECK(opts_.temperature_ > 0 && opts_.eps_ > 0 && opts_.iters_ >= 0 && opts_.freeze_iters_ >= 0,
              "[SwAV] need temperature > 0 ({}), eps > 0 ({}), iters >= 0 ({}), freeze_iters >= 0 ({})",
@@ -71,7 +70,7 @@ MethodOutput SwAV::forward(const std::vector<Tensor>& views, const StepContext& 
   std::vector<Tensor> s, q;
   // Data parallel: the scores of the global batch, so the Sinkhorn codes and the loss are the global
   // batch's (Method::global_batch).
-  for (const auto& x : views) s.push_back(global_batch(swav_scores(projector_->forward(encoder_->forward(x)), c)));
+  for (const auto& x : views) s.push_back(global_batch(swav_scores(embed(x), c)));
   for (size_t i = 0; i < 2; ++i) q.push_back(swav_codes(s[i], opts_.eps_, opts_.iters_));
   MethodOutput out;
   out.loss = swav_swapped_loss(s, q, opts_.temperature_);

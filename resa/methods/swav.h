@@ -49,7 +49,7 @@ Tensor swav_swapped_loss(const std::vector<Tensor>& scores, const std::vector<Te
 // Everything above for two views: scores, codes from them, swapped loss.
 Tensor swav_loss(const Tensor& z0, const Tensor& z1, const Tensor& prototypes, const SwAVOptions& opts = {});
 
-class SwAV final : public Method {
+class SwAV final : public EncoderProjectorMethod {
  public:
   SwAV(nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector, SwAVOptions opts = {});
   std::string name() const override { return "swav"; }
@@ -59,15 +59,11 @@ class SwAV final : public Method {
     return {{"encoder", encoder_}, {"projector", projector_}, {"prototypes", prototypes_}};
   }
   std::vector<nn::ModulePtr> trainable() const override { return {encoder_, projector_, prototypes_}; }
-  nn::ModulePtr eval_encoder() const override { return encoder_; }
-  nn::ModulePtr eval_projector() const override { return projector_; }
   const SwAVOptions& options() const { return opts_; }
   std::shared_ptr<nn::Linear> prototypes() const { return prototypes_; }
 
  private:
   SwAVOptions opts_;
-  nn::ModulePtr encoder_;
-  std::shared_ptr<nn::Projector> projector_;
   std::shared_ptr<nn::Linear> prototypes_;  // weight: (K, e)
 };
 

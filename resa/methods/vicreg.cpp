@@ -38,15 +38,13 @@ VICRegLossResult vicreg_loss(const Tensor& z0, const Tensor& z1, const VICRegOpt
 }
 
 VICReg::VICReg(nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector, VICRegOptions opts)
-    : opts_(opts), encoder_(std::move(encoder)), projector_(std::move(projector)) {
-  RESA_CHECK(encoder_ && projector_, "[VICReg] encoder and projector are required");
-}
+    : EncoderProjectorMethod("VICReg", std::move(encoder), std::move(projector)), opts_(opts) {}
 
 MethodOutput VICReg::forward(const std::vector<Tensor>& views, const StepContext&) {
   RESA_CHECK(views.size() >= 2, "[VICReg] needs two views, got {}", views.size());
   // Data parallel: variance and covariance over the global batch (Method::global_batch).
-  Tensor z0 = global_batch(projector_->forward(encoder_->forward(views[0])));
-  Tensor z1 = global_batch(projector_->forward(encoder_->forward(views[1])));
+  Tensor z0 = global_batch(embed(views[0]));
+  Tensor z1 = global_batch(embed(views[1]));
   auto r = vicreg_loss(z0, z1, opts_);
   MethodOutput out;
   out.loss = r.loss;

@@ -37,24 +37,16 @@ struct VICRegLossResult {
 // z0, z1: (B, e), B >= 2.
 VICRegLossResult vicreg_loss(const Tensor& z0, const Tensor& z1, const VICRegOptions& opts = {});
 
-class VICReg final : public Method {
+class VICReg final : public EncoderProjectorMethod {
  public:
   VICReg(nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector, VICRegOptions opts = {});
   std::string name() const override { return "vicreg"; }
   // stats: the three unweighted terms.
   MethodOutput forward(const std::vector<Tensor>& views, const StepContext& ctx) override;
-  std::vector<std::pair<std::string, nn::ModulePtr>> modules() const override {
-    return {{"encoder", encoder_}, {"projector", projector_}};
-  }
-  std::vector<nn::ModulePtr> trainable() const override { return {encoder_, projector_}; }
-  nn::ModulePtr eval_encoder() const override { return encoder_; }
-  nn::ModulePtr eval_projector() const override { return projector_; }
   const VICRegOptions& options() const { return opts_; }
 
  private:
   VICRegOptions opts_;
-  nn::ModulePtr encoder_;
-  std::shared_ptr<nn::Projector> projector_;
 };
 
 }  // namespace resa
