@@ -15,7 +15,7 @@
 #include "ops/reduce.h"
 #include "ops/softmax.h"
 #include "resa/data/loader.h"
-#include "test_util.h"
+#include "cuda_test_util.h"
 #ifdef RESA_WITH_CUDA
 #include "ops/cuda/runtime.h"
 #endif
@@ -25,37 +25,9 @@ using namespace resa::test;
 
 namespace {
 
-#define SKIP_WITHOUT_CUDA()                     \
-  do {                                          \
-    if (resa::cuda_device_count() == 0) {       \
-      MESSAGE("no CUDA device: skipped");       \
-      return;                                   \
-    }                                           \
-  } while (0)
-
-const Device kGPU = cuda_device(0);
-
-Tensor randn_cpu(const Shape& s, uint64_t seed, DType dt = DType::Float32) {
-  Generator g(seed);
-  return randn(s, TensorOptions().dtype(dt), &g);
-}
-
 // Values away from zero (for div, log, sqrt, pow with negative exponents).
 Tensor positive_cpu(const Shape& s, uint64_t seed, DType dt = DType::Float32) {
   return add(abs(randn_cpu(s, seed, dt)), 0.25);
-}
-
-// Checks a CUDA result against the CPU one.
-void check_close(const Tensor& gpu, const Tensor& cpu, double tol = 1e-5, const std::string& what = "") {
-  INFO(what);
-  REQUIRE(gpu.defined());
-  REQUIRE(cpu.defined());
-  CHECK(gpu.device().is_cuda());
-  CHECK(gpu.dtype() == cpu.dtype());
-  REQUIRE(gpu.shape() == cpu.shape());
-  double err = max_rel_error(gpu.to(kCPU), cpu);
-  INFO("shape " << shape_str(cpu.shape()) << " rel error " << err);
-  CHECK(err <= tol);
 }
 
 // Exact equality (integer results, indices, comparisons, copies).
@@ -565,14 +537,6 @@ double max_off(const Tensor& x, double value) { return max(abs(add(x, -value))).
 // on: a host write that skipped the fence would then land in the bytes the copy has yet to read.
 Tensor keep_gpu_busy(const Tensor& a) { return matmul(matmul(a, a), a); }
 
-data::DatasetPtr synthetic_images(int64_t n) {
-  const int64_t c = 3, h = 32, w = 32;
-  std::vector<uint8_t> px(static_cast<size_t>(n * c * h * w));
-  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
-  std::vector<int64_t> lb(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) lb[i] = i % 10;
-  return std::make_shared<data::InMemoryDataset>(std::move(px), std::move(lb), c, h, w, data::Layout::HWC, 10);
-}
 
 }  // namespace
 
@@ -641,7 +605,7 @@ TEST_CASE("cuda: a pinned buffer rewritten after the fence: each device copy hol
 
 TEST_CASE("cuda: a pin_memory loader feeds the device the same batches as an ordinary one") {
   SKIP_WITHOUT_CUDA();
-  auto ds = synthetic_images(40 * 16);
+  auto ds = synthetic_dataset(40 * 16, 3, 32, 32, 10);
   std::vector<data::ViewConfig> views{data::ViewConfig::weak(32), data::ViewConfig::strong(32)};
   auto opts = data::LoaderOptions().batch_size(64).num_workers(2).prefetch(2).seed(9);
   data::Loader plain(ds, views, opts);

@@ -18,41 +18,14 @@
 #include "nn/resnet.h"
 #include "ops/pool.h"
 #include "resa/methods/resa.h"
-#include "test_util.h"
+#include "cuda_test_util.h"
 
 using namespace resa;
 using namespace resa::test;
 
 namespace {
 
-#define SKIP_WITHOUT_CUDA()                     \
-  do {                                          \
-    if (resa::cuda_device_count() == 0) {       \
-      MESSAGE("no CUDA device: skipped");       \
-      return;                                   \
-    }                                           \
-  } while (0)
-
-const Device kGPU = cuda_device(0);
-
-Tensor randn_cpu(const Shape& s, uint64_t seed, DType dt = DType::Float32) {
-  Generator g(seed);
-  return randn(s, TensorOptions().dtype(dt), &g);
-}
-
 double tol_of(DType dt) { return dt == DType::Float64 ? 1e-10 : 1e-5; }
-
-void check_close(const Tensor& gpu, const Tensor& cpu, double tol, const std::string& what) {
-  INFO(what);
-  REQUIRE(gpu.defined());
-  REQUIRE(cpu.defined());
-  CHECK(gpu.device().is_cuda());
-  CHECK(gpu.dtype() == cpu.dtype());
-  REQUIRE(gpu.shape() == cpu.shape());
-  const double err = max_rel_error(gpu.to(kCPU), cpu);
-  INFO("shape " << shape_str(cpu.shape()) << " rel error " << err);
-  CHECK(err <= tol);
-}
 
 // Runs f on CPU leaves and on copies of them on the GPU; compares the output and, after backward of
 // sum(out * r) for a fixed random r, the gradient of every input that requires one.

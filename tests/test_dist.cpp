@@ -31,14 +31,6 @@ Tensor randn_f32(const Shape& s, uint64_t seed, bool requires_grad = false) {
   return randn(s, TensorOptions().requires_grad(requires_grad), &g);
 }
 
-data::DatasetPtr synthetic(int64_t n, int64_t c = 1, int64_t h = 12, int64_t w = 12) {
-  std::vector<uint8_t> px(static_cast<size_t>(n * c * h * w));
-  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
-  std::vector<int64_t> lb(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) lb[i] = i % 5;
-  return std::make_shared<data::InMemoryDataset>(std::move(px), std::move(lb), c, h, w, data::Layout::HWC, 5);
-}
-
 }  // namespace
 
 TEST_CASE("collectives: all_reduce_sum, all_gather, broadcast, barrier against closed forms") {
@@ -239,7 +231,7 @@ TEST_CASE("synchronized BatchNorm2d on each rank's slice equals BatchNorm2d on t
 }
 
 TEST_CASE("distributed sampler: the ranks' batches, in rank order, are the global batch of one process") {
-  auto ds = synthetic(29);
+  auto ds = synthetic_dataset(29, 1, 12, 12, 5);
   std::vector<data::ViewConfig> views{data::ViewConfig::weak(8), data::ViewConfig::strong(8)};
   const int64_t B = 2;
   for (int64_t w : {1, 2, 3}) {

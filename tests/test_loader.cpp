@@ -13,11 +13,7 @@ using namespace resa::data;
 namespace {
 
 DatasetPtr synthetic(int64_t n, int64_t c = 3, int64_t h = 12, int64_t w = 10) {
-  std::vector<uint8_t> px(static_cast<size_t>(n * c * h * w));
-  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
-  std::vector<int64_t> lb(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) lb[i] = i % 5;
-  return std::make_shared<InMemoryDataset>(std::move(px), std::move(lb), c, h, w, Layout::HWC, 5);
+  return test::synthetic_dataset(n, c, h, w, 5);
 }
 
 std::vector<ViewConfig> two_views() {

@@ -11,6 +11,7 @@
 #include "autograd/functions.h"
 #include "autograd/gradcheck.h"
 #include "fixture.h"
+#include "resa/data/dataset.h"
 
 namespace resa::test {
 
@@ -46,6 +47,16 @@ inline Tensor rand64(const Shape& s, uint64_t seed, bool requires_grad = true) {
     INFO(_res.message);                                                  \
     CHECK(_res.ok);                                                      \
   } while (0)
+
+// n images of c x h x w pixels (HWC, a fixed scrambled pattern) with labels i % classes: a dataset the
+// loader, distributed and CUDA tests build without files.
+inline data::DatasetPtr synthetic_dataset(int64_t n, int64_t c, int64_t h, int64_t w, int64_t classes) {
+  std::vector<uint8_t> px(static_cast<size_t>(n * c * h * w));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  std::vector<int64_t> lb(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) lb[static_cast<size_t>(i)] = i % classes;
+  return std::make_shared<data::InMemoryDataset>(std::move(px), std::move(lb), c, h, w, data::Layout::HWC, classes);
+}
 
 // Checks that `expr` throws resa::Error whose message contains `needle`.
 #define RESA_CHECK_THROWS_WITH_SUBSTR(expr, needle)                                       \
