@@ -6,6 +6,7 @@
 //
 // Ctrl-C stops after the current step and writes a checkpoint; --resume continues from it exactly.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 
@@ -50,6 +51,16 @@ int main(int argc, char** argv) {
   app.add_option("--arch", cfg.arch, "encoder: resnet18 | resnet34 | resnet50 | resnet_small (one block per stage, width 32)")->capture_default_str();
   app.add_option("--width", cfg.width, "encoder base width (0: the architecture's, 64; 32 for resnet_small)")->capture_default_str();
   app.add_option("--mlp", cfg.mlp, "projector sizes: hidden-...-embedding (Linear-BN-ReLU blocks, then Linear-BN)")->capture_default_str();
+  app.add_option("--zero-init-residual", cfg.zero_init_residual,
+                 "zero the last BN weight of every residual branch: on | off | auto (the official rule: off for "
+                 "resnet18 and resnet_small, on for resnet34/50)")
+      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->capture_default_str();
+  app.add_option("--stem-padding", cfg.stem_padding,
+                 "padding of the CIFAR stem's 3x3 conv: 2 = the official code (it zero-pads the input by 1 before "
+                 "the padded conv, so 32x32 images give 34x34 maps), 1 = same-size maps")
+      ->check(CLI::Range(0, 2))
+      ->capture_default_str();
   app.add_option("--method", cfg.method, "resa | simclr | byol | swav | vicreg (the baselines share encoder, projector, "
                  "loader and optimizer with ReSA; their CIFAR settings are listed below)")
       ->check(CLI::IsMember({"resa", "simclr", "byol", "swav", "vicreg"}))
@@ -57,6 +68,11 @@ int main(int argc, char** argv) {
   app.add_option("--variant", cfg.variant, "resa: momentum (EMA teacher, official CIFAR recipe) | no-momentum")->capture_default_str();
   app.add_option("--temperature", cfg.temperature, "resa: tau of the embedding similarities")->capture_default_str();
   app.add_option("--momentum", cfg.ema_momentum, "resa: base EMA momentum of the teacher (cosine to 1)")->capture_default_str();
+  app.add_option("--loss-sides", cfg.loss_sides,
+                 "resa: 1 = CE(A, s) over rows (the latest official code), 2 = (CE(A, s) + CE(A^T, s^T)) / 2 (its "
+                 "first releases)")
+      ->check(CLI::IsMember({1, 2}))
+      ->capture_default_str();
   app.add_option("--sinkhorn-eps", cfg.sinkhorn_eps, "resa, swav: Sinkhorn temperature")->capture_default_str();
   app.add_option("--sinkhorn-iters", cfg.sinkhorn_iters, "resa, swav: Sinkhorn iterations")->capture_default_str();
   app.add_option("--simclr-temperature", cfg.simclr_temperature, "simclr: NT-Xent temperature")->capture_default_str();
@@ -110,9 +126,10 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_sigint);
     const TrainConfig& c = trainer.config();
     fmt::print("{} | {} {} on {} | {} train images, {} steps/epoch x {} epochs | batch {} lr {:.4f} | "
-               "{} threads | out {}\n",
+               "zero-init residual {}, stem padding {} | {} threads | out {}\n",
                trainer.method().name(), c.arch, c.mlp, c.device, trainer.data().train->size(), trainer.steps_per_epoch(), c.epochs,
-               c.batch_size, c.base_lr(), get_num_threads(), c.out);
+               c.batch_size, c.base_lr(), c.zero_init_residual_on() ? "on" : "off", c.stem_padding,
+               get_num_threads(), c.out);
     int64_t total = trainer.steps_per_epoch() * c.epochs;
     if (c.max_steps > 0) total = std::min(total, c.max_steps);
     app::Progress progress(total);
@@ -120,36 +137,65 @@ int main(int argc, char** argv) {
     Callbacks cb;
     cb.on_step = [&](const StepStats& s) { progress.update(s.step, s.epoch + 1, s.loss, s.lr, s.images_per_s); };
     cb.on_eval = [&](const EvalStats& e) {
-      progress.message(fmt::format("epoch {}: kNN (k=5) top-1 {:.2f}%", e.epoch, 100 * e.knn_top1));
+      if (trainer.method().online_encoder() != trainer.method().eval_encoder())
+        progress.message(fmt::format("epoch {}: kNN (k=5) top-1 teacher {:.2f}%, online {:.2f}%", e.epoch,
+                                     100 * e.knn.teacher, 100 * e.knn.online));
+      else
+        progress.message(fmt::format("epoch {}: kNN (k=5) top-1 {:.2f}%", e.epoch, 100 * e.knn.teacher));
     };
     cb.on_message = [&](const std::string& m) { progress.message(m); };
+    const int64_t first_step = trainer.step();
+    const auto t_start = std::chrono::steady_clock::now();
     bool finished = trainer.run(cb);
+    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     g_trainer = nullptr;
     if (!finished) {
       fmt::print("stopped before the end; run again with --resume to continue\n");
       return 130;
     }
 
-    // Final evaluation of the trained encoder on un-augmented images.
+    // Final evaluation on un-augmented images: the evaluated encoder (ReSA's EMA teacher, the official
+    // protocol) first, then the online encoder where it is another network.
     const EvalData& ev = trainer.data().eval;
     Device dev = Device::parse(c.device);
-    auto& enc = *trainer.method().eval_encoder();
     fmt::print("extracting features of {} train and {} test images...\n", ev.train->size(), ev.test->size());
     Tensor ytr = dataset_labels(*ev.train), yte = dataset_labels(*ev.test);
-    Tensor ftr = extract_features(enc, *ev.train, ev.mean, ev.std, ev.image_size, dev);
-    Tensor fte = extract_features(enc, *ev.test, ev.mean, ev.std, ev.image_size, dev);
-    double knn = knn_classify(ftr, ytr, fte, yte).top1;
-    auto wknn = weighted_knn_classify(ftr, ytr, fte, yte);
+    std::vector<std::pair<std::string, nn::ModulePtr>> encoders{{"", trainer.method().eval_encoder()}};
+    if (trainer.method().online_encoder() != trainer.method().eval_encoder()) {
+      encoders[0].first = "_teacher";
+      encoders.emplace_back("_online", trainer.method().online_encoder());
+    }
+    nlohmann::json final_record{{"type", "final"},
+                                {"step", trainer.step()},
+                                {"train_seconds", train_seconds},  // this invocation's loop, with its kNN evaluations
+                                {"images_per_s", static_cast<double>((trainer.step() - first_step) * c.batch_size) /
+                                                     std::max(train_seconds, 1e-9)}};
+    std::vector<std::string> rows;
+    for (auto& [suffix, enc] : encoders) {
+      Tensor ftr = extract_features(*enc, *ev.train, ev.mean, ev.std, ev.image_size, dev);
+      Tensor fte = extract_features(*enc, *ev.test, ev.mean, ev.std, ev.image_size, dev);
+      double knn = knn_classify(ftr, ytr, fte, yte).top1;
+      double wknn = weighted_knn_classify(ftr, ytr, fte, yte).top1;
+      // log keys: knn_top1 (teacher / evaluated), knn_online_top1, ...
+      const std::string key = suffix == "_online" ? "_online" : "";
+      final_record["knn" + key + "_top1"] = knn;
+      final_record["wknn" + key + "_top1"] = wknn;
+      std::string probe1 = "-", probe5 = "-";
+      if (probe_epochs > 0) {
+        auto pr = linear_probe(ftr, ytr, fte, yte, LinearProbeOptions().epochs(probe_epochs).seed(c.seed));
+        probe1 = fmt::format("{:.2f}%", 100 * pr.top1);
+        probe5 = fmt::format("{:.2f}%", 100 * pr.top5);
+        final_record["probe" + key + "_top1"] = pr.top1;
+        final_record["probe" + key + "_top5"] = pr.top5;
+      }
+      std::string who = suffix.empty() ? "" : suffix == "_teacher" ? " teacher (EMA)" : " online";
+      rows.push_back(fmt::format("| {}{} {} ({} epochs) | {:.2f}% | {:.2f}% | {} | {} |", trainer.method().name(), who,
+                                 c.arch, c.epochs, 100 * knn, 100 * wknn, probe1, probe5));
+    }
+    trainer.log_json(final_record.dump());
     fmt::print("\n| encoder | kNN k=5 top-1 | weighted kNN k=200 top-1 | linear probe top-1 | top-5 |\n");
     fmt::print("|---|---|---|---|---|\n");
-    std::string probe1 = "-", probe5 = "-";
-    if (probe_epochs > 0) {
-      auto pr = linear_probe(ftr, ytr, fte, yte, LinearProbeOptions().epochs(probe_epochs).seed(c.seed));
-      probe1 = fmt::format("{:.2f}%", 100 * pr.top1);
-      probe5 = fmt::format("{:.2f}%", 100 * pr.top5);
-    }
-    fmt::print("| {} {} ({} epochs) | {:.2f}% | {:.2f}% | {} | {} |\n", trainer.method().name(), c.arch, c.epochs, 100 * knn, 100 * wknn.top1,
-               probe1, probe5);
+    for (auto& r : rows) fmt::print("{}\n", r);
     if (baselines) {
       Tensor ptr = pixel_features(*ev.train, ev), pte = pixel_features(*ev.test, ev);
       fmt::print("| raw pixels | {:.2f}% | {:.2f}% | - | - |\n", 100 * knn_classify(ptr, ytr, pte, yte).top1,

@@ -122,8 +122,9 @@ def sinkhorn(scores, eps=0.05, iters=3):
     return (q / q.sum(dim=0, keepdim=True)).T
 
 
-def sym_cross_entropy(s, a):
-    return -0.5 * ((a * F.log_softmax(s, 1)).sum(-1).mean() + (a.T * F.log_softmax(s.T, 1)).sum(-1).mean())
+def cross_entropy(s, a):
+    """The official cross_entropy(s, q) of the latest code: rows only, target a."""
+    return -(a * F.log_softmax(s, 1)).sum(-1).mean()
 
 
 class ReSA:
@@ -161,7 +162,7 @@ class ReSA:
         for q in range(len(z)):
             for v in range(len(zt)):
                 if q != v:
-                    total = total + sym_cross_entropy(z[q] @ zt[v].T / self.tau, a)
+                    total = total + cross_entropy(z[q] @ zt[v].T / self.tau, a)
                     n += 1
         return total / n
 

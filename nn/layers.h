@@ -59,6 +59,8 @@ class BatchNorm : public Cloneable<BatchNorm> {
   Tensor forward(const Tensor& x) override;
   int64_t num_features() const { return c_; }
   bool affine() const { return affine_; }
+  double momentum() const { return momentum_; }
+  double eps() const { return eps_; }
   // Synchronized batch norm (resa/dist sets it for a world > 1): in training, the statistics are those
   // of every rank's batch together; an empty function turns it off. Eval mode is unaffected.
   void set_sync(SumOverRanks sum_over_ranks) { sync_ = std::move(sum_over_ranks); }

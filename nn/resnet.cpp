@@ -84,8 +84,10 @@ ResNet::ResNet(const ResNetOptions& opts) : Cloneable("ResNet"), opts_(opts) {
   Generator gen(opts.seed_);
   int64_t width = scaled(spec.base_width, opts.width_multiplier_);
   int64_t expansion = spec.bottleneck ? Bottleneck::kExpansion : BasicBlock::kExpansion;
+  RESA_CHECK(opts.stem_padding_ >= 0 && opts.stem_padding_ <= 2, "[ResNet] stem_padding must be 0, 1 or 2, got {}",
+             opts.stem_padding_);
   if (opts.stem_ == ResNetStem::Cifar) {
-    register_module("conv1", conv(opts.in_channels_, width, 3, 1, 1, &gen));
+    register_module("conv1", conv(opts.in_channels_, width, 3, 1, opts.stem_padding_, &gen));
   } else {
     register_module("conv1", conv(opts.in_channels_, width, 7, 2, 3, &gen));
   }
@@ -111,9 +113,12 @@ ResNet::ResNet(const ResNetOptions& opts) : Cloneable("ResNet"), opts_(opts) {
   feature_dim_ = inplanes;
 
   // torchvision's initialisation: convs kaiming_normal(fan_out, relu), BN weight 1 and bias 0 (already),
-  // and optionally the last BN of each residual branch at 0 so each block starts as the identity.
+  // and optionally the last BN of each residual branch at 0 so each block starts as the identity. The
+  // CIFAR stem conv keeps the default init it was built with (see resnet.h).
+  const ModulePtr stem = child("conv1");
   for (auto& [path, m] : named_modules()) {
-    if (auto c = std::dynamic_pointer_cast<Conv2d>(m)) init::kaiming_normal_(c->weight(), 0.0, false, &gen);
+    auto c = std::dynamic_pointer_cast<Conv2d>(m);
+    if (c && !(opts.stem_ == ResNetStem::Cifar && m == stem)) init::kaiming_normal_(c->weight(), 0.0, false, &gen);
     if (!opts.zero_init_residual_) continue;
     const char* last_bn = spec.bottleneck ? "bn3" : "bn2";
     if (dynamic_cast<BasicBlock*>(m.get()) || dynamic_cast<Bottleneck*>(m.get()))
@@ -131,9 +136,10 @@ Tensor ResNet::forward(const Tensor& x) {
 }
 
 std::string ResNet::extra_repr() const {
-  return fmt::format("{}, stem={}, in_channels={}, width_multiplier={}", opts_.arch_,
-                     opts_.stem_ == ResNetStem::Cifar ? "cifar" : "imagenet", opts_.in_channels_,
-                     opts_.width_multiplier_);
+  return fmt::format("{}, stem={}, in_channels={}, width_multiplier={}, zero_init_residual={}", opts_.arch_,
+                     opts_.stem_ == ResNetStem::Cifar ? fmt::format("cifar(padding {})", opts_.stem_padding_)
+                                                      : std::string("imagenet"),
+                     opts_.in_channels_, opts_.width_multiplier_, opts_.zero_init_residual_);
 }
 
 std::shared_ptr<ResNet> make_resnet(const ResNetOptions& opts) { return std::make_shared<ResNet>(opts); }

@@ -1,8 +1,13 @@
 // ResNet encoders with torchvision's module tree and parameter names (conv1.weight, bn1.running_mean,
 // layer1.0.conv1.weight, layer2.0.downsample.0.weight, ...) so a saved encoder loads into
 // torchvision.models.resnetXX with strict=True (after fc = Identity, and for the CIFAR stem conv1 =
-// Conv2d(c, w, 3, 1, 1, bias=False), maxpool = Identity). forward returns the pooled, flattened
-// encoding (N, feature_dim); there is no fc.
+// Conv2d(c, w, 3, 1, stem_padding, bias=False), maxpool = Identity). forward returns the pooled,
+// flattened encoding (N, feature_dim); there is no fc.
+//
+// Initialisation is torchvision's: every conv kaiming_normal(fan_out, relu), batch norm weight 1 and
+// bias 0, optionally the last BN of each residual branch at 0. The CIFAR stem conv is the exception: it
+// keeps Conv2d's default init (kaiming_uniform with a = sqrt(5), i.e. U(+-1/sqrt(fan_in))), because the
+// official CIFAR code replaces torchvision's conv1 by a fresh Conv2d after the model is built.
 #pragma once
 #include <string>
 
@@ -18,6 +23,10 @@ struct ResNetOptions {
   int64_t in_channels_ = 3;
   double width_multiplier_ = 1.0;  // base width 64 * multiplier (resnet_small: 32 * multiplier)
   bool zero_init_residual_ = false;
+  // Zero padding of the CIFAR stem's 3x3 conv. 1 keeps the input's size; 2 is what the official ReSA
+  // CIFAR code computes: its ResNet zero-pads the input by 1 (a ConstantPad2d before conv1) and the
+  // 3x3 conv pads by 1 again, so a 32x32 image gives 34x34 maps (then 17, 9, 5).
+  int64_t stem_padding_ = 1;
   uint64_t seed_ = 0;
 
   ResNetOptions& arch(std::string a) { arch_ = std::move(a); return *this; }
@@ -25,6 +34,7 @@ struct ResNetOptions {
   ResNetOptions& in_channels(int64_t c) { in_channels_ = c; return *this; }
   ResNetOptions& width_multiplier(double w) { width_multiplier_ = w; return *this; }
   ResNetOptions& zero_init_residual(bool z = true) { zero_init_residual_ = z; return *this; }
+  ResNetOptions& stem_padding(int64_t p) { stem_padding_ = p; return *this; }
   ResNetOptions& seed(uint64_t s) { seed_ = s; return *this; }
 };
 

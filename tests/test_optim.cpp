@@ -153,6 +153,20 @@ TEST_CASE("warm-up cosine schedule matches its closed form") {
   CHECK(s(85) == doctest::Approx(0.06 + 0.54 * 0.5 * (1 - std::sqrt(0.5))).epsilon(1e-14));
 }
 
+TEST_CASE("warm-up with the endpoint: the official linspace(0, base, W) then the cosine") {
+  // numpy.linspace(0, 0.6, 10)[k] = 0.6 * k / 9: step 0 at 0, step 9 (the last warm-up step) at base.
+  WarmupCosine s{.base = 0.6, .final_value = 0.06, .warmup_steps = 10, .total_steps = 110, .warmup_start = 0.0,
+                 .warmup_endpoint = true};
+  CHECK(s(0) == 0.0);
+  CHECK(s(3) == doctest::Approx(0.2).epsilon(1e-15));
+  CHECK(s(9) == doctest::Approx(0.6).epsilon(1e-15));
+  CHECK(s(10) == doctest::Approx(0.6).epsilon(1e-15));
+  CHECK(s(60) == doctest::Approx(0.33).epsilon(1e-14));
+  WarmupCosine one{.base = 0.6, .final_value = 0.06, .warmup_steps = 1, .total_steps = 10, .warmup_endpoint = true};
+  CHECK(one(0) == 0.0);  // linspace(0, base, 1) == [0]
+  CHECK(one(1) == doctest::Approx(0.6).epsilon(1e-15));
+}
+
 TEST_CASE("cosine EMA momentum goes 0.996 -> 1") {
   CHECK(cosine_momentum(0, 100) == doctest::Approx(0.996).epsilon(1e-15));
   CHECK(cosine_momentum(50, 100) == doctest::Approx(0.998).epsilon(1e-15));

@@ -18,6 +18,11 @@ std::vector<Tensor> views(const Fixture& fx, const std::string& prefix, int n, D
 }
 }  // namespace
 
+TEST_CASE("ReSA loss default: the row-only cross-entropy of the latest official code") {
+  // Pinned: the official method/base.py cross_entropy(s, q) = -sum(q * log_softmax(s, 1), 1).mean().
+  CHECK_FALSE(ReSALossOptions().symmetric_);
+}
+
 TEST_CASE("ReSA momentum loss: value, assignment and gradients match PyTorch") {
   auto fx = load_fixture("resa_loss_momentum");
   auto opts = ReSALossOptions().tau(fx.meta["tau"]).eps(fx.meta["eps"]).iters(fx.meta["iters"]);
@@ -45,8 +50,9 @@ TEST_CASE("ReSA momentum loss: value, assignment and gradients match PyTorch") {
     CHECK_FALSE(h0.grad().defined());
     CHECK_FALSE(h0t.grad().defined());
 
-    auto asym = resa_loss(h0, h0t, z, zt, ReSALossOptions(opts).symmetric(false));
-    CHECK(max_rel_error(asym.loss.reshape({1}), fx.get("loss_asym", DType::Float64)) < tol);
+    // The symmetric form of the official code's first releases.
+    auto sym = resa_loss(h0, h0t, z, zt, ReSALossOptions(opts).symmetric(true));
+    CHECK(max_rel_error(sym.loss.reshape({1}), fx.get("loss_sym", DType::Float64)) < tol);
   }
 }
 
@@ -77,7 +83,7 @@ TEST_CASE("ReSA losses pass gradcheck w.r.t. the embeddings (odd sizes)") {
   std::vector<Tensor> in = {rand64({m, e}, 13), rand64({m, e}, 14), rand64({m, e}, 15), rand64({m, e}, 16)};
   RESA_GRADCHECK(Fn([&](auto& x) { return resa_loss(h0, h0t, {x[0], x[1]}, {x[2], x[3]}).loss; }), in);
   RESA_GRADCHECK(
-      Fn([&](auto& x) { return resa_loss(h0, h0t, {x[0], x[1]}, {x[2], x[3]}, ReSALossOptions().symmetric(false)).loss; }),
+      Fn([&](auto& x) { return resa_loss(h0, h0t, {x[0], x[1]}, {x[2], x[3]}, ReSALossOptions().symmetric(true)).loss; }),
       in);
   RESA_GRADCHECK(Fn([&](auto& x) { return resa_loss_momentum_free(h0, {x[0], x[1], x[2]}).loss; }),
                  std::vector<Tensor>{in[0], in[1], in[2]});

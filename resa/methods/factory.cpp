@@ -22,7 +22,8 @@ std::shared_ptr<Method> make_method(const MethodSpec& spec, nn::ModulePtr encode
     auto opts = ReSAOptions()
                     .momentum_teacher(spec.variant == "momentum")
                     .ema_base(spec.ema_momentum)
-                    .loss(ReSALossOptions().tau(spec.temperature).eps(spec.sinkhorn_eps).iters(spec.sinkhorn_iters));
+                    .loss(ReSALossOptions().tau(spec.temperature).eps(spec.sinkhorn_eps).iters(spec.sinkhorn_iters)
+                              .symmetric(spec.symmetric_loss));
     return std::make_shared<ReSA>(std::move(encoder), std::move(projector), opts);
   }
   if (spec.name == "simclr")

@@ -13,6 +13,7 @@ struct MethodSpec {
   std::string variant = "momentum";  // resa: momentum | no-momentum
   double temperature = 0.4;          // resa: tau of the embedding similarities
   double ema_momentum = 0.996;       // resa: base EMA momentum of the teacher
+  bool symmetric_loss = false;       // resa: also CE(A^T, s^T) (the official code's first releases)
   double sinkhorn_eps = 0.05;        // resa and swav
   int64_t sinkhorn_iters = 3;        // resa and swav
   uint64_t seed = 0;                 // initial weights of the extra heads (predictor, prototypes)

@@ -37,6 +37,9 @@ class Method {
   virtual nn::ModulePtr eval_encoder() const = 0;
   // The projector that goes with eval_encoder() (for the clustering analysis of P0, P1 and Z).
   virtual nn::ModulePtr eval_projector() const = 0;
+  // The encoder the optimizer trains. Differs from eval_encoder() only for ReSA's EMA teacher, which
+  // lags the online network at short budgets, so both are reported.
+  virtual nn::ModulePtr online_encoder() const { return eval_encoder(); }
 
   // Data parallel: the methods whose loss couples the samples of a batch (ReSA's Sinkhorn and similarity
   // targets, SimCLR's negatives, SwAV's Sinkhorn codes, VICReg's variance and covariance) all-gather

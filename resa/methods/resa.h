@@ -31,6 +31,7 @@ class ReSA final : public Method {
   std::vector<nn::ModulePtr> trainable() const override { return {encoder_, projector_}; }
   nn::ModulePtr eval_encoder() const override { return teacher_encoder_ ? teacher_encoder_ : encoder_; }
   nn::ModulePtr eval_projector() const override { return teacher_projector_ ? teacher_projector_ : projector_; }
+  nn::ModulePtr online_encoder() const override { return encoder_; }
   const ReSAOptions& options() const { return opts_; }
  private:
   ReSAOptions opts_;

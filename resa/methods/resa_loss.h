@@ -1,14 +1,15 @@
 // The ReSA (self-assignment) loss on tensors: encodings give a Sinkhorn assignment A (no gradient),
 // which is the soft target for the similarities of the projected embeddings across views.
 //
-// Follows the official ReSA code (methods/base.py, methods/resa.py, methods/resa_plain.py):
+// Follows the official ReSA CIFAR code (method/base.py, method/resa.py):
 //  - encodings H and embeddings Z are the raw encoder / projector outputs; both are l2-normalised
 //    here (F.normalize(h[0]) and F.normalize(projector(h)) in the official ForwardWrapper), so the
 //    gradient w.r.t. Z includes the normalisation;
 //  - A = sinkhorn(norm(H_0) . norm(H'_0)^T, eps, iters) from view 0 only, without gradient;
-//  - each pair's term is the official `cross_entropy(s, A)`, which is symmetric:
-//      ( CE(target A, logits s) + CE(target A^T, logits s^T) ) / 2,   s = Z_q . Z'_v^T / tau,
-//    where CE is cross_entropy_soft (mean over rows). symmetric(false) keeps only the first half.
+//  - each pair's term is the official `cross_entropy(s, A)` of the latest code, over rows only:
+//      CE(target A, logits s),   s = Z_q . Z'_v^T / tau,
+//    where CE is cross_entropy_soft (mean over rows), the same A for every pair. symmetric(true) is the
+//    form of the code's first releases: ( CE(A, s) + CE(A^T, s^T) ) / 2.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -21,7 +22,7 @@ struct ReSALossOptions {
   double tau_ = 0.4;    // temperature of the embedding similarities
   double eps_ = 0.05;   // Sinkhorn temperature
   int64_t iters_ = 3;   // Sinkhorn iterations
-  bool symmetric_ = true;  // the official loss: also CE(A^T, s^T)
+  bool symmetric_ = false;  // true: also CE(A^T, s^T) (the official code's first releases)
   ReSALossOptions& tau(double v) { tau_ = v; return *this; }
   ReSALossOptions& eps(double v) { eps_ = v; return *this; }
   ReSALossOptions& iters(int64_t v) { iters_ = v; return *this; }
@@ -48,6 +49,6 @@ ReSALossResult resa_loss_momentum_free(const Tensor& h0, const std::vector<Tenso
 
 // The per-pair term on already-normalised embeddings: the official `cross_entropy(s, A)`.
 // logits s: (m, m), target A: (m, m).
-Tensor resa_pair_loss(const Tensor& logits, const Tensor& target, bool symmetric = true);
+Tensor resa_pair_loss(const Tensor& logits, const Tensor& target, bool symmetric = false);
 
 }  // namespace resa

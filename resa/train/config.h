@@ -19,6 +19,10 @@ struct TrainConfig {
   std::string arch = "resnet18";    // resnet18 | resnet34 | resnet50 | resnet_small
   int64_t width = 0;                // 0: the architecture's default (64; 32 for resnet_small)
   std::string mlp = "2048-2048-512";
+  // Zero-init of the last BN of every residual branch: "auto" is the official rule (off for resnet18
+  // and resnet_small, which is made of the same BasicBlock; on for resnet34 and resnet50), or on | off.
+  std::string zero_init_residual = "auto";
+  int64_t stem_padding = 2;          // CIFAR stem conv padding; 2 = the official code's extra input pad of 1
   // method
   std::string method = "resa";
   std::string variant = "momentum";  // momentum | no-momentum
@@ -26,6 +30,7 @@ struct TrainConfig {
   double sinkhorn_eps = 0.05;
   int64_t sinkhorn_iters = 3;
   double ema_momentum = 0.996;       // base EMA momentum, cosine to 1
+  int64_t loss_sides = 1;            // 1: CE(A, s) as the official code; 2: (CE(A, s) + CE(A^T, s^T)) / 2
   // baselines (resa/methods/{simclr,byol,swav,vicreg}.h); Sinkhorn eps/iters above are shared with swav
   double simclr_temperature = 0.2;
   double byol_momentum = 0.99;       // base momentum of BYOL's target, cosine to 1
@@ -55,6 +60,8 @@ struct TrainConfig {
   bool keep_epoch_checkpoints = false;  // also keep OUT/epoch_NNN.safetensors after each epoch
 
   double base_lr() const { return lr > 0 ? lr : 0.3 * static_cast<double>(batch_size) / 256.0; }
+  // zero_init_residual resolved for arch ("auto": the official rule); throws on another value.
+  bool zero_init_residual_on() const;
 };
 
 void to_json(nlohmann::json& j, const TrainConfig& c);

@@ -76,7 +76,8 @@ std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels
                    .stem(nn::ResNetStem::Cifar)
                    .in_channels(in_channels)
                    .width_multiplier(cfg.width > 0 ? static_cast<double>(cfg.width) / base_width : 1.0)
-                   .zero_init_residual(true)
+                   .zero_init_residual(cfg.zero_init_residual_on())
+                   .stem_padding(cfg.stem_padding)
                    .seed(cfg.seed);
   auto encoder = nn::make_resnet(ropts);
   Generator gen(cfg.seed ^ 0x9E3779B97F4A7C15ull);
@@ -87,6 +88,8 @@ std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels
   spec.variant = cfg.variant;
   spec.temperature = cfg.temperature;
   spec.ema_momentum = cfg.ema_momentum;
+  RESA_CHECK(cfg.loss_sides == 1 || cfg.loss_sides == 2, "[train] --loss-sides must be 1 or 2, got {}", cfg.loss_sides);
+  spec.symmetric_loss = cfg.loss_sides == 2;
   spec.sinkhorn_eps = cfg.sinkhorn_eps;
   spec.sinkhorn_iters = cfg.sinkhorn_iters;
   spec.seed = cfg.seed;
@@ -260,9 +263,18 @@ void Trainer::save_checkpoint() {
   ck.rng_seed = cfg_.seed;
   ck.config = nlohmann::json(cfg_).dump();
   nn::save_checkpoint(checkpoint_path(), ck);
-  // The evaluated encoder alone, with torchvision's names, for users and for PyTorch.
-  nn::save_state_dict(cfg_.out + "/encoder.safetensors", *method_->eval_encoder(),
-                      {{"arch", cfg_.arch}, {"in_channels", std::to_string(data_.channels)}});
+  // The evaluated encoder alone, with torchvision's names, for users and for PyTorch; and the online
+  // encoder beside it where that is another network (ReSA's teacher lags it at short budgets).
+  std::map<std::string, std::string> meta{{"arch", cfg_.arch},
+                                          {"in_channels", std::to_string(data_.channels)},
+                                          {"stem_padding", std::to_string(cfg_.stem_padding)}};
+  const bool two = method_->online_encoder() != method_->eval_encoder();
+  meta["role"] = two ? "teacher" : "online";
+  nn::save_state_dict(cfg_.out + "/encoder.safetensors", *method_->eval_encoder(), meta);
+  if (two) {
+    meta["role"] = "online";
+    nn::save_state_dict(cfg_.out + "/encoder_online.safetensors", *method_->online_encoder(), meta);
+  }
   comm_->barrier();
 }
 
@@ -290,6 +302,7 @@ void Trainer::resume_from(const std::string& path) {
     } else if (j.value("type", "") == "eval") {
       curve_eval_epoch_.push_back(j["epoch"].get<double>());
       curve_knn_.push_back(100.0 * j["knn_top1"].get<double>());
+      curve_knn_online_.push_back(100.0 * j.value("knn_online_top1", j["knn_top1"].get<double>()));
     }
   }
   in.close();
@@ -303,11 +316,17 @@ void Trainer::log_json(const std::string& line) {
   f << line << "\n";
 }
 
-double Trainer::evaluate_knn() {
-  auto& enc = *method_->eval_encoder();
-  Tensor ftr = extract_features(enc, *data_.eval.train, data_.eval.mean, data_.eval.std, data_.eval.image_size, device_);
-  Tensor fte = extract_features(enc, *data_.eval.test, data_.eval.mean, data_.eval.std, data_.eval.image_size, device_);
-  return knn_classify(ftr, dataset_labels(*data_.eval.train), fte, dataset_labels(*data_.eval.test)).top1;
+KnnScores Trainer::evaluate_knn() {
+  const EvalData& ev = data_.eval;
+  auto knn_of = [&](nn::Module& enc) {
+    Tensor ftr = extract_features(enc, *ev.train, ev.mean, ev.std, ev.image_size, device_);
+    Tensor fte = extract_features(enc, *ev.test, ev.mean, ev.std, ev.image_size, device_);
+    return knn_classify(ftr, dataset_labels(*ev.train), fte, dataset_labels(*ev.test)).top1;
+  };
+  KnnScores s;
+  s.teacher = knn_of(*method_->eval_encoder());
+  s.online = method_->online_encoder() == method_->eval_encoder() ? s.teacher : knn_of(*method_->online_encoder());
+  return s;
 }
 
 void Trainer::write_curves() {
@@ -315,7 +334,10 @@ void Trainer::write_curves() {
   std::vector<plot::Panel> panels;
   panels.push_back({"TRAINING LOSS", "STEP", {{"LOSS", curve_step_, curve_loss_, plot::color(0)}}, false});
   panels.push_back({"LEARNING RATE", "STEP", {{"LR", curve_step_, curve_lr_, plot::color(1)}}, false});
-  panels.push_back({"KNN TOP-1 (%)", "EPOCH", {{"K=5", curve_eval_epoch_, curve_knn_, plot::color(2)}}, false});
+  std::vector<plot::Series> knn{{"TEACHER", curve_eval_epoch_, curve_knn_, plot::color(2)}};
+  if (method_->online_encoder() != method_->eval_encoder())
+    knn.push_back({"ONLINE", curve_eval_epoch_, curve_knn_online_, plot::color(3)});
+  panels.push_back({"KNN K=5 TOP-1 (%)", "EPOCH", knn, false});
   plot::write_png(cfg_.out + "/curves.png", panels, 3, 520, 340);
 }
 
@@ -333,8 +355,10 @@ bool Trainer::run(const Callbacks& cb_all) {
     if (flag.item() > 0) stop_.store(true);
     return flag.item() > 0;
   };
+  // The official schedule: linspace(0, base, W) (both ends) then a cosine to final_lr_ratio x base.
   nn::WarmupCosine lr_at{cfg_.base_lr(), cfg_.final_lr_ratio * cfg_.base_lr(),
-                         std::min(total_steps_, cfg_.warmup_epochs * steps_per_epoch_), total_steps_, 0.0};
+                         std::min(total_steps_, cfg_.warmup_epochs * steps_per_epoch_), total_steps_, 0.0,
+                         /*warmup_endpoint=*/true};
   const int64_t stop_at = cfg_.max_steps > 0 ? std::min(total_steps_, cfg_.max_steps) : total_steps_;
   if (step_ > 0) message(fmt::format("resumed at step {} (epoch {})", step_, epoch_ + 1));
   method_->train(true);
@@ -394,10 +418,16 @@ bool Trainer::run(const Callbacks& cb_all) {
     const int64_t done_epoch = epoch_ + 1;
     const bool last = step_ >= stop_at;
     if (is_root() && epoch_done && ((cfg_.eval_every > 0 && done_epoch % cfg_.eval_every == 0) || last)) {
-      double knn = evaluate_knn();
-      log_json(nlohmann::json{{"type", "eval"}, {"step", step_}, {"epoch", done_epoch}, {"knn_top1", knn}}.dump());
+      KnnScores knn = evaluate_knn();
+      log_json(nlohmann::json{{"type", "eval"},
+                              {"step", step_},
+                              {"epoch", done_epoch},
+                              {"knn_top1", knn.teacher},
+                              {"knn_online_top1", knn.online}}
+                   .dump());
       curve_eval_epoch_.push_back(static_cast<double>(done_epoch));
-      curve_knn_.push_back(100.0 * knn);
+      curve_knn_.push_back(100.0 * knn.teacher);
+      curve_knn_online_.push_back(100.0 * knn.online);
       if (cb.on_eval) cb.on_eval(EvalStats{done_epoch, step_, knn});
       method_->train(true);
     }

@@ -25,9 +25,16 @@ struct StepStats {
   double step_ms = 0, images_per_s = 0;
 };
 
+// kNN top-1 (k=5 Euclidean majority vote on the eval split, fractions) of the evaluated encoder (ReSA's
+// EMA teacher: the official protocol) and of the online encoder (the same value for methods without a
+// teacher).
+struct KnnScores {
+  double teacher = 0, online = 0;
+};
+
 struct EvalStats {
   int64_t epoch = 0, step = 0;
-  double knn_top1 = 0;  // k=5 Euclidean majority vote on the eval split, fraction
+  KnnScores knn;
 };
 
 struct Callbacks {
@@ -80,20 +87,22 @@ class Trainer {
 
   const TrainConfig& config() const { return cfg_; }
   Method& method() { return *method_; }
+  const nn::Optimizer& optimizer() const { return *optimizer_; }
   const RunData& data() const { return data_; }
   int64_t step() const { return step_; }
   int64_t epoch() const { return epoch_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   std::string checkpoint_path() const;
-  // kNN top-1 (k=5) of the current eval encoder on the eval split.
-  double evaluate_knn();
+  // kNN top-1 (k=5) of the current eval (teacher) and online encoders on the eval split.
+  KnnScores evaluate_knn();
   void save_checkpoint();
   const dist::Communicator& communicator() const { return *comm_; }
   bool is_root() const { return comm_->rank() == 0; }
+  // Appends one JSON record (one line) to OUT/log.jsonl; rank 0 only.
+  void log_json(const std::string& line);
 
  private:
   void resume_from(const std::string& path);
-  void log_json(const std::string& line);
   void write_curves();
 
   TrainConfig cfg_;
@@ -108,7 +117,7 @@ class Trainer {
   int64_t step_ = 0;   // steps done
   int64_t epoch_ = 0;  // current epoch (from 0)
   std::atomic<bool> stop_{false};
-  std::vector<double> curve_step_, curve_loss_, curve_lr_, curve_eval_epoch_, curve_knn_;
+  std::vector<double> curve_step_, curve_loss_, curve_lr_, curve_eval_epoch_, curve_knn_, curve_knn_online_;
 };
 
 }  // namespace resa::train

@@ -37,7 +37,8 @@ def sinkhorn_logspace(scores, eps=0.05, niters=3):
     return torch.exp(lq)
 
 
-def cross_entropy_official(s, q, symmetric=True):
+def cross_entropy_official(s, q, symmetric=False):
+    # The latest official code keeps the row term only; its first releases averaged both sides.
     a = torch.sum(q * F.log_softmax(s, dim=1), dim=-1).mean()
     if not symmetric:
         return -a
@@ -75,7 +76,7 @@ save("resa_sinkhorn", cases, meta)
 
 
 # ---- ReSA loss, momentum variant (3 online views, teacher on the first 2, as with multi-crop) ----
-def loss_momentum(h0, h0t, zs, zts, tau, symmetric=True):
+def loss_momentum(h0, h0t, zs, zts, tau, symmetric=False):
     with torch.no_grad():
         A = sinkhorn_official(F.normalize(h0) @ F.normalize(h0t).T)
     zs = [F.normalize(z) for z in zs]
@@ -90,7 +91,7 @@ def loss_momentum(h0, h0t, zs, zts, tau, symmetric=True):
     return total / n, A
 
 
-def loss_free(h0, zs, tau, symmetric=True):
+def loss_free(h0, zs, tau, symmetric=False):
     with torch.no_grad():
         hn = F.normalize(h0)
         A = sinkhorn_official(hn @ hn.T)
@@ -119,8 +120,8 @@ for i, z in enumerate(zts):
     t[f"zt{i}"] = z
     t[f"grad_zt{i}"] = z.grad
 assert h0.grad is None and h0t.grad is None  # A carries no gradient
-loss_asym, _ = loss_momentum(h0, h0t, zs, zts, tau, symmetric=False)
-t["loss_asym"] = loss_asym.detach().reshape(1)
+loss_sym, _ = loss_momentum(h0, h0t, zs, zts, tau, symmetric=True)
+t["loss_sym"] = loss_sym.detach().reshape(1)
 save("resa_loss_momentum", t, {"tau": tau, "eps": 0.05, "iters": 3, "online_views": 3, "teacher_views": 2})
 
 # ---- ReSA loss, momentum-free variant (2 views) ----

@@ -53,11 +53,11 @@ def step(variant):
             zt = [F.normalize(tp(x)) for x in ht]
             a = rt.sinkhorn(h0 @ F.normalize(ht[0]).T)
         pairs = [(q, v) for q in range(2) for v in range(2) if q != v]
-        loss = sum(rt.sym_cross_entropy(z[q] @ zt[v].T / TAU, a) for q, v in pairs) / len(pairs)
+        loss = sum(rt.cross_entropy(z[q] @ zt[v].T / TAU, a) for q, v in pairs) / len(pairs)
     else:
         with torch.no_grad():
             a = rt.sinkhorn(h0 @ h0.T)
-        loss = rt.sym_cross_entropy(z[0] @ z[1].T / TAU, a)
+        loss = rt.cross_entropy(z[0] @ z[1].T / TAU, a)
     opt.zero_grad()
     loss.backward()
     grads = {**{"grad.encoder." + k: v.grad.clone() for k, v in e.named_parameters()},
