@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/conv.h"
+#include "nn/io/safetensors.h"
 #include "nn/layers.h"
 #include "nn/resnet.h"
 #include "resa/methods/resa.h"
@@ -195,4 +196,21 @@ TEST_CASE("recipe: a short run's schedules, weight decay and teacher batch norm 
   // The teacher's parameters are an EMA, not a copy, of the online ones.
   auto osd = trainer.method().online_encoder()->state_dict();
   CHECK(max_abs_error(tsd.at("layer1.0.conv1.weight"), osd.at("layer1.0.conv1.weight")) > 0);
+  // Both encoders are saved, each with what it takes to rebuild it (resa_eval reads the stem padding).
+  auto teacher_file = nn::load_safetensors(cfg.out + "/encoder.safetensors");
+  auto online_file = nn::load_safetensors(cfg.out + "/encoder_online.safetensors");
+  CHECK(teacher_file.metadata.at("role") == "teacher");
+  CHECK(online_file.metadata.at("role") == "online");
+  CHECK(teacher_file.metadata.at("stem_padding") == "2");
+  CHECK(teacher_file.metadata.at("arch") == "resnet_small");
+  CHECK(max_abs_error(online_file.tensors.at("layer1.0.conv1.weight"), osd.at("layer1.0.conv1.weight")) == 0);
+  CHECK(max_abs_error(teacher_file.tensors.at("layer1.0.conv1.weight"), tsd.at("layer1.0.conv1.weight")) == 0);
+  // The log's evaluation holds both kNN scores.
+  std::ifstream log2(cfg.out + "/log.jsonl");
+  bool eval_seen = false;
+  for (std::string line; std::getline(log2, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "eval") eval_seen = j.contains("knn_top1") && j.contains("knn_online_top1");
+  }
+  CHECK(eval_seen);
 }
