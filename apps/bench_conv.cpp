@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "autograd/functions.h"
-#include "core/parallel.h"
-#include "core/rng.h"
-#include "ops/cpu/gemm.h"
+#include "resa/autograd/functions.h"
+#include "resa/core/parallel.h"
+#include "resa/core/rng.h"
+#include "resa/ops/cpu/gemm.h"
 
 using namespace resa;
 

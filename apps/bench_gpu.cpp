@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "autograd/functions.h"
-#include "core/rng.h"
+#include "resa/autograd/functions.h"
+#include "resa/core/rng.h"
 #ifdef RESA_WITH_CUDA
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include "ops/cuda/runtime.h"
+#include "resa/ops/cuda/runtime.h"
 #endif
 
 using namespace resa;

@@ -12,17 +12,17 @@
 #include <algorithm>
 #include <chrono>
 
-#include "autograd/functions.h"
-#include "core/parallel.h"
-#include "nn/mlp.h"
-#include "nn/optim/optimizer.h"
-#include "nn/resnet.h"
-#include "ops/cpu/gemm.h"
-#include "ops/dispatch.h"
+#include "resa/autograd/functions.h"
+#include "resa/core/parallel.h"
+#include "resa/nn/mlp.h"
+#include "resa/nn/optim/optimizer.h"
+#include "resa/nn/resnet.h"
+#include "resa/ops/cpu/gemm.h"
+#include "resa/ops/dispatch.h"
 #include "resa/methods/resa.h"
 #include "resa/sinkhorn.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/runtime.h"
+#include "resa/ops/cuda/runtime.h"
 #endif
 
 using namespace resa;

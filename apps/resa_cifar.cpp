@@ -11,9 +11,9 @@
 #include <filesystem>
 
 #include "omp_env.h"
-#include "autograd/functions.h"
-#include "core/parallel.h"
-#include "nn/resnet.h"
+#include "resa/autograd/functions.h"
+#include "resa/core/parallel.h"
+#include "resa/nn/resnet.h"
 #include "progress.h"
 #include "resa/eval/knn.h"
 #include "resa/eval/linear_probe.h"

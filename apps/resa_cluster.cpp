@@ -13,7 +13,7 @@
 #include <filesystem>
 
 #include "omp_env.h"
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 #include "resa/eval/analysis.h"
 
 using namespace resa;

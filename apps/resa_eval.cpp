@@ -8,10 +8,10 @@
 #include <CLI/CLI.hpp>
 
 #include "omp_env.h"
-#include "core/parallel.h"
-#include "nn/io/checkpoint.h"
-#include "nn/io/safetensors.h"
-#include "nn/resnet.h"
+#include "resa/core/parallel.h"
+#include "resa/nn/io/checkpoint.h"
+#include "resa/nn/io/safetensors.h"
+#include "resa/nn/resnet.h"
 #include "resa/eval/knn.h"
 #include "resa/eval/linear_probe.h"
 #include "resa/train/trainer.h"

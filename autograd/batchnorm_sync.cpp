@@ -1,9 +1,9 @@
-#include "autograd/batchnorm_sync.h"
+#include "resa/autograd/batchnorm_sync.h"
 
 #include <cmath>
 
-#include "autograd/engine.h"
-#include "ops/batchnorm_stats.h"
+#include "resa/autograd/engine.h"
+#include "resa/ops/batchnorm_stats.h"
 
 namespace resa {
 

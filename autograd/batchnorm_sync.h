@@ -5,7 +5,7 @@
 #pragma once
 #include <functional>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa {
 

@@ -1,12 +1,12 @@
 // Differentiable convolution, pooling and batch norm. Each backward is one fused op (ops/conv.h,
 // ops/pool.h, ops/batchnorm.h) rather than a composition, since these dominate a ResNet step.
-#include "autograd/conv.h"
+#include "resa/autograd/conv.h"
 
-#include "autograd/engine.h"
-#include "autograd/reduce.h"
-#include "ops/batchnorm.h"
-#include "ops/conv.h"
-#include "ops/pool.h"
+#include "resa/autograd/engine.h"
+#include "resa/autograd/reduce.h"
+#include "resa/ops/batchnorm.h"
+#include "resa/ops/conv.h"
+#include "resa/ops/pool.h"
 
 namespace resa {
 

@@ -1,13 +1,13 @@
 // Differentiable elementwise functions. Each calls its op and records a backward closure written
 // with other differentiable functions (so it runs on every device). Saved tensors are captured
 // detached, so a node never keeps its own output's graph alive.
-#include "autograd/elementwise.h"
+#include "resa/autograd/elementwise.h"
 
 #include <limits>
 
-#include "autograd/engine.h"
-#include "autograd/reduce.h"
-#include "ops/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/autograd/reduce.h"
+#include "resa/ops/elementwise.h"
 
 namespace resa {
 

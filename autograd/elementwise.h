@@ -1,6 +1,6 @@
 // Differentiable elementwise functions with numpy broadcasting.
 #pragma once
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa {
 

@@ -1,9 +1,9 @@
-#include "autograd/engine.h"
+#include "resa/autograd/engine.h"
 
 #include <unordered_map>
 #include <unordered_set>
 
-#include "autograd/functions.h"
+#include "resa/autograd/functions.h"
 
 namespace resa::autograd {
 namespace {

@@ -1,10 +1,10 @@
 // Every differentiable function of the engine, for users and for the layers above.
 #pragma once
-#include "autograd/conv.h"
-#include "autograd/elementwise.h"
-#include "autograd/engine.h"
-#include "autograd/linalg.h"
-#include "autograd/loss.h"
-#include "autograd/reduce.h"
-#include "autograd/shape_ops.h"
-#include "core/rng.h"
+#include "resa/autograd/conv.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/autograd/linalg.h"
+#include "resa/autograd/loss.h"
+#include "resa/autograd/reduce.h"
+#include "resa/autograd/shape_ops.h"
+#include "resa/core/rng.h"

@@ -1,8 +1,8 @@
-#include "autograd/gradcheck.h"
+#include "resa/autograd/gradcheck.h"
 
 #include <cmath>
 
-#include "autograd/functions.h"
+#include "resa/autograd/functions.h"
 
 namespace resa {
 

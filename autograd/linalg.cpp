@@ -1,8 +1,8 @@
-#include "autograd/linalg.h"
+#include "resa/autograd/linalg.h"
 
-#include "autograd/elementwise.h"
-#include "autograd/engine.h"
-#include "ops/linalg.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/ops/linalg.h"
 
 namespace resa {
 

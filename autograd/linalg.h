@@ -1,6 +1,6 @@
 // Matrix products.
 #pragma once
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa {
 

@@ -1,14 +1,14 @@
 // Softmax family, cross-entropies and normalisation. The softmax functions and the cross-entropies call
 // fused ops (ops/softmax.h) forward and backward; l2_normalize and mse_loss are composed of other ops.
-#include "autograd/loss.h"
+#include "resa/autograd/loss.h"
 
 #include <limits>
 
-#include "autograd/elementwise.h"
-#include "autograd/engine.h"
-#include "autograd/reduce.h"
-#include "ops/elementwise.h"
-#include "ops/softmax.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/autograd/reduce.h"
+#include "resa/ops/elementwise.h"
+#include "resa/ops/softmax.h"
 
 namespace resa {
 

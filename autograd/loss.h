@@ -2,7 +2,7 @@
 // softmax, log_softmax and both cross-entropies run as fused ops forward and backward (ops/softmax.h):
 // the max is subtracted first, so logits of magnitude 1e4 give finite values in float32.
 #pragma once
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa {
 

@@ -1,8 +1,8 @@
-#include "autograd/reduce.h"
+#include "resa/autograd/reduce.h"
 
-#include "autograd/elementwise.h"
-#include "autograd/engine.h"
-#include "ops/reduce.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/ops/reduce.h"
 
 namespace resa {
 

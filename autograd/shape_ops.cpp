@@ -1,9 +1,9 @@
 // Concatenation, stacking and indexing. Backward: cat narrows the gradient; index_select and gather
 // scatter-add it into zeros (ops/index.h), so repeated indices accumulate.
-#include "autograd/shape_ops.h"
+#include "resa/autograd/shape_ops.h"
 
-#include "autograd/engine.h"
-#include "ops/index.h"
+#include "resa/autograd/engine.h"
+#include "resa/ops/index.h"
 
 namespace resa {
 

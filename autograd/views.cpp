@@ -2,11 +2,12 @@
 // base's shape. Copies (contiguous, clone, to) record identity-like backwards.
 #include <numeric>
 
-#include "autograd/elementwise.h"
-#include "autograd/engine.h"
-#include "autograd/linalg.h"
-#include "autograd/reduce.h"
-#include "ops/elementwise.h"
+#include "resa/core/views.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/autograd/linalg.h"
+#include "resa/autograd/reduce.h"
+#include "resa/ops/elementwise.h"
 
 namespace resa {
 
@@ -14,71 +15,13 @@ using autograd::record;
 
 namespace {
 
-// Strides that let `shape` view memory laid out as (old_shape, old_strides), or nullopt when the
-// memory is not laid out compatibly (then reshape copies). Groups of old dims that are contiguous
-// among themselves map onto groups of new dims with the same number of elements.
-std::optional<Shape> view_strides(const Shape& old_shape, const Shape& old_strides, const Shape& shape) {
-  Shape strides(shape.size());
-  if (numel_of(old_shape) == 0 || old_shape.empty()) return contiguous_strides(shape);
-  int64_t view_d = static_cast<int64_t>(shape.size()) - 1;
-  int64_t chunk_base_stride = old_strides.back();
-  int64_t tensor_numel = 1, view_numel = 1;
-  for (int64_t d = static_cast<int64_t>(old_shape.size()) - 1; d >= 0; --d) {
-    tensor_numel *= old_shape[d];
-    if (d == 0 || (old_shape[d - 1] != 1 && old_strides[d - 1] != tensor_numel * chunk_base_stride)) {
-      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
-        strides[view_d] = view_numel * chunk_base_stride;
-        view_numel *= shape[view_d];
-        --view_d;
-      }
-      if (view_numel != tensor_numel) return std::nullopt;
-      if (d > 0) {
-        chunk_base_stride = old_strides[d - 1];
-        tensor_numel = 1;
-        view_numel = 1;
-      }
-    }
-  }
-  if (view_d != -1) return std::nullopt;
-  return strides;
-}
-
-// Resolves one -1 in a requested shape.
-Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape& from) {
-  Shape out = shape;
-  int64_t known = 1, infer = -1;
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (out[i] == -1) {
-      RESA_CHECK(infer < 0, "[{}] only one dim may be -1 in {}", op, shape_str(shape));
-      infer = static_cast<int64_t>(i);
-    } else {
-      RESA_CHECK(out[i] >= 0, "[{}] invalid size in shape {}", op, shape_str(shape));
-      known *= out[i];
-    }
-  }
-  if (infer >= 0) {
-    RESA_CHECK(known != 0 && numel % known == 0, "[{}] shape {} is invalid for input {} of {} elements", op,
-               shape_str(shape), shape_str(from), numel);
-    out[infer] = numel / known;
-  }
-  RESA_CHECK(numel_of(out) == numel, "[{}] shape {} is invalid for input {} of {} elements", op,
-             shape_str(shape), shape_str(from), numel);
-  return out;
-}
-
 Tensor reshape_record(const Tensor& x, Tensor out, const char* name) {
   return record(out, name, {x}, [s = x.shape()](const Tensor& g) { return std::vector<Tensor>{g.reshape(s)}; });
 }
 
 }  // namespace
 
-Tensor Tensor::view(const Shape& shape) const {
-  Shape s = infer_shape(shape, numel(), "view", this->shape());
-  auto st = view_strides(this->shape(), strides(), s);
-  RESA_CHECK(st.has_value(), "[view] cannot view tensor of shape {} and strides {} as {}; use reshape()",
-             shape_str(this->shape()), shape_str(strides()), shape_str(s));
-  return reshape_record(*this, make_view(*this, s, *st, offset()), "view");
-}
+Tensor Tensor::view(const Shape& shape) const { return reshape_record(*this, reshape_view(*this, shape), "view"); }
 
 Tensor Tensor::reshape(const Shape& shape) const {
   Shape s = infer_shape(shape, numel(), "reshape", this->shape());
@@ -148,24 +91,7 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
 }
 
 Tensor Tensor::expand(const Shape& shape) const {
-  RESA_CHECK(shape.size() >= static_cast<size_t>(dim()), "[expand] cannot expand shape {} to fewer dims {}",
-             shape_str(this->shape()), shape_str(shape));
-  size_t lead = shape.size() - dim();
-  Shape s(shape.size()), st(shape.size(), 0);
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i < lead) {
-      RESA_CHECK(shape[i] >= 0, "[expand] invalid size {} in {}", shape[i], shape_str(shape));
-      s[i] = shape[i];
-      continue;
-    }
-    int64_t have = this->shape()[i - lead];
-    int64_t want = shape[i] == -1 ? have : shape[i];
-    RESA_CHECK(have == want || have == 1, "[expand] cannot expand shape {} to {}", shape_str(this->shape()),
-               shape_str(shape));
-    s[i] = want;
-    st[i] = have == want ? strides()[i - lead] : 0;
-  }
-  return record(make_view(*this, s, st, offset()), "expand", {*this},
+  return record(expand_view(*this, shape), "expand", {*this},
                 [in_shape = this->shape()](const Tensor& g) { return std::vector<Tensor>{sum_to(g, in_shape)}; });
 }
 
@@ -222,7 +148,7 @@ Tensor Tensor::to(DType t) const {
   return record(out, "to_dtype", {*this}, [src = dtype()](const Tensor& g) { return std::vector<Tensor>{g.to(src)}; });
 }
 
-Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), offset()); }
+Tensor Tensor::detach() const { return alias(*this); }
 
 Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const { return resa::sum(*this, dims, keepdim); }
 Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const {

@@ -2,7 +2,7 @@
 #pragma once
 #include <string>
 
-#include "core/error.h"
+#include "resa/core/error.h"
 
 namespace resa {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/error.h"
+#include "resa/core/error.h"
 
 namespace resa {
 

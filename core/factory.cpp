@@ -1,16 +1,23 @@
 // Factories fill on the host, then move to the asked device.
 #include <cmath>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa {
 namespace {
 Tensor finish(Tensor t, const TensorOptions& opts) {
-  if (!opts.device_.is_cpu()) t = t.to(opts.device_);
+  if (!opts.device_.is_cpu()) t = copy_contiguous_to(t, opts.device_);
   if (opts.requires_grad_) t.requires_grad_(true);
   return t;
 }
 }  // namespace
+
+Tensor copy_contiguous_to(const Tensor& t, Device device) {
+  RESA_CHECK(t.is_contiguous(), "[copy_contiguous_to] tensor of shape {} is not contiguous", shape_str(t.shape()));
+  Tensor out = Tensor::empty(t.shape(), t.dtype(), device);
+  copy_bytes(out.raw_data(), device, t.raw_data(), t.device(), t.nbytes());
+  return out;
+}
 
 Tensor full(const Shape& shape, double value, const TensorOptions& opts) {
   Tensor t = Tensor::empty(shape, opts.dtype_, kCPU);

@@ -1,4 +1,4 @@
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 #include <algorithm>
 #include <thread>

@@ -1,8 +1,8 @@
-#include "core/rng.h"
+#include "resa/core/rng.h"
 
 #include <cmath>
 
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 namespace resa {
 
@@ -97,7 +97,7 @@ Tensor random_tensor(const Shape& shape, const TensorOptions& opts, Generator* g
     else
       fill_uniform(t.data<scalar_t>(), n, g.seed(), start, a, b);
   });
-  if (!opts.device_.is_cpu()) t = t.to(opts.device_);
+  if (!opts.device_.is_cpu()) t = copy_contiguous_to(t, opts.device_);
   if (opts.requires_grad_) t.requires_grad_(true);
   return t;
 }

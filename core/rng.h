@@ -4,7 +4,7 @@
 #include <array>
 #include <cstdint>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa {
 

@@ -1,4 +1,4 @@
-#include "core/storage.h"
+#include "resa/core/storage.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 #include <mutex>
 #include <vector>
 
-#include "ops/dispatch.h"
+#include "resa/core/backend.h"
 
 namespace resa {
 namespace {
@@ -123,7 +123,7 @@ AllocatorStats cpu_allocator_stats() { return cpu_allocator_instance().stats(); 
 
 Allocator* allocator_for(Device d) {
   if (d.is_cpu()) return cpu_allocator();
-  return dispatch::cuda_allocator();
+  return backend::require_cuda("device").allocator();
 }
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
@@ -131,10 +131,14 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
   data_ = allocator_->allocate(nbytes, device.index);
 }
 
-Allocator* pinned_allocator() { return dispatch::cuda_pinned_allocator(); }
+Allocator* pinned_allocator() {
+  const backend::DeviceBackend* b = backend::cuda();
+  return b ? b->pinned_allocator() : nullptr;
+}
 
 void wait_host_buffer(const void* ptr) {
-  if (ptr != nullptr) dispatch::cuda_wait_host_buffer(ptr);
+  const backend::DeviceBackend* b = backend::cuda();
+  if (ptr != nullptr && b != nullptr) b->wait_host_buffer(ptr);
 }
 
 Storage::Storage(size_t nbytes, Device device, Allocator* allocator)
@@ -157,7 +161,7 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
     std::memcpy(dst, src, nbytes);
     return;
   }
-  dispatch::cuda_copy_bytes(dst, dst_device, src, src_device, nbytes);
+  backend::require_cuda("copy").copy_bytes(dst, dst_device, src, src_device, nbytes);
 }
 
 Device Device::parse(const std::string& s) {
@@ -172,7 +176,10 @@ Device Device::parse(const std::string& s) {
   RESA_FAIL("[device] '{}' is not a device (expected cpu, cuda or cuda:N)", s);
 }
 
-bool cuda_available() { return dispatch::cuda_device_count() > 0; }
-int cuda_device_count() { return dispatch::cuda_device_count(); }
+int cuda_device_count() {
+  const backend::DeviceBackend* b = backend::cuda();
+  return b ? b->device_count() : 0;
+}
+bool cuda_available() { return cuda_device_count() > 0; }
 
 }  // namespace resa

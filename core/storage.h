@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "core/device.h"
+#include "resa/core/device.h"
 
 namespace resa {
 
@@ -32,7 +32,7 @@ Allocator* allocator_for(Device d);
 
 // Page-locked ("pinned") host memory: the source from which a copy to a CUDA device can run asynchronously
 // (the device reads it by DMA while the host goes on). The allocator lives in the CUDA backend and is
-// reached through the dispatch point, so core/ needs no CUDA header. Null when the build has no CUDA
+// reached through the backend table (core/backend.h), so core/ needs no CUDA header. Null when the build has no CUDA
 // backend or the machine has no CUDA device: callers then fall back to ordinary host memory.
 Allocator* pinned_allocator();
 

@@ -1,4 +1,4 @@
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa {
 

@@ -10,9 +10,9 @@
 #include <optional>
 #include <vector>
 
-#include "core/dtype.h"
-#include "core/shape.h"
-#include "core/storage.h"
+#include "resa/core/dtype.h"
+#include "resa/core/shape.h"
+#include "resa/core/storage.h"
 
 namespace resa {
 
@@ -147,6 +147,9 @@ class Tensor {
 };
 
 // ---- factories (core/factory.cpp) ----
+// A contiguous tensor's bytes copied to `device` (no gradient history): how the factories, which fill
+// on the host, reach a device without depending on the ops layer.
+Tensor copy_contiguous_to(const Tensor& t, Device device);
 Tensor zeros(const Shape& shape, const TensorOptions& opts = {});
 Tensor ones(const Shape& shape, const TensorOptions& opts = {});
 Tensor full(const Shape& shape, double value, const TensorOptions& opts = {});

@@ -1,9 +1,9 @@
 // Conv2d, batch norm and pooling layers over the functions of autograd/conv.h.
-#include "autograd/conv.h"
-#include "autograd/elementwise.h"
-#include "autograd/engine.h"
-#include "nn/init.h"
-#include "nn/layers.h"
+#include "resa/autograd/conv.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/nn/init.h"
+#include "resa/nn/layers.h"
 
 namespace resa::nn {
 

@@ -1,22 +1,16 @@
 // The exponential-moving-average teacher (BYOL, ReSA's momentum encoder).
 #pragma once
-#include "autograd/elementwise.h"
-#include "autograd/engine.h"
-#include "nn/module.h"
-#include "ops/cpu/optim.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/nn/module.h"
+#include "resa/ops/optim.h"
 
 namespace resa::nn {
 
-// t = m * t + (1 - m) * s, in place, never recorded. Contiguous CPU tensors of one dtype take one fused
-// pass (ops/cpu/optim); anything else (CUDA, strided) the tensor ops, which run on every device.
+// t = m * t + (1 - m) * s, in place, never recorded: the fused op where one applies (ops/optim.h),
+// else the tensor ops, which run on every device.
 inline void ema_tensor(const Tensor& t, const Tensor& s, double m) {
-  if (t.device().is_cpu() && s.device().is_cpu() && t.is_contiguous() && s.is_contiguous() &&
-      t.dtype() == s.dtype() && t.shape() == s.shape() && is_floating(t.dtype())) {
-    RESA_DISPATCH_FLOAT(t.dtype(), "ema_update", [&] {
-      cpu::ema_update<scalar_t>(t.numel(), t.data<scalar_t>(), s.data<scalar_t>(), m);
-    });
-    return;
-  }
+  if (t.shape() == s.shape() && ops::ema_update(t, s, m)) return;
   NoGradGuard ng;
   Tensor(t).copy_(t.detach() * m + s.detach() * (1.0 - m));
 }

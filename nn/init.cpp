@@ -1,8 +1,8 @@
-#include "nn/init.h"
+#include "resa/nn/init.h"
 
 #include <cmath>
 
-#include "autograd/engine.h"
+#include "resa/autograd/engine.h"
 
 namespace resa::nn::init {
 

@@ -1,8 +1,8 @@
 // Weight initialisers with PyTorch's formulas (torch.nn.init), drawing from a resa Generator. They
 // fill in place and are never recorded.
 #pragma once
-#include "core/rng.h"
-#include "core/tensor.h"
+#include "resa/core/rng.h"
+#include "resa/core/tensor.h"
 
 namespace resa::nn::init {
 

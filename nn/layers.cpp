@@ -1,10 +1,10 @@
 // Layers that need only the linear algebra and elementwise functions (the conv / batch-norm / pooling
 // layers are in conv_layers.cpp, so programs without them link without those kernels).
-#include "nn/layers.h"
+#include "resa/nn/layers.h"
 
-#include "autograd/elementwise.h"
-#include "autograd/linalg.h"
-#include "nn/init.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/linalg.h"
+#include "resa/nn/init.h"
 
 namespace resa::nn {
 

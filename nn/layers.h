@@ -3,8 +3,8 @@
 #pragma once
 #include <initializer_list>
 
-#include "autograd/batchnorm_sync.h"
-#include "nn/module.h"
+#include "resa/autograd/batchnorm_sync.h"
+#include "resa/nn/module.h"
 
 namespace resa::nn {
 

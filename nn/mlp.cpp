@@ -1,4 +1,4 @@
-#include "nn/mlp.h"
+#include "resa/nn/mlp.h"
 
 #include <cctype>
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/layers.h"
+#include "resa/nn/layers.h"
 
 namespace resa::nn {
 

@@ -1,9 +1,9 @@
-#include "nn/module.h"
+#include "resa/nn/module.h"
 
 #include <algorithm>
 #include <set>
 
-#include "autograd/engine.h"
+#include "resa/autograd/engine.h"
 
 namespace resa::nn {
 
@@ -117,6 +117,24 @@ void Module::to(Device device) {
   for (auto& [n, t] : params_) move(t);
   for (auto& [n, t] : buffers_) move(t);
   for (auto& [n, m] : children_) m->to(device);
+}
+
+void Module::to(DType dtype) {
+  RESA_CHECK(is_floating(dtype), "[Module::to] {} is not a floating dtype", dtype_name(dtype));
+  NoGradGuard ng;
+  auto convert = [&](Tensor& t) {
+    if (t.dtype() == dtype || !is_floating(t.dtype())) return;
+    Tensor converted = t.detach().to(dtype).contiguous();
+    auto& impl = t.impl_ptr();
+    impl->storage = converted.storage();
+    impl->strides = converted.strides();
+    impl->offset = converted.offset();
+    impl->dtype = dtype;
+    t.zero_grad();
+  };
+  for (auto& [n, t] : params_) convert(t);
+  for (auto& [n, t] : buffers_) convert(t);
+  for (auto& [n, m] : children_) m->to(dtype);
 }
 
 void Module::zero_grad() {

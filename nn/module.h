@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/rng.h"
-#include "core/tensor.h"
+#include "resa/core/rng.h"
+#include "resa/core/tensor.h"
 
 namespace resa::nn {
 
@@ -63,6 +63,9 @@ class Module {
   // Moves every parameter and buffer in place (the tensor handles stay the same, so an optimizer
   // built before the move still updates them); gradients are dropped.
   void to(Device device);
+  // Converts every floating parameter and buffer to `dtype` in place (integer buffers such as batch
+  // norm's num_batches_tracked keep theirs); gradients are dropped. For float64 reference runs.
+  void to(DType dtype);
   void zero_grad();
   int64_t num_parameters() const;
 

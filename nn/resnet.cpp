@@ -1,10 +1,10 @@
-#include "nn/resnet.h"
+#include "resa/nn/resnet.h"
 
 #include <cmath>
 
-#include "autograd/elementwise.h"
-#include "autograd/engine.h"
-#include "nn/init.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/nn/init.h"
 
 namespace resa::nn {
 

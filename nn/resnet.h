@@ -11,7 +11,7 @@
 #pragma once
 #include <string>
 
-#include "nn/layers.h"
+#include "resa/nn/layers.h"
 
 namespace resa::nn {
 

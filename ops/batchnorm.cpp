@@ -1,16 +1,15 @@
-#include "ops/batchnorm.h"
+#include "resa/ops/batchnorm.h"
 
-#include "ops/cpu/batchnorm.h"
-#include "ops/dispatch.h"
-#include "ops/elementwise.h"
+#include "resa/ops/cpu/batchnorm.h"
+#include "resa/ops/dispatch.h"
+#include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/kernels.h"
 #endif
 
 namespace resa::ops {
 namespace {
 
-Tensor contiguous_of(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
 
 void check_channel_vector(const char* op, const char* what, const Tensor& t, const Tensor& x) {
   if (!t.defined()) return;

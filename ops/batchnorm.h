@@ -3,7 +3,7 @@
 #pragma once
 #include <array>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa::ops {
 

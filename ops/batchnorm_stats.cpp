@@ -1,9 +1,10 @@
-#include "ops/batchnorm_stats.h"
+#include "resa/ops/batchnorm_stats.h"
 
-#include "ops/cpu/batchnorm_stats.h"
-#include "ops/dispatch.h"
+#include "resa/ops/cpu/batchnorm_stats.h"
+#include "resa/ops/dispatch.h"
+#include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/batchnorm_stats.h"
+#include "resa/ops/cuda/batchnorm_stats.h"
 #endif
 
 namespace resa::ops {
@@ -42,7 +43,7 @@ const void* raw_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : n
 
 #ifdef RESA_WITH_CUDA
 // A (C) float64 CPU statistic copied to x's device, and a (C) float64 result there.
-Tensor on_device(const Tensor& stat, const Tensor& x) { return stat.to(x.device()).contiguous(); }
+Tensor on_device(const Tensor& stat, const Tensor& x) { return to_device(stat, x.device()); }
 Tensor device_stat(int64_t c, const Tensor& x) { return Tensor::empty({c}, DType::Float64, x.device()); }
 #endif
 
@@ -50,12 +51,12 @@ Tensor device_stat(int64_t c, const Tensor& x) { return Tensor::empty({c}, DType
 
 std::array<Tensor, 2> batch_norm_stats(const Tensor& x) {
   Geom g = geometry(x, "batch_norm_stats");
-  Tensor xc = x.contiguous();
+  Tensor xc = contiguous_of(x);
   if (x.device().is_cuda()) {
 #ifdef RESA_WITH_CUDA
     Tensor s = device_stat(g.c, x), ss = device_stat(g.c, x);
     cuda::batch_norm_stats(x.dtype(), g.n, g.c, g.l, xc.raw_data(), s.data<double>(), ss.data<double>());
-    return {s.to(kCPU), ss.to(kCPU)};
+    return {to_device(s, kCPU), to_device(ss, kCPU)};
 #else
     dispatch::no_cuda_kernel("batch_norm_stats");
 #endif
@@ -75,8 +76,8 @@ Tensor batch_norm_elemt(const Tensor& x, const Tensor& mean, const Tensor& invst
   check_param(bias, x, "batch_norm_elemt", "bias");
   const double* m = stat(mean, g.c, "batch_norm_elemt", "mean");
   const double* is = stat(invstd, g.c, "batch_norm_elemt", "invstd");
-  Tensor xc = x.contiguous();
-  Tensor wc = weight.defined() ? weight.contiguous() : Tensor(), bc = bias.defined() ? bias.contiguous() : Tensor();
+  Tensor xc = contiguous_of(x);
+  Tensor wc = weight.defined() ? contiguous_of(weight) : Tensor(), bc = bias.defined() ? contiguous_of(bias) : Tensor();
   if (x.device().is_cuda()) {
 #ifdef RESA_WITH_CUDA
     Tensor md = on_device(mean, x), isd = on_device(invstd, x);
@@ -106,14 +107,14 @@ std::array<Tensor, 2> batch_norm_backward_reduce(const Tensor& dy, const Tensor&
              shape_str(x.shape()));
   const double* m = stat(mean, g.c, "batch_norm_backward_reduce", "mean");
   const double* is = stat(invstd, g.c, "batch_norm_backward_reduce", "invstd");
-  Tensor xc = x.contiguous(), gc = dy.contiguous();
+  Tensor xc = contiguous_of(x), gc = contiguous_of(dy);
   if (x.device().is_cuda()) {
 #ifdef RESA_WITH_CUDA
     RESA_CHECK(dy.device() == x.device(), "[batch_norm_backward_reduce] dy and x are on different devices");
     Tensor md = on_device(mean, x), isd = on_device(invstd, x), s = device_stat(g.c, x), sx = device_stat(g.c, x);
     cuda::batch_norm_backward_reduce(x.dtype(), g.n, g.c, g.l, gc.raw_data(), xc.raw_data(), md.data<double>(),
                                      isd.data<double>(), s.data<double>(), sx.data<double>());
-    return {s.to(kCPU), sx.to(kCPU)};
+    return {to_device(s, kCPU), to_device(sx, kCPU)};
 #else
     dispatch::no_cuda_kernel("batch_norm_backward_reduce");
 #endif
@@ -139,7 +140,7 @@ Tensor batch_norm_backward_elemt(const Tensor& dy, const Tensor& x, const Tensor
   const double* is = stat(invstd, g.c, "batch_norm_backward_elemt", "invstd");
   const double* md = stat(mean_dy, g.c, "batch_norm_backward_elemt", "mean_dy");
   const double* mdx = stat(mean_dy_xhat, g.c, "batch_norm_backward_elemt", "mean_dy_xhat");
-  Tensor xc = x.contiguous(), gc = dy.contiguous(), wc = weight.defined() ? weight.contiguous() : Tensor();
+  Tensor xc = contiguous_of(x), gc = contiguous_of(dy), wc = weight.defined() ? contiguous_of(weight) : Tensor();
   if (x.device().is_cuda()) {
 #ifdef RESA_WITH_CUDA
     RESA_CHECK(dy.device() == x.device(), "[batch_norm_backward_elemt] dy and x are on different devices");

@@ -1,19 +1,19 @@
-#include "ops/conv.h"
+#include "resa/ops/conv.h"
 
-#include "ops/cpu/conv.h"
-#include "ops/dispatch.h"
-#include "ops/elementwise.h"
+#include "resa/ops/cpu/conv.h"
+#include "resa/core/views.h"
+#include "resa/ops/dispatch.h"
+#include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/kernels.h"
 #endif
 
 namespace resa::ops {
 namespace {
 
-Tensor contiguous_of(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
 
-cpu::ConvShape conv_shape(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) {
-  return cpu::ConvShape{x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3],
+ConvShape conv_shape(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) {
+  return ConvShape{x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3],
                         p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]};
 }
 
@@ -61,7 +61,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
   if (y.numel() == 0) return y;
   if (x_in.size(1) == 0) {  // an empty sum: bias only
     y.zero_();
-    if (b_in.defined()) y.copy_(binary(BinaryOp::Add, y, b_in.reshape({-1, 1, 1})));
+    if (b_in.defined()) y.copy_(binary(BinaryOp::Add, y, reshape_view(contiguous_of(b_in), {-1, 1, 1})));
     return y;
   }
   Tensor x = contiguous_of(x_in), w = contiguous_of(w_in), b = b_in.defined() ? contiguous_of(b_in) : Tensor();

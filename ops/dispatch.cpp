@@ -1,9 +1,10 @@
-#include "ops/dispatch.h"
+#include "resa/ops/dispatch.h"
 
-#include "core/storage.h"
+#include "resa/core/storage.h"
 
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/runtime.h"
+#include "resa/ops/cuda/check.h"
+#include "resa/ops/cuda/runtime.h"
 #endif
 
 namespace resa::dispatch {
@@ -18,6 +19,7 @@ void cuda_copy_bytes(void* dst, Device dd, const void* src, Device sd, size_t n)
   cuda::copy_bytes(dst, dd.is_cuda(), src, sd.is_cuda(), n);
 }
 void cuda_synchronize() { cuda::synchronize(); }
+void* cuda_stream() { return static_cast<void*>(cuda::stream()); }
 void no_cuda_kernel(const char* op) { RESA_FAIL("[{}] has no CUDA kernel", op); }
 #else
 bool cuda_compiled() { return false; }
@@ -29,6 +31,7 @@ Allocator* cuda_pinned_allocator() { return nullptr; }
 void cuda_wait_host_buffer(const void*) {}
 void cuda_copy_bytes(void*, Device, const void*, Device, size_t) { cuda_allocator(); }
 void cuda_synchronize() {}
+void* cuda_stream() { return nullptr; }
 void no_cuda_kernel(const char* op) {
   RESA_FAIL("[{}] has no CUDA kernel (this build has no CUDA backend)", op);
 }

@@ -3,7 +3,7 @@
 #pragma once
 #include <cstddef>
 
-#include "core/device.h"
+#include "resa/core/device.h"
 
 namespace resa {
 class Allocator;
@@ -22,6 +22,9 @@ Allocator* cuda_pinned_allocator();
 void cuda_wait_host_buffer(const void* ptr);
 void cuda_copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes);
 void cuda_synchronize();
+// The engine's stream on the current device as an opaque handle (a cudaStream_t), for libraries that
+// queue work behind the engine's kernels (resa/dist's NCCL backend); null without the CUDA backend.
+void* cuda_stream();
 
 // Throws "[op] has no CUDA kernel" (or "built without CUDA"): never a silent fallback.
 [[noreturn]] void no_cuda_kernel(const char* op);

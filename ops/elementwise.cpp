@@ -1,9 +1,9 @@
-#include "ops/elementwise.h"
+#include "resa/ops/elementwise.h"
 
-#include "ops/cpu/elementwise.h"
-#include "ops/dispatch.h"
+#include "resa/ops/cpu/elementwise.h"
+#include "resa/ops/dispatch.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/kernels.h"
 #endif
 
 namespace resa::ops {
@@ -170,6 +170,13 @@ void copy(const Tensor& dst, const Tensor& src) {
 
 Tensor contiguous_copy(const Tensor& src) {
   Tensor out = Tensor::empty(src.shape(), src.dtype(), src.device());
+  copy(out, src);
+  return out;
+}
+
+Tensor to_device(const Tensor& src, Device device) {
+  if (src.device() == device) return contiguous_of(src);
+  Tensor out = Tensor::empty(src.shape(), src.dtype(), device);
   copy(out, src);
   return out;
 }

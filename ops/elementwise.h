@@ -1,6 +1,6 @@
 // Elementwise ops: shape rules (numpy broadcasting) and device dispatch. No autograd here.
 #pragma once
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa::ops {
 
@@ -30,6 +30,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 void copy(const Tensor& dst, const Tensor& src);
 // A new contiguous tensor with src's values.
 Tensor contiguous_copy(const Tensor& src);
+// src itself when it is contiguous, else contiguous_copy(src).
+inline Tensor contiguous_of(const Tensor& src) { return src.is_contiguous() ? src : contiguous_copy(src); }
+// A contiguous copy of src on `device` (src itself when it is contiguous and already there).
+Tensor to_device(const Tensor& src, Device device);
 
 // Checks shared by ops: same device, same floating dtype. `op` names the caller.
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);

@@ -1,16 +1,15 @@
-#include "ops/index.h"
+#include "resa/ops/index.h"
 
-#include "ops/cpu/index.h"
-#include "ops/dispatch.h"
-#include "ops/elementwise.h"
+#include "resa/ops/cpu/index.h"
+#include "resa/ops/dispatch.h"
+#include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/kernels.h"
 #endif
 
 namespace resa::ops {
 namespace {
 
-Tensor contiguous_of(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
 
 // Dim of a tensor of rank ndim (a 0-dim tensor takes dim 0 or -1, as PyTorch).
 int64_t index_dim(int64_t dim, int64_t ndim, const char* op) { return wrap_dim(dim, std::max<int64_t>(ndim, 1), op); }
@@ -97,7 +96,7 @@ Tensor index_select(const Tensor& x_in, int64_t dim, const Tensor& index_in) {
 #ifdef RESA_WITH_CUDA
     Tensor xc = contiguous_of(x_in), ic = contiguous_of(index_in);
     Layout lc = layout_of(xc.shape(), d);
-    check_bounds(op, ic.to(kCPU), lc.n, d, xc);  // on a host copy of the index
+    check_bounds(op, to_device(ic, kCPU), lc.n, d, xc);  // on a host copy of the index
     Shape shape_c = xc.shape();
     if (!shape_c.empty()) shape_c[d] = ic.numel();
     Tensor out_c = Tensor::empty(shape_c, xc.dtype(), xc.device());
@@ -137,7 +136,7 @@ void index_add_(const Tensor& dst, int64_t dim, const Tensor& index_in, const Te
 #ifdef RESA_WITH_CUDA
     Tensor sc = contiguous_of(src_in), ic = contiguous_of(index_in);
     Layout lc = layout_of(dst.shape(), d);
-    check_bounds(op, ic.to(kCPU), lc.n, d, dst);  // on a host copy of the index
+    check_bounds(op, to_device(ic, kCPU), lc.n, d, dst);  // on a host copy of the index
     cuda::index_add(dst.dtype(), lc.outer, lc.n, lc.inner, k, ic.data<int64_t>(), sc.raw_data(), dst.raw_data());
     return;
 #else
@@ -158,7 +157,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
   if (x.device().is_cuda()) {
 #ifdef RESA_WITH_CUDA
     Tensor ic = contiguous_of(index_in);
-    check_bounds(op, ic.to(kCPU), x.dim() == 0 ? 1 : x.shape()[d], d, x);  // on a host copy of the index
+    check_bounds(op, to_device(ic, kCPU), x.dim() == 0 ? 1 : x.shape()[d], d, x);  // on a host copy of the index
     Tensor out_c = Tensor::empty(ic.shape(), x.dtype(), x.device());
     cuda::gather(x.dtype(), d, ic.shape(), ic.data<int64_t>(), x.raw_data(), x.strides(), out_c.raw_data());
     return out_c;
@@ -186,7 +185,7 @@ void scatter_add_(const Tensor& dst, int64_t dim, const Tensor& index_in, const 
   if (dst.device().is_cuda()) {
 #ifdef RESA_WITH_CUDA
     Tensor sc = contiguous_of(src_in), ic = contiguous_of(index_in);
-    check_bounds(op, ic.to(kCPU), dst.dim() == 0 ? 1 : dst.shape()[d], d, dst);  // on a host copy of the index
+    check_bounds(op, to_device(ic, kCPU), dst.dim() == 0 ? 1 : dst.shape()[d], d, dst);  // on a host copy of the index
     cuda::scatter_add(dst.dtype(), d, ic.shape(), ic.data<int64_t>(), sc.raw_data(), dst.raw_data(), dst.strides());
     return;
 #else

@@ -1,13 +1,14 @@
-#include "ops/linalg.h"
+#include "resa/ops/linalg.h"
 
 #include <algorithm>
 
-#include "core/parallel.h"
-#include "ops/cpu/gemm.h"
-#include "ops/dispatch.h"
-#include "ops/elementwise.h"
+#include "resa/core/parallel.h"
+#include "resa/ops/cpu/gemm.h"
+#include "resa/core/views.h"
+#include "resa/ops/dispatch.h"
+#include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/kernels.h"
 #endif
 
 namespace resa::ops {
@@ -51,7 +52,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   Shape ea = batch, eb = batch;
   ea.insert(ea.end(), {m, k});
   eb.insert(eb.end(), {k, n});
-  Tensor a = a_in.detach().expand(ea), b = b_in.detach().expand(eb);
+  Tensor a = expand_view(a_in, ea), b = expand_view(b_in, eb);
   MatrixLayout la = layout_of(a), lb = layout_of(b);
   if (!la.ok) a = contiguous_copy(a), la = layout_of(a);
   if (!lb.ok) b = contiguous_copy(b), lb = layout_of(b);

@@ -1,7 +1,7 @@
 // Matrix products: shape rules, layout analysis (transposed views go to the GEMM as transposes) and
 // device dispatch. No autograd here.
 #pragma once
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa::ops {
 

@@ -1,18 +1,17 @@
-#include "ops/pool.h"
+#include "resa/ops/pool.h"
 
-#include "ops/cpu/pool.h"
-#include "ops/dispatch.h"
-#include "ops/elementwise.h"
+#include "resa/ops/cpu/pool.h"
+#include "resa/ops/dispatch.h"
+#include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/kernels.h"
 #endif
 
 namespace resa::ops {
 namespace {
 
-Tensor contiguous_of(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
 
-cpu::PoolShape pool_shape(const char* op, const Shape& x, int64_t kernel, int64_t stride, int64_t padding) {
+PoolShape pool_shape(const char* op, const Shape& x, int64_t kernel, int64_t stride, int64_t padding) {
   RESA_CHECK(x.size() == 4, "[{}] expects a 4-D input (N, C, H, W), got {}", op, shape_str(x));
   RESA_CHECK(kernel >= 1 && stride >= 1, "[{}] input {}: kernel {} and stride {} must be >= 1", op, shape_str(x),
              kernel, stride);
@@ -21,11 +20,11 @@ cpu::PoolShape pool_shape(const char* op, const Shape& x, int64_t kernel, int64_
   RESA_CHECK(x[2] + 2 * padding >= kernel && x[3] + 2 * padding >= kernel,
              "[{}] kernel {} is larger than the padded input ({}, {}) of input {} with padding {}", op, kernel,
              x[2] + 2 * padding, x[3] + 2 * padding, shape_str(x), padding);
-  return cpu::PoolShape{x[0] * x[1], x[2], x[3], (x[2] + 2 * padding - kernel) / stride + 1,
+  return PoolShape{x[0] * x[1], x[2], x[3], (x[2] + 2 * padding - kernel) / stride + 1,
                         (x[3] + 2 * padding - kernel) / stride + 1, kernel, stride, padding};
 }
 
-Shape out_shape(const Shape& x, const cpu::PoolShape& g) { return {x[0], x[1], g.p, g.q}; }
+Shape out_shape(const Shape& x, const PoolShape& g) { return {x[0], x[1], g.p, g.q}; }
 
 }  // namespace
 
@@ -67,7 +66,7 @@ Tensor max_pool2d_backward(const Tensor& dy_in, const Tensor& indices, const Sha
   Tensor dx = Tensor::empty(x_shape, dy_in.dtype(), dy_in.device());
   if (dx.numel() == 0) return dx;
   Tensor dy = contiguous_of(dy_in), idx = contiguous_of(indices);
-  cpu::PoolShape g{x_shape[0] * x_shape[1], x_shape[2], x_shape[3], dy.size(2), dy.size(3), 0, 0, 0};
+  PoolShape g{x_shape[0] * x_shape[1], x_shape[2], x_shape[3], dy.size(2), dy.size(3), 0, 0, 0};
 #ifdef RESA_WITH_CUDA
   if (dy.device().is_cuda()) {
     cuda::max_pool2d_backward(dy.dtype(), g, dy.raw_data(), idx.data<int64_t>(), dx.raw_data());

@@ -5,7 +5,7 @@
 #pragma once
 #include <utility>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa::ops {
 

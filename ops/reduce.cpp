@@ -1,12 +1,12 @@
-#include "ops/reduce.h"
+#include "resa/ops/reduce.h"
 
 #include <algorithm>
 
-#include "ops/cpu/reduce.h"
-#include "ops/dispatch.h"
-#include "ops/elementwise.h"
+#include "resa/ops/cpu/reduce.h"
+#include "resa/ops/dispatch.h"
+#include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/kernels.h"
 #endif
 
 namespace resa::ops {

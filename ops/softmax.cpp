@@ -1,12 +1,12 @@
-#include "ops/softmax.h"
+#include "resa/ops/softmax.h"
 
 #include <algorithm>
 
-#include "ops/cpu/softmax.h"
-#include "ops/dispatch.h"
-#include "ops/elementwise.h"
+#include "resa/ops/cpu/softmax.h"
+#include "resa/ops/dispatch.h"
+#include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/kernels.h"
 #endif
 
 namespace resa::ops {
@@ -101,7 +101,6 @@ void check_scalar_grad(const char* op, const Tensor& grad, const Tensor& logits)
   check_same_device(op, grad, logits);
 }
 
-Tensor contiguous_of(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
 
 }  // namespace
 

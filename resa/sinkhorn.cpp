@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "autograd/functions.h"
+#include "resa/autograd/functions.h"
 
 namespace resa {
 

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa::test {
 

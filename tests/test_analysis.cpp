@@ -6,8 +6,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/rng.h"
-#include "nn/io/checkpoint.h"
+#include "resa/core/rng.h"
+#include "resa/nn/io/checkpoint.h"
 #include "resa/eval/analysis.h"
 #include "test_util.h"
 

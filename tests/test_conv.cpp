@@ -1,6 +1,6 @@
 // Convolution, pooling and batch norm: float64 gradient checks (tier 1), PyTorch reference values in
 // float32 (tier 2, tests/scripts/gen_conv.py), and argument errors.
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 #include "test_util.h"
 
 using namespace resa;

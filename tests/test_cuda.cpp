@@ -10,14 +10,14 @@
 #include <cmath>
 #include <limits>
 
-#include "ops/elementwise.h"
-#include "ops/index.h"
-#include "ops/reduce.h"
-#include "ops/softmax.h"
+#include "resa/ops/elementwise.h"
+#include "resa/ops/index.h"
+#include "resa/ops/reduce.h"
+#include "resa/ops/softmax.h"
 #include "resa/data/loader.h"
 #include "cuda_test_util.h"
 #ifdef RESA_WITH_CUDA
-#include "ops/cuda/runtime.h"
+#include "resa/ops/cuda/runtime.h"
 #endif
 
 using namespace resa;

@@ -12,11 +12,11 @@
 #include <cmath>
 #include <string>
 
-#include "autograd/functions.h"
-#include "nn/mlp.h"
-#include "nn/optim/optimizer.h"
-#include "nn/resnet.h"
-#include "ops/pool.h"
+#include "resa/autograd/functions.h"
+#include "resa/nn/mlp.h"
+#include "resa/nn/optim/optimizer.h"
+#include "resa/nn/resnet.h"
+#include "resa/ops/pool.h"
 #include "resa/methods/resa.h"
 #include "cuda_test_util.h"
 

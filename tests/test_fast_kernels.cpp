@@ -6,14 +6,14 @@
 #include <cmath>
 #include <vector>
 
-#include "core/parallel.h"
-#include "core/storage.h"
-#include "nn/ema.h"
-#include "nn/optim/optimizer.h"
-#include "ops/cpu/batchnorm.h"
-#include "ops/cpu/conv.h"
-#include "ops/cpu/optim.h"
-#include "ops/elementwise.h"
+#include "resa/core/parallel.h"
+#include "resa/core/storage.h"
+#include "resa/nn/ema.h"
+#include "resa/nn/optim/optimizer.h"
+#include "resa/ops/cpu/batchnorm.h"
+#include "resa/ops/cpu/conv.h"
+#include "resa/ops/cpu/optim.h"
+#include "resa/ops/elementwise.h"
 #include "test_util.h"
 
 using namespace resa;

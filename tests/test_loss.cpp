@@ -2,7 +2,7 @@
 // reference values forward and backward (tier 2), numerical stability and error messages.
 #include <limits>
 
-#include "ops/softmax.h"
+#include "resa/ops/softmax.h"
 #include "test_util.h"
 
 using namespace resa;

@@ -5,9 +5,9 @@
 #include <limits>
 #include <thread>
 
-#include "core/parallel.h"
-#include "ops/cpu/gemm.h"
-#include "ops/linalg.h"
+#include "resa/core/parallel.h"
+#include "resa/ops/cpu/gemm.h"
+#include "resa/ops/linalg.h"
 #include "test_util.h"
 
 using namespace resa;

@@ -4,9 +4,9 @@
 #include <chrono>
 #include <filesystem>
 
-#include "nn/mlp.h"
-#include "nn/optim/optimizer.h"
-#include "nn/resnet.h"
+#include "resa/nn/mlp.h"
+#include "resa/nn/optim/optimizer.h"
+#include "resa/nn/resnet.h"
 #include "resa/data/augment.h"
 #include "resa/data/dataset.h"
 #include "resa/methods/byol.h"

@@ -2,10 +2,10 @@
 // PyTorch fixtures (tests/scripts/gen_nn.py); checkpoint/resume of a small model is bit-for-bit.
 #include <filesystem>
 
-#include "nn/io/checkpoint.h"
-#include "nn/layers.h"
-#include "nn/mlp.h"
-#include "nn/optim/optimizer.h"
+#include "resa/nn/io/checkpoint.h"
+#include "resa/nn/layers.h"
+#include "resa/nn/mlp.h"
+#include "resa/nn/optim/optimizer.h"
 #include "test_util.h"
 
 using namespace resa;

@@ -3,10 +3,10 @@
 // and optimizer state save/load.
 #include <cmath>
 
-#include "nn/ema.h"
-#include "nn/layers.h"
-#include "nn/optim/optimizer.h"
-#include "nn/optim/schedule.h"
+#include "resa/nn/ema.h"
+#include "resa/nn/layers.h"
+#include "resa/nn/optim/optimizer.h"
+#include "resa/nn/optim/schedule.h"
 #include "test_util.h"
 
 using namespace resa;

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "autograd/conv.h"
-#include "nn/io/safetensors.h"
-#include "nn/layers.h"
-#include "nn/resnet.h"
+#include "resa/autograd/conv.h"
+#include "resa/nn/io/safetensors.h"
+#include "resa/nn/layers.h"
+#include "resa/nn/resnet.h"
 #include "resa/methods/resa.h"
 #include "resa/train/trainer.h"
 #include "test_util.h"

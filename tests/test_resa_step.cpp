@@ -1,9 +1,9 @@
 // One full ReSA training step (both variants) on fixed weights and inputs against PyTorch: the loss,
 // the gradient of every parameter of the encoder and projector, and every parameter and batch-norm
 // statistic after the SGD step (fixture: tests/scripts/gen_resa_step.py, model bench/resa_torch.py).
-#include "nn/mlp.h"
-#include "nn/optim/optimizer.h"
-#include "nn/resnet.h"
+#include "resa/nn/mlp.h"
+#include "resa/nn/optim/optimizer.h"
+#include "resa/nn/resnet.h"
 #include "resa/methods/resa.h"
 #include "test_util.h"
 

@@ -5,10 +5,10 @@
 #include <cstdlib>
 #include <set>
 
-#include "nn/ema.h"
-#include "nn/io/checkpoint.h"
-#include "nn/io/safetensors.h"
-#include "nn/resnet.h"
+#include "resa/nn/ema.h"
+#include "resa/nn/io/checkpoint.h"
+#include "resa/nn/io/safetensors.h"
+#include "resa/nn/resnet.h"
 #include "test_util.h"
 
 using namespace resa;

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "nn/io/checkpoint.h"
-#include "nn/io/safetensors.h"
+#include "resa/nn/io/checkpoint.h"
+#include "resa/nn/io/safetensors.h"
 #include "test_util.h"
 
 using namespace resa;

@@ -1,6 +1,6 @@
 // cat, stack, index_select and gather: gradient checks (tier 1), values against closed forms, and
 // error messages for bad shapes, dtypes and out-of-range indices.
-#include "ops/index.h"
+#include "resa/ops/index.h"
 #include "test_util.h"
 
 using namespace resa;

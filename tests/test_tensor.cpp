@@ -1,7 +1,7 @@
 // Tensor handle, views, factories, RNG and copies.
 #include "test_util.h"
 
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 using namespace resa;
 using namespace resa::test;

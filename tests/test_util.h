@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/functions.h"
-#include "autograd/gradcheck.h"
+#include "resa/autograd/functions.h"
+#include "resa/autograd/gradcheck.h"
 #include "fixture.h"
 #include "resa/data/dataset.h"
 

@@ -1,5 +1,5 @@
 // Fits y = 3x - 1 with the engine's autograd and prints the learned weights.
-#include <autograd/functions.h>
+#include <resa/autograd/functions.h>
 #include <fmt/core.h>
 
 int main() {

@@ -1,4 +1,4 @@
-#include "nn/io/checkpoint.h"
+#include "resa/nn/io/checkpoint.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "nn/io/safetensors.h"
+#include "resa/nn/io/safetensors.h"
 
 namespace resa::nn {
 

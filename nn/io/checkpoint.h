@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "nn/module.h"
+#include "resa/nn/module.h"
 
 namespace resa::nn {
 

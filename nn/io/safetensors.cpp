@@ -1,4 +1,4 @@
-#include "nn/io/safetensors.h"
+#include "resa/nn/io/safetensors.h"
 
 #include <algorithm>
 #include <bit>

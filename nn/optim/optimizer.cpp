@@ -1,11 +1,11 @@
-#include "nn/optim/optimizer.h"
+#include "resa/nn/optim/optimizer.h"
 
 #include <cmath>
 
-#include "autograd/elementwise.h"
-#include "autograd/engine.h"
-#include "autograd/reduce.h"
-#include "ops/cpu/optim.h"
+#include "resa/autograd/elementwise.h"
+#include "resa/autograd/engine.h"
+#include "resa/autograd/reduce.h"
+#include "resa/ops/optim.h"
 
 namespace resa::nn {
 
@@ -94,19 +94,8 @@ namespace {
 // p <- value, in place, keeping the handle.
 void assign(Tensor& p, const Tensor& value) { p.copy_(value); }
 
-// The fused CPU update applies when every tensor it touches is a contiguous CPU float tensor of p's
-// dtype and shape; anything else (CUDA, strided views) takes the tensor-op path, which runs anywhere.
-bool fusable(const Tensor& p, std::initializer_list<const Tensor*> others) {
-  if (!p.device().is_cpu() || !p.is_contiguous() || !is_floating(p.dtype())) return false;
-  for (const Tensor* t : others)
-    if (t->defined() && (!t->device().is_cpu() || !t->is_contiguous() || t->dtype() != p.dtype() ||
-                         t->shape() != p.shape()))
-      return false;
-  return true;
-}
-
 // One fused pass for p, its gradient g and its momentum buffer (kept in `st`); false when the tensors
-// do not qualify (see fusable), and then nothing has changed.
+// do not qualify (ops::sgd_fusable), and then nothing has changed.
 bool sgd_step_fused(const ParamGroup& grp, Tensor& p, const Tensor& g, std::map<std::string, Tensor>& st) {
   Tensor buf;
   bool first = false;
@@ -116,14 +105,9 @@ bool sgd_step_fused(const ParamGroup& grp, Tensor& p, const Tensor& g, std::map<
     first = !buf.defined();
     if (first && p.device().is_cpu()) buf = Tensor::empty(p.shape(), p.dtype(), p.device());
   }
-  if (!fusable(p, {&g, &buf})) return false;
+  if (!ops::sgd_fusable(p, {&g, &buf})) return false;
   if (first) st["momentum_buffer"] = buf;
-  cpu::SgdParams o{grp.lr, grp.weight_decay, grp.momentum, grp.dampening, grp.nesterov};
-  RESA_DISPATCH_FLOAT(p.dtype(), "SGD", [&] {
-    cpu::sgd_update<scalar_t>(p.numel(), p.data<scalar_t>(), g.data<scalar_t>(),
-                              buf.defined() ? buf.data<scalar_t>() : nullptr, o, first);
-  });
-  return true;
+  return ops::sgd_update(p, g, buf, {grp.lr, grp.weight_decay, grp.momentum, grp.dampening, grp.nesterov}, first);
 }
 }  // namespace
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "nn/module.h"
+#include "resa/core/tensor.h"
+#include "resa/nn/module.h"
 
 namespace resa::nn {
 

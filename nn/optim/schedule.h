@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/error.h"
+#include "resa/core/error.h"
 
 namespace resa::nn {
 

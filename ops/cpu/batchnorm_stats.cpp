@@ -1,6 +1,6 @@
-#include "ops/cpu/batchnorm_stats.h"
+#include "resa/ops/cpu/batchnorm_stats.h"
 
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 namespace resa::cpu {
 

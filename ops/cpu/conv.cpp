@@ -1,14 +1,14 @@
-#include "ops/cpu/conv.h"
+#include "resa/ops/cpu/conv.h"
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "core/error.h"
-#include "core/parallel.h"
-#include "ops/cpu/conv_winograd.h"
-#include "ops/cpu/gemm.h"
-#include "ops/cpu/scratch.h"
+#include "resa/core/error.h"
+#include "resa/core/parallel.h"
+#include "resa/ops/cpu/conv_winograd.h"
+#include "resa/ops/cpu/gemm.h"
+#include "resa/ops/cpu/scratch.h"
 
 namespace resa::cpu {
 namespace {

@@ -1,10 +1,10 @@
-#include "ops/cpu/conv_winograd.h"
+#include "resa/ops/cpu/conv_winograd.h"
 
 #include <algorithm>
 
-#include "core/parallel.h"
-#include "ops/cpu/gemm.h"
-#include "ops/cpu/scratch.h"
+#include "resa/core/parallel.h"
+#include "resa/ops/cpu/gemm.h"
+#include "resa/ops/cpu/scratch.h"
 
 namespace resa::cpu::winograd {
 

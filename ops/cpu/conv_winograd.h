@@ -10,7 +10,7 @@
 #pragma once
 #include <cstdint>
 
-#include "ops/cpu/conv.h"
+#include "resa/ops/cpu/conv.h"
 
 namespace resa::cpu::winograd {
 

@@ -1,9 +1,9 @@
-#include "ops/cpu/elementwise.h"
+#include "resa/ops/cpu/elementwise.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "ops/cpu/loops.h"
+#include "resa/ops/cpu/loops.h"
 
 namespace resa::cpu {
 namespace {

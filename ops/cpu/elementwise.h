@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/dtype.h"
-#include "ops/elementwise.h"
+#include "resa/core/dtype.h"
+#include "resa/ops/elementwise.h"
 
 namespace resa::cpu {
 

@@ -1,4 +1,4 @@
-#include "ops/cpu/gemm.h"
+#include "resa/ops/cpu/gemm.h"
 
 #include <cblas.h>
 
@@ -9,8 +9,8 @@
 #include <cstring>
 #include <string>
 
-#include "core/error.h"
-#include "core/parallel.h"
+#include "resa/core/error.h"
+#include "resa/core/parallel.h"
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -9,7 +9,7 @@
 #define Eigen resa_eigen_avx2
 #include <Eigen/Core>
 
-#include "ops/cpu/gemm.h"
+#include "resa/ops/cpu/gemm.h"
 
 namespace resa::cpu::avx2 {
 namespace {

@@ -1,9 +1,9 @@
-#include "ops/cpu/index.h"
+#include "resa/ops/cpu/index.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 namespace resa::cpu {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/dtype.h"
+#include "resa/core/dtype.h"
 
 namespace resa::cpu {
 

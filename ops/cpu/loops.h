@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 namespace resa::cpu {
 

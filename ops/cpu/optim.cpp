@@ -1,6 +1,6 @@
-#include "ops/cpu/optim.h"
+#include "resa/ops/cpu/optim.h"
 
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 namespace resa::cpu {
 namespace {
@@ -8,7 +8,7 @@ constexpr int64_t kGrain = int64_t{1} << 15;
 }
 
 template <typename T>
-void sgd_update(int64_t n, T* p, const T* g, T* buf, const SgdParams& o, bool first) {
+void sgd_update(int64_t n, T* p, const T* g, T* buf, const ops::SgdParams& o, bool first) {
   const T wd = static_cast<T>(o.weight_decay), mom = static_cast<T>(o.momentum),
           damp = static_cast<T>(1.0 - o.dampening), lr = static_cast<T>(o.lr);
   const bool use_wd = o.weight_decay != 0, use_mom = o.momentum != 0 && buf != nullptr;
@@ -33,8 +33,8 @@ void ema_update(int64_t n, T* t, const T* s, double m) {
   });
 }
 
-template void sgd_update<float>(int64_t, float*, const float*, float*, const SgdParams&, bool);
-template void sgd_update<double>(int64_t, double*, const double*, double*, const SgdParams&, bool);
+template void sgd_update<float>(int64_t, float*, const float*, float*, const ops::SgdParams&, bool);
+template void sgd_update<double>(int64_t, double*, const double*, double*, const ops::SgdParams&, bool);
 template void ema_update<float>(int64_t, float*, const float*, double);
 template void ema_update<double>(int64_t, double*, const double*, double);
 

@@ -1,9 +1,9 @@
-#include "ops/cpu/pool.h"
+#include "resa/ops/cpu/pool.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 namespace resa::cpu {
 namespace {

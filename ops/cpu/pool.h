@@ -2,13 +2,11 @@
 #pragma once
 #include <cstdint>
 
+#include "resa/ops/geometry.h"
+
 namespace resa::cpu {
 
-struct PoolShape {
-  int64_t planes, h, w;  // input (N * C, H, W)
-  int64_t p, q;          // output (N * C, P, Q)
-  int64_t kernel, stride, pad;
-};
+using ops::PoolShape;
 
 // x: (planes, H, W) -> y: (planes, P, Q), idx: (planes, P, Q) int64, the flat h * W + w of each window's
 // first maximal element (a NaN counts as maximal); padding never wins.

@@ -1,9 +1,9 @@
-#include "ops/cpu/reduce.h"
+#include "resa/ops/cpu/reduce.h"
 
 #include <limits>
 #include <vector>
 
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 namespace resa::cpu {
 namespace {

@@ -1,8 +1,8 @@
 #pragma once
 #include <cstdint>
 
-#include "core/dtype.h"
-#include "ops/reduce.h"
+#include "resa/core/dtype.h"
+#include "resa/ops/reduce.h"
 
 namespace resa::cpu {
 

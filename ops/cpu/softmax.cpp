@@ -1,7 +1,7 @@
 // Softmax kernels. Sums, maxima and the shift by the max run in double whatever the storage type, so
 // logits of magnitude 1e4 in float32 lose nothing before the exp and sums over wide rows stay accurate;
 // only the exp itself runs in the storage precision (see exp_t).
-#include "ops/cpu/softmax.h"
+#include "resa/ops/cpu/softmax.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/parallel.h"
+#include "resa/core/parallel.h"
 
 namespace resa::cpu {
 namespace {

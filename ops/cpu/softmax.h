@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "core/dtype.h"
+#include "resa/core/dtype.h"
 
 namespace resa::cpu {
 

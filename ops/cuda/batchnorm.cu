@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "ops/cuda/loops.cuh"  // first: see there
-#include "ops/cuda/kernels.h"
-#include "ops/cuda/runtime.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
+#include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/runtime.h"
 
 namespace resa::cuda {
 namespace {

@@ -11,14 +11,14 @@
 #include <algorithm>
 #include <climits>
 
-#include "ops/cuda/loops.cuh"  // first: see there
-#include "ops/cuda/kernels.h"
-#include "ops/cuda/runtime.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
+#include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/runtime.h"
 
 namespace resa::cuda {
 namespace {
 
-using cpu::ConvShape;
+using ops::ConvShape;
 
 // At most this many elements in the column scratch (128 MB in float32).
 constexpr int64_t kColElems = int64_t{1} << 25;

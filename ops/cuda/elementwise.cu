@@ -1,8 +1,8 @@
 // CUDA elementwise kernels: binary ops with broadcasting, unary ops, where, strided dtype-converting copy.
 // The formulas are the CPU ones (ops/cpu/elementwise.cpp) written for the device, so both agree to the
 // last few ulps of the math library.
-#include "ops/cuda/loops.cuh"  // first: see there
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
+#include "resa/ops/cuda/kernels.h"
 
 namespace resa::cuda {
 namespace {

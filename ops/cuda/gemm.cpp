@@ -4,10 +4,10 @@
 // one read transposed gets CUBLAS_OP_T.
 #include <climits>
 
-#include "core/error.h"
-#include "ops/cuda/check.h"
-#include "ops/cuda/kernels.h"
-#include "ops/cuda/runtime.h"
+#include "resa/core/error.h"
+#include "resa/ops/cuda/check.h"
+#include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/runtime.h"
 
 namespace resa::cuda {
 

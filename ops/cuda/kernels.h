@@ -6,11 +6,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/dtype.h"
-#include "ops/cpu/conv.h"
-#include "ops/cpu/pool.h"
-#include "ops/elementwise.h"
-#include "ops/reduce.h"
+#include "resa/core/dtype.h"
+#include "resa/ops/elementwise.h"
+#include "resa/ops/geometry.h"
+#include "resa/ops/reduce.h"
 
 namespace resa::cuda {
 
@@ -77,22 +76,22 @@ void scatter_add(DType dtype, int64_t dim, const std::vector<int64_t>& index_sha
 
 // ---- 2-D convolution (ops/cpu/conv.h): im2col + cuBLAS, float32 / float64 ----
 // x: (N, C, H, W), w: (K, C, R, S), b: (K) or null -> y: (N, K, P, Q)
-void conv2d_forward(DType dtype, const cpu::ConvShape& g, const void* x, const void* w, const void* b, void* y);
+void conv2d_forward(DType dtype, const ops::ConvShape& g, const void* x, const void* w, const void* b, void* y);
 // dy: (N, K, P, Q), w: (K, C, R, S) -> dx: (N, C, H, W)
-void conv2d_backward_input(DType dtype, const cpu::ConvShape& g, const void* dy, const void* w, void* dx);
+void conv2d_backward_input(DType dtype, const ops::ConvShape& g, const void* dy, const void* w, void* dx);
 // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C, R, S) or null (x may then be null), db: (K) or null
-void conv2d_backward_weight(DType dtype, const cpu::ConvShape& g, const void* x, const void* dy, void* dw,
+void conv2d_backward_weight(DType dtype, const ops::ConvShape& g, const void* x, const void* dy, void* dw,
                             void* db);
 
 // ---- 2-D pooling (ops/cpu/pool.h) ----
 // x: (planes, H, W) -> y, idx: (planes, P, Q); idx is the flat h * W + w of the first maximum (NaN wins).
-void max_pool2d_forward(DType dtype, const cpu::PoolShape& g, const void* x, void* y, int64_t* idx);
+void max_pool2d_forward(DType dtype, const ops::PoolShape& g, const void* x, void* y, int64_t* idx);
 // dy, idx: (planes, P, Q) -> dx: (planes, H, W) (atomic adds: overlapping windows sum in any order)
-void max_pool2d_backward(DType dtype, const cpu::PoolShape& g, const void* dy, const int64_t* idx, void* dx);
+void max_pool2d_backward(DType dtype, const ops::PoolShape& g, const void* dy, const int64_t* idx, void* dx);
 // x: (planes, H, W) -> y: (planes, P, Q), window sums / kernel^2 (padding counts as zeros)
-void avg_pool2d_forward(DType dtype, const cpu::PoolShape& g, const void* x, void* y);
+void avg_pool2d_forward(DType dtype, const ops::PoolShape& g, const void* x, void* y);
 // dy: (planes, P, Q) -> dx: (planes, H, W)
-void avg_pool2d_backward(DType dtype, const cpu::PoolShape& g, const void* dy, void* dx);
+void avg_pool2d_backward(DType dtype, const ops::PoolShape& g, const void* dy, void* dx);
 
 // ---- batch normalisation (ops/cpu/batchnorm.h) over (N, C, L); per-channel sums in double ----
 // x: (N, C, L), weight, bias: (C) or null -> y, and the batch mean, invstd: (C); running_mean/var (C) or

@@ -20,9 +20,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/error.h"
-#include "core/shape.h"
-#include "ops/cuda/check.h"
+#include "resa/core/error.h"
+#include "resa/core/shape.h"
+#include "resa/ops/cuda/check.h"
 
 namespace resa::cuda {
 

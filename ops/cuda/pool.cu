@@ -4,13 +4,13 @@
 // input that is the maximum of several overlapping windows gets its terms in no fixed order (a few ulps).
 #include <algorithm>
 
-#include "ops/cuda/loops.cuh"  // first: see there
-#include "ops/cuda/kernels.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
+#include "resa/ops/cuda/kernels.h"
 
 namespace resa::cuda {
 namespace {
 
-using cpu::PoolShape;
+using ops::PoolShape;
 
 template <typename F>
 void dispatch_float(DType dt, const char* op, F&& f) {

@@ -1,5 +1,5 @@
 // The CUDA runtime: devices, streams, cuBLAS handles, the caching allocator, copies, pinned memory.
-#include "ops/cuda/runtime.h"
+#include "resa/ops/cuda/runtime.h"
 
 #include <array>
 #include <atomic>
@@ -10,8 +10,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/error.h"
-#include "ops/cuda/check.h"
+#include "resa/core/backend.h"
+#include "resa/core/error.h"
+#include "resa/ops/cuda/check.h"
 
 namespace resa::cuda {
 
@@ -476,5 +477,21 @@ DeviceBuffer::DeviceBuffer(size_t nbytes) : nbytes_(nbytes), device_(current_dev
 }
 
 DeviceBuffer::~DeviceBuffer() { allocator_instance().deallocate(ptr_, nbytes_, device_); }
+
+namespace {
+// The table through which core reaches this backend (core/backend.h), registered before main() runs.
+// Every CUDA kernel wrapper uses this file's stream and allocator, so a program that runs anything on
+// a device links this file, and with it the registration.
+const backend::DeviceBackend kBackend{
+    "cuda",
+    [] { return device_count(); },
+    [] { return caching_allocator(); },
+    []() -> Allocator* { return device_count() > 0 ? pinned_allocator() : nullptr; },
+    [](const void* ptr) { wait_host_buffer(ptr); },
+    [](void* dst, Device dd, const void* src, Device sd, size_t n) { copy_bytes(dst, dd.is_cuda(), src, sd.is_cuda(), n); },
+    [] { synchronize(); },
+};
+[[maybe_unused]] const bool kRegistered = (backend::register_cuda(&kBackend), true);
+}  // namespace
 
 }  // namespace resa::cuda

@@ -5,7 +5,7 @@
 #pragma once
 #include <cstddef>
 
-#include "core/storage.h"
+#include "resa/core/storage.h"
 
 namespace resa::cuda {
 

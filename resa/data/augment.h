@@ -23,7 +23,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/rng.h"
+#include "resa/core/rng.h"
 #include "resa/data/dataset.h"
 
 namespace resa::data {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/rng.h"
+#include "resa/core/rng.h"
 
 namespace resa::data {
 

@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 #include "resa/data/augment.h"
 #include "resa/data/dataset.h"
 

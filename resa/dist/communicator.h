@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa::dist {
 

@@ -1,7 +1,7 @@
 #include "resa/dist/data_parallel.h"
 
-#include "autograd/functions.h"
-#include "nn/layers.h"
+#include "resa/autograd/functions.h"
+#include "resa/nn/layers.h"
 
 namespace resa::dist {
 

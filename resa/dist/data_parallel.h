@@ -10,7 +10,7 @@
 #pragma once
 #include <cstddef>
 
-#include "nn/module.h"
+#include "resa/nn/module.h"
 #include "resa/dist/communicator.h"
 
 namespace resa::dist {

@@ -9,12 +9,13 @@
 #include <cstring>
 
 #include "resa/dist/communicator.h"
+#include "resa/ops/dispatch.h"
 
-namespace resa::cuda {
-// The engine's stream of the current device (ops/cuda/check.h, which only ops/cuda/ includes): the
-// collectives run on it, so they are ordered after the kernels that produced their inputs.
-cudaStream_t stream();
-}  // namespace resa::cuda
+namespace {
+// The engine's stream of the current device: the collectives run on it, so they are ordered after the
+// kernels that produced their inputs.
+cudaStream_t engine_stream() { return static_cast<cudaStream_t>(resa::dispatch::cuda_stream()); }
+}  // namespace
 
 namespace resa::dist {
 namespace {
@@ -72,8 +73,8 @@ class NcclComm final : public Communicator {
     RESA_CHECK(t.is_contiguous(), "[all_reduce_sum] needs a contiguous tensor");
     if (t.numel() == 0) return;
     RESA_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
-                                  nccl_type(t.dtype(), "all_reduce_sum"), ncclSum, comm_, cuda::stream()));
-    RESA_CUDART_CHECK(cudaStreamSynchronize(cuda::stream()));
+                                  nccl_type(t.dtype(), "all_reduce_sum"), ncclSum, comm_, engine_stream()));
+    RESA_CUDART_CHECK(cudaStreamSynchronize(engine_stream()));
   }
 
   Tensor all_gather(const Tensor& t) override {
@@ -85,8 +86,8 @@ class NcclComm final : public Communicator {
     Tensor out = Tensor::empty(s, c.dtype(), c.device());
     if (c.numel() > 0) {
       RESA_NCCL_CHECK(ncclAllGather(c.raw_data(), out.raw_data(), static_cast<size_t>(c.numel()),
-                                    nccl_type(c.dtype(), "all_gather"), comm_, cuda::stream()));
-      RESA_CUDART_CHECK(cudaStreamSynchronize(cuda::stream()));
+                                    nccl_type(c.dtype(), "all_gather"), comm_, engine_stream()));
+      RESA_CUDART_CHECK(cudaStreamSynchronize(engine_stream()));
     }
     return out;
   }
@@ -98,8 +99,8 @@ class NcclComm final : public Communicator {
                world_size());
     if (t.numel() == 0) return;
     RESA_NCCL_CHECK(ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
-                                  nccl_type(t.dtype(), "broadcast"), root, comm_, cuda::stream()));
-    RESA_CUDART_CHECK(cudaStreamSynchronize(cuda::stream()));
+                                  nccl_type(t.dtype(), "broadcast"), root, comm_, engine_stream()));
+    RESA_CUDART_CHECK(cudaStreamSynchronize(engine_stream()));
   }
 
   void barrier() override { mpi_->barrier(); }

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <set>
 
-#include "autograd/functions.h"
-#include "nn/io/checkpoint.h"
+#include "resa/autograd/functions.h"
+#include "resa/nn/io/checkpoint.h"
 #include "resa/train/plot.h"
 
 namespace resa {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/mlp.h"
+#include "resa/nn/mlp.h"
 #include "resa/eval/cluster.h"
 #include "resa/methods/method.h"
 #include "resa/train/trainer.h"

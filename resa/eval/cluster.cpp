@@ -6,9 +6,9 @@
 #include <numeric>
 #include <vector>
 
-#include "autograd/functions.h"
-#include "core/parallel.h"
-#include "core/rng.h"
+#include "resa/autograd/functions.h"
+#include "resa/core/parallel.h"
+#include "resa/core/rng.h"
 
 namespace resa {
 

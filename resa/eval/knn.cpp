@@ -6,8 +6,8 @@
 #include <numeric>
 #include <vector>
 
-#include "autograd/functions.h"
-#include "core/parallel.h"
+#include "resa/autograd/functions.h"
+#include "resa/core/parallel.h"
 
 namespace resa {
 

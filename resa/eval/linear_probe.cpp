@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/functions.h"
-#include "nn/layers.h"
-#include "nn/optim/optimizer.h"
+#include "resa/autograd/functions.h"
+#include "resa/nn/layers.h"
+#include "resa/nn/optim/optimizer.h"
 
 namespace resa {
 

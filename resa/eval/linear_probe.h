@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa {
 

@@ -1,8 +1,8 @@
 #include "resa/methods/byol.h"
 
-#include "autograd/functions.h"
-#include "nn/ema.h"
-#include "nn/optim/schedule.h"
+#include "resa/autograd/functions.h"
+#include "resa/nn/ema.h"
+#include "resa/nn/optim/schedule.h"
 
 namespace resa {
 

@@ -9,7 +9,7 @@
 //   (the paper's order; at step 0 it is still the copy of the online network).
 //   Evaluation: the online encoder, as in the paper.
 #pragma once
-#include "nn/mlp.h"
+#include "resa/nn/mlp.h"
 #include "resa/methods/method.h"
 
 namespace resa {

@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "nn/mlp.h"
+#include "resa/nn/mlp.h"
 #include "resa/methods/method.h"
 
 namespace resa {

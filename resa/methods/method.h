@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "nn/mlp.h"
-#include "nn/module.h"
+#include "resa/nn/mlp.h"
+#include "resa/nn/module.h"
 #include "resa/dist/data_parallel.h"
 
 namespace resa {

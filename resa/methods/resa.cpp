@@ -1,8 +1,8 @@
 #include "resa/methods/resa.h"
 
-#include "autograd/functions.h"
-#include "nn/ema.h"
-#include "nn/optim/schedule.h"
+#include "resa/autograd/functions.h"
+#include "resa/nn/ema.h"
+#include "resa/nn/optim/schedule.h"
 #include "resa/dist/data_parallel.h"
 
 namespace resa {

@@ -5,7 +5,7 @@
 //     A = sinkhorn(norm(H_0) . norm(H'_0)^T); pairs (online view q, teacher view v), q != v.
 //   no-momentum: A = sinkhorn(norm(H_0) . norm(H_0)^T) from the online encodings; pairs q < v.
 #pragma once
-#include "nn/mlp.h"
+#include "resa/nn/mlp.h"
 #include "resa/methods/method.h"
 #include "resa/methods/resa_loss.h"
 #include "resa/dist/communicator.h"

@@ -1,6 +1,6 @@
 #include "resa/methods/resa_loss.h"
 
-#include "autograd/functions.h"
+#include "resa/autograd/functions.h"
 #include "resa/sinkhorn.h"
 
 namespace resa {

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/tensor.h"
+#include "resa/core/tensor.h"
 
 namespace resa {
 

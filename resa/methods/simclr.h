@@ -4,7 +4,7 @@
 // CIFAR hyper-parameters: temperature 0.2 (the usual CIFAR setting; SimCLR's own CIFAR appendix
 // sweeps 0.1 / 0.5 / 1.0), shared encoder + projector, no teacher.
 #pragma once
-#include "nn/mlp.h"
+#include "resa/nn/mlp.h"
 #include "resa/methods/method.h"
 
 namespace resa {

@@ -1,6 +1,6 @@
 #include "resa/methods/swav.h"
 
-#include "autograd/functions.h"
+#include "resa/autograd/functions.h"
 #include "resa/sinkhorn.h"
 
 namespace resa {

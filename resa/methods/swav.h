@@ -18,8 +18,8 @@
 // 3 Sinkhorn iterations. Not implemented: the feature queue SwAV adds for small batches, and multi-crop
 // views beyond what the loader provides (extra views are predicted, never assigned).
 #pragma once
-#include "nn/layers.h"
-#include "nn/mlp.h"
+#include "resa/nn/layers.h"
+#include "resa/nn/mlp.h"
 #include "resa/methods/method.h"
 
 namespace resa {

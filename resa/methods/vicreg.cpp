@@ -1,6 +1,6 @@
 #include "resa/methods/vicreg.h"
 
-#include "autograd/functions.h"
+#include "resa/autograd/functions.h"
 
 namespace resa {
 

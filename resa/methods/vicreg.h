@@ -9,7 +9,7 @@
 // also the usual CIFAR ones), no teacher, no predictor. The paper trains with LARS; with plain SGD at a
 // high rate the covariance term (quartic in Z) can diverge (seen on a tiny model at lr 0.05).
 #pragma once
-#include "nn/mlp.h"
+#include "resa/nn/mlp.h"
 #include "resa/methods/method.h"
 
 namespace resa {

@@ -1,6 +1,6 @@
 #include "resa/train/config.h"
 
-#include "core/error.h"
+#include "resa/core/error.h"
 
 namespace resa::train {
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <map>
 
-#include "core/error.h"
+#include "resa/core/error.h"
 
 namespace resa::plot {
 namespace {

@@ -7,16 +7,15 @@
 #include <fstream>
 #include <sstream>
 
-#include "autograd/functions.h"
-#include "core/parallel.h"
-#include "nn/io/checkpoint.h"
-#include "nn/mlp.h"
-#include "nn/optim/schedule.h"
-#include "nn/resnet.h"
+#include "resa/autograd/functions.h"
+#include "resa/core/parallel.h"
+#include "resa/nn/io/checkpoint.h"
+#include "resa/nn/mlp.h"
+#include "resa/nn/optim/schedule.h"
+#include "resa/nn/resnet.h"
 #include "resa/eval/knn.h"
 #include "resa/methods/factory.h"
 #include "resa/methods/resa.h"
-#include "ops/dispatch.h"
 #include "resa/dist/data_parallel.h"
 #include "resa/train/plot.h"
 
@@ -179,8 +178,8 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
   device_ = Device::parse(cfg_.device);
   if (world > 1 && device_.is_cuda()) {
     // One GPU per rank: "cuda" means this rank's GPU on its machine; NCCL for the CUDA tensors.
-    if (cfg_.device == "cuda" && dispatch::cuda_device_count() > 0) {
-      device_ = cuda_device(dist::local_rank() % dispatch::cuda_device_count());
+    if (cfg_.device == "cuda" && cuda_device_count() > 0) {
+      device_ = cuda_device(dist::local_rank() % cuda_device_count());
       cfg_.device = device_.str();
     }
     if (dist::nccl_compiled()) comm_ = dist::make_nccl(comm_, device_.index);

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/optim/optimizer.h"
+#include "resa/nn/optim/optimizer.h"
 #include "resa/data/loader.h"
 #include "resa/dist/communicator.h"
 #include "resa/methods/method.h"

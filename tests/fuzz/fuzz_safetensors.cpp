@@ -2,7 +2,7 @@
 // crash or read out of bounds; whatever parses must serialize and parse back to the same tensors.
 #include <cstring>
 
-#include "nn/io/safetensors.h"
+#include "resa/nn/io/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
