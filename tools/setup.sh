@@ -2,7 +2,7 @@
 # Installs every Debian package the build, the tests and the main job need. Idempotent.
 set -euo pipefail
 PKGS=(
-  build-essential cmake ninja-build ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config clang-format
   libeigen3-dev libopenblas-openmp-dev doctest-dev libfmt-dev libstb-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev
   libopenmpi-dev openmpi-bin

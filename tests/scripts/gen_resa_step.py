@@ -1,6 +1,7 @@
 """One full ReSA training step in PyTorch (both variants) on fixed weights and inputs: the loss, the
-gradient of every parameter and the parameters after one SGD step. The model is bench/resa_torch.py's
-(torchvision names), so the C++ test loads these weights with load_state_dict(strict)."""
+gradient of every parameter and the parameters after one SGD step, in float32 and again in float64 from
+the same (float32) weights and inputs ("f64." names). The model is bench/resa_torch.py's (torchvision
+names), so the C++ test loads these weights with load_state_dict(strict)."""
 import os
 import sys
 
@@ -34,22 +35,27 @@ init = {**{"encoder." + k: v.clone() for k, v in enc.state_dict().items()},
         **{"projector." + k: v.clone() for k, v in proj.state_dict().items()}}
 
 
-def step(variant):
+def step(variant, dtype=torch.float32):
     e, p = build()
+    e.to(dtype)
+    p.to(dtype)
     e.load_state_dict({k[8:]: v for k, v in init.items() if k.startswith("encoder.")})
     p.load_state_dict({k[10:]: v for k, v in init.items() if k.startswith("projector.")})
+    views_ = [v.to(dtype) for v in views]
     params = list(e.parameters()) + list(p.parameters())
     opt = torch.optim.SGD(params, lr=LR, momentum=MOM, weight_decay=WD)
-    h = [e(v) for v in views]
+    h = [e(v) for v in views_]
     z = [F.normalize(p(x)) for x in h]
     h0 = F.normalize(h[0]).detach()
     if variant == "momentum":
         # The teacher is a copy of the online network at step 0 (EMA with any m leaves it unchanged).
         te, tp = build()
+        te.to(dtype)
+        tp.to(dtype)
         te.load_state_dict(e.state_dict())
         tp.load_state_dict(p.state_dict())
         with torch.no_grad():
-            ht = [te(v) for v in views]
+            ht = [te(v) for v in views_]
             zt = [F.normalize(tp(x)) for x in ht]
             a = rt.sinkhorn(h0 @ F.normalize(ht[0]).T)
         pairs = [(q, v) for q in range(2) for v in range(2) if q != v]
@@ -73,5 +79,8 @@ for variant in ("momentum", "no-momentum"):
     loss, grads, after = step(variant)
     tensors[variant + ".loss"] = loss
     tensors.update({variant + "." + k: v for k, v in {**grads, **after}.items()})
+    loss, grads, after = step(variant, torch.float64)
+    tensors["f64." + variant + ".loss"] = loss
+    tensors.update({"f64." + variant + "." + k: v for k, v in {**grads, **after}.items()})
 save("resa_step", tensors, {"batch": B, "channels": C, "size": S, "width": WIDTH, "mlp": MLP, "tau": TAU, "lr": LR,
                             "wd": WD, "momentum": MOM})
