@@ -9,42 +9,13 @@
 namespace resa::ops {
 
 const char* op_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    case BinaryOp::Div: return "div";
-    case BinaryOp::Maximum: return "maximum";
-    case BinaryOp::Eq: return "eq";
-    case BinaryOp::Ne: return "ne";
-    case BinaryOp::Lt: return "lt";
-    case BinaryOp::Le: return "le";
-    case BinaryOp::Gt: return "gt";
-    case BinaryOp::Ge: return "ge";
-    case BinaryOp::MaskPositive: return "mask_positive";
-  }
-  return "binary";
+  RESA_CHECK(is_valid(op), "[binary] unknown op {} (not a row of RESA_BINARY_OPS)", static_cast<int>(op));
+  return kBinaryOpNames[static_cast<int>(op)];
 }
 
 const char* op_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg: return "neg";
-    case UnaryOp::Exp: return "exp";
-    case UnaryOp::Log: return "log";
-    case UnaryOp::Sqrt: return "sqrt";
-    case UnaryOp::Abs: return "abs";
-    case UnaryOp::Relu: return "relu";
-    case UnaryOp::Sigmoid: return "sigmoid";
-    case UnaryOp::Tanh: return "tanh";
-    case UnaryOp::Pow: return "pow";
-    case UnaryOp::Clamp: return "clamp";
-    case UnaryOp::AddScalar: return "add_scalar";
-    case UnaryOp::MulScalar: return "mul_scalar";
-    case UnaryOp::RSub: return "rsub";
-    case UnaryOp::RDiv: return "rdiv";
-    case UnaryOp::Step: return "step";
-  }
-  return "unary";
+  RESA_CHECK(is_valid(op), "[unary] unknown op {} (not a row of RESA_UNARY_OPS)", static_cast<int>(op));
+  return kUnaryOpNames[static_cast<int>(op)];
 }
 
 void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
