@@ -91,8 +91,6 @@ inline std::vector<Tensor> make_inputs(const OpCase& c, DType dtype, bool with_g
   return out;
 }
 
-inline Tensor f64_scalar(double v) { return full({}, v, TensorOptions().dtype(DType::Float64)); }
-
 // Every op case. Inputs of the elementwise gradchecks are those tests/test_autograd.cpp used before the
 // registry took them over (same shapes and seeds).
 inline const std::vector<OpCase>& op_registry() {
@@ -139,7 +137,9 @@ inline const std::vector<OpCase>& op_registry() {
        [](const T& v) { return ops::binary(BinaryOp::MaskPositive, v[0], v[1]); }, false, all_dtypes,
        [](const V& e) { return e[1] > 0 ? e[0] : 0.0; }, {}, 0.0},
       {"where", {}, {a, b},
-       [](const T& v) { return where(gt(v[0], zeros({}, TensorOptions().dtype(v[0].dtype()))), v[0], v[1]); }, true,
+       [](const T& v) {
+         return where(gt(v[0], zeros({}, TensorOptions().dtype(v[0].dtype()).device(v[0].device()))), v[0], v[1]);
+       }, true,
        {DType::Float32, DType::Float64}, [](const V& e) { return e[0] > 0 ? e[0] : e[1]; }, {}, 0.0},
 
       // ---- unary table (RESA_UNARY_OPS) ----
