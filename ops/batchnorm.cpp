@@ -48,34 +48,17 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight, const Tenso
   for (const Tensor* t : {&running_mean, &running_var})
     RESA_CHECK(!t->defined() || t->is_contiguous(), "[batch_norm] running statistics {} must be contiguous",
                shape_str(t->shape()));
-#ifndef RESA_WITH_CUDA
-  if (x_in.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm");
-#endif
   Tensor x = contiguous_of(x_in);
   Tensor w = weight.defined() ? contiguous_of(weight) : Tensor(), b = bias.defined() ? contiguous_of(bias) : Tensor();
   BatchNormResult r{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({c}, x.dtype(), x.device()),
                     Tensor::empty({c}, x.dtype(), x.device())};
-#ifdef RESA_WITH_CUDA
-  if (x.device().is_cuda()) {
-    auto raw = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
-    if (training)
-      cuda::batch_norm_train(x.dtype(), n, c, l, raw(x), raw(w), raw(b), eps, momentum, raw(r.out), raw(r.mean),
-                             raw(r.invstd), raw(running_mean), raw(running_var));
-    else
-      cuda::batch_norm_eval(x.dtype(), n, c, l, raw(x), raw(w), raw(b), raw(running_mean), raw(running_var), eps,
-                            raw(r.out), raw(r.mean), raw(r.invstd));
-    return r;
-  }
-#endif
-  RESA_DISPATCH_FLOAT(x.dtype(), op, [&] {
-    auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
-    if (training)
-      cpu::batch_norm_train<scalar_t>(n, c, l, ptr(x), ptr(w), ptr(b), eps, momentum, ptr(r.out), ptr(r.mean),
-                                      ptr(r.invstd), ptr(running_mean), ptr(running_var));
-    else
-      cpu::batch_norm_eval<scalar_t>(n, c, l, ptr(x), ptr(w), ptr(b), ptr(running_mean), ptr(running_var), eps,
-                                     ptr(r.out), ptr(r.mean), ptr(r.invstd));
-  });
+  auto raw = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
+  if (training)
+    RESA_BACKEND_CALL(x.device(), op, batch_norm_train, x.dtype(), n, c, l, raw(x), raw(w), raw(b), eps, momentum,
+                      raw(r.out), raw(r.mean), raw(r.invstd), raw(running_mean), raw(running_var));
+  else
+    RESA_BACKEND_CALL(x.device(), op, batch_norm_eval, x.dtype(), n, c, l, raw(x), raw(w), raw(b),
+                      raw(running_mean), raw(running_var), eps, raw(r.out), raw(r.mean), raw(r.invstd));
   return r;
 }
 
@@ -93,9 +76,6 @@ std::array<Tensor, 3> batch_norm_backward(const Tensor& dy_in, const Tensor& x_i
   check_channel_vector(op, "weight", weight, x_in);
   check_channel_vector(op, "mean", mean, x_in);
   check_channel_vector(op, "invstd", invstd, x_in);
-#ifndef RESA_WITH_CUDA
-  if (x_in.device().is_cuda()) dispatch::no_cuda_kernel("batch_norm_backward");
-#endif
   std::array<Tensor, 3> out;
   if (want_input) out[0] = Tensor::empty(x_in.shape(), x_in.dtype(), x_in.device());
   if (want_weight) out[1] = Tensor::empty({c}, x_in.dtype(), x_in.device());
@@ -104,19 +84,9 @@ std::array<Tensor, 3> batch_norm_backward(const Tensor& dy_in, const Tensor& x_i
   Tensor dy = contiguous_of(dy_in), x = contiguous_of(x_in);
   Tensor w = weight.defined() ? contiguous_of(weight) : Tensor();
   Tensor mu = contiguous_of(mean), is = contiguous_of(invstd);
-#ifdef RESA_WITH_CUDA
-  if (x.device().is_cuda()) {
-    auto raw = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
-    cuda::batch_norm_backward(x.dtype(), n, c, l, raw(dy), raw(x), raw(w), raw(mu), raw(is), training, raw(out[0]),
-                              raw(out[1]), raw(out[2]));
-    return out;
-  }
-#endif
-  RESA_DISPATCH_FLOAT(x.dtype(), op, [&] {
-    auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
-    cpu::batch_norm_backward<scalar_t>(n, c, l, ptr(dy), ptr(x), ptr(w), ptr(mu), ptr(is), training, ptr(out[0]),
-                                       ptr(out[1]), ptr(out[2]));
-  });
+  auto raw = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
+  RESA_BACKEND_CALL(x.device(), op, batch_norm_backward, x.dtype(), n, c, l, raw(dy), raw(x), raw(w), raw(mu), raw(is),
+                    training, raw(out[0]), raw(out[1]), raw(out[2]));
   return out;
 }
 

@@ -54,9 +54,6 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
     check_same_device("conv2d", x_in, b_in);
     check_same_dtype("conv2d", x_in, b_in);
   }
-#ifndef RESA_WITH_CUDA
-  if (x_in.device().is_cuda()) dispatch::no_cuda_kernel("conv2d");
-#endif
   Tensor y = Tensor::empty(ys, x_in.dtype(), x_in.device());
   if (y.numel() == 0) return y;
   if (x_in.size(1) == 0) {  // an empty sum: bias only
@@ -66,16 +63,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
   }
   Tensor x = contiguous_of(x_in), w = contiguous_of(w_in), b = b_in.defined() ? contiguous_of(b_in) : Tensor();
   auto g = conv_shape(x.shape(), w.shape(), ys, p);
-#ifdef RESA_WITH_CUDA
-  if (x.device().is_cuda()) {
-    cuda::conv2d_forward(x.dtype(), g, x.raw_data(), w.raw_data(), b.defined() ? b.raw_data() : nullptr, y.raw_data());
-    return y;
-  }
-#endif
-  RESA_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
-    cpu::conv2d_forward<scalar_t>(g, x.data<scalar_t>(), w.data<scalar_t>(), b.defined() ? b.data<scalar_t>() : nullptr,
-                                  y.data<scalar_t>());
-  });
+  RESA_BACKEND_CALL(x.device(), "conv2d", conv2d_forward, x.dtype(), g, x.raw_data(), w.raw_data(),
+                    b.defined() ? b.raw_data() : nullptr, y.raw_data());
   return y;
 }
 
@@ -86,23 +75,13 @@ Tensor conv2d_backward_input(const Tensor& dy_in, const Tensor& w_in, const Shap
   check_floating("conv2d_backward_input", dy_in);
   check_same_device("conv2d_backward_input", dy_in, w_in);
   check_same_dtype("conv2d_backward_input", dy_in, w_in);
-#ifndef RESA_WITH_CUDA
-  if (dy_in.device().is_cuda()) dispatch::no_cuda_kernel("conv2d_backward_input");
-#endif
   Tensor dx = Tensor::empty(x_shape, dy_in.dtype(), dy_in.device());
   if (dx.numel() == 0) return dx;
   if (dy_in.numel() == 0) return dx.zero_(), dx;
   Tensor dy = contiguous_of(dy_in), w = contiguous_of(w_in);
   auto g = conv_shape(x_shape, w.shape(), ys, p);
-#ifdef RESA_WITH_CUDA
-  if (dy.device().is_cuda()) {
-    cuda::conv2d_backward_input(dy.dtype(), g, dy.raw_data(), w.raw_data(), dx.raw_data());
-    return dx;
-  }
-#endif
-  RESA_DISPATCH_FLOAT(dy.dtype(), "conv2d_backward_input", [&] {
-    cpu::conv2d_backward_input<scalar_t>(g, dy.data<scalar_t>(), w.data<scalar_t>(), dx.data<scalar_t>());
-  });
+  RESA_BACKEND_CALL(dy.device(), "conv2d_backward_input", conv2d_backward_input, dy.dtype(), g, dy.raw_data(),
+                    w.raw_data(), dx.raw_data());
   return dx;
 }
 
@@ -125,9 +104,6 @@ std::pair<Tensor, Tensor> conv2d_backward_weight(const Tensor& x_in, const Tenso
                shape_str(w_shape));
     ys = dy_in.shape();
   }
-#ifndef RESA_WITH_CUDA
-  if (dy_in.device().is_cuda()) dispatch::no_cuda_kernel(op);
-#endif
   Tensor dw = want_weight ? Tensor::empty(w_shape, dy_in.dtype(), dy_in.device()) : Tensor();
   Tensor db = want_bias ? Tensor::empty({w_shape[0]}, dy_in.dtype(), dy_in.device()) : Tensor();
   if (!want_weight && !want_bias) return {dw, db};
@@ -143,18 +119,8 @@ std::pair<Tensor, Tensor> conv2d_backward_weight(const Tensor& x_in, const Tenso
   // Without the weight kernel only N, K, P, Q are read.
   Shape xs = x_in.defined() ? x_in.shape() : Shape{ys[0], w_shape[1], 0, 0};
   auto g = conv_shape(xs, w_shape, ys, p);
-#ifdef RESA_WITH_CUDA
-  if (dy.device().is_cuda()) {
-    cuda::conv2d_backward_weight(dy.dtype(), g, weight_kernel ? x.raw_data() : nullptr, dy.raw_data(),
-                                 weight_kernel ? dw.raw_data() : nullptr, want_bias ? db.raw_data() : nullptr);
-    return {dw, db};
-  }
-#endif
-  RESA_DISPATCH_FLOAT(dy.dtype(), op, [&] {
-    cpu::conv2d_backward_weight<scalar_t>(g, weight_kernel ? x.data<scalar_t>() : nullptr, dy.data<scalar_t>(),
-                                          weight_kernel ? dw.data<scalar_t>() : nullptr,
-                                          want_bias ? db.data<scalar_t>() : nullptr);
-  });
+  RESA_BACKEND_CALL(dy.device(), op, conv2d_backward_weight, dy.dtype(), g, weight_kernel ? x.raw_data() : nullptr,
+                    dy.raw_data(), weight_kernel ? dw.raw_data() : nullptr, want_bias ? db.raw_data() : nullptr);
   return {dw, db};
 }
 

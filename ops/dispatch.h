@@ -30,3 +30,17 @@ void* cuda_stream();
 [[noreturn]] void no_cuda_kernel(const char* op);
 
 }  // namespace resa::dispatch
+
+// RESA_BACKEND_CALL(device, op, kernel, args...): runs the kernel of the backend that holds `device`,
+// cuda::kernel(args...) on a CUDA device and cpu::kernel(args...) on the CPU, for kernels whose two
+// backends take the same arguments (ops/cpu/<family>.h and ops/cuda/kernels.h). In a build without the
+// CUDA backend a CUDA device raises "[op] has no CUDA kernel (this build has no CUDA backend)"; in a CUDA
+// build a kernel with no cuda:: twin does not compile. For ops/*.cpp only: they include the backends'
+// headers (ops/cuda/kernels.h under RESA_WITH_CUDA). Kernels return void.
+#ifdef RESA_WITH_CUDA
+#define RESA_BACKEND_CALL(device, op, kernel, ...) \
+  ((device).is_cuda() ? ::resa::cuda::kernel(__VA_ARGS__) : ::resa::cpu::kernel(__VA_ARGS__))
+#else
+#define RESA_BACKEND_CALL(device, op, kernel, ...) \
+  ((device).is_cuda() ? ::resa::dispatch::no_cuda_kernel(op) : ::resa::cpu::kernel(__VA_ARGS__))
+#endif

@@ -9,42 +9,13 @@
 namespace resa::ops {
 
 const char* op_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    case BinaryOp::Div: return "div";
-    case BinaryOp::Maximum: return "maximum";
-    case BinaryOp::Eq: return "eq";
-    case BinaryOp::Ne: return "ne";
-    case BinaryOp::Lt: return "lt";
-    case BinaryOp::Le: return "le";
-    case BinaryOp::Gt: return "gt";
-    case BinaryOp::Ge: return "ge";
-    case BinaryOp::MaskPositive: return "mask_positive";
-  }
-  return "binary";
+  RESA_CHECK(is_valid(op), "[binary] unknown op {} (not a row of RESA_BINARY_OPS)", static_cast<int>(op));
+  return kBinaryOpNames[static_cast<int>(op)];
 }
 
 const char* op_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg: return "neg";
-    case UnaryOp::Exp: return "exp";
-    case UnaryOp::Log: return "log";
-    case UnaryOp::Sqrt: return "sqrt";
-    case UnaryOp::Abs: return "abs";
-    case UnaryOp::Relu: return "relu";
-    case UnaryOp::Sigmoid: return "sigmoid";
-    case UnaryOp::Tanh: return "tanh";
-    case UnaryOp::Pow: return "pow";
-    case UnaryOp::Clamp: return "clamp";
-    case UnaryOp::AddScalar: return "add_scalar";
-    case UnaryOp::MulScalar: return "mul_scalar";
-    case UnaryOp::RSub: return "rsub";
-    case UnaryOp::RDiv: return "rdiv";
-    case UnaryOp::Step: return "step";
-  }
-  return "unary";
+  RESA_CHECK(is_valid(op), "[unary] unknown op {} (not a row of RESA_UNARY_OPS)", static_cast<int>(op));
+  return kUnaryOpNames[static_cast<int>(op)];
 }
 
 void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
@@ -79,17 +50,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_dtype(name, a, b);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  if (a.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    cuda::binary(op, a.dtype(), shape, out.raw_data(), a.raw_data(), broadcast_strides(a, shape), b.raw_data(),
-                 broadcast_strides(b, shape));
-    return out;
-#else
-    dispatch::no_cuda_kernel(name);
-#endif
-  }
-  cpu::binary(op, a.dtype(), shape, out.raw_data(), a.raw_data(), broadcast_strides(a, shape), b.raw_data(),
-              broadcast_strides(b, shape));
+  RESA_BACKEND_CALL(a.device(), name, binary, op, a.dtype(), shape, out.raw_data(), a.raw_data(),
+                    broadcast_strides(a, shape), b.raw_data(), broadcast_strides(b, shape));
   return out;
 }
 
@@ -98,15 +60,7 @@ Tensor unary(UnaryOp op, const Tensor& x, double p0, double p1) {
   check_floating(name, x);
   Tensor in = x.is_contiguous() ? x : contiguous_copy(x);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  if (x.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    cuda::unary(op, x.dtype(), x.numel(), out.raw_data(), in.raw_data(), p0, p1);
-    return out;
-#else
-    dispatch::no_cuda_kernel(name);
-#endif
-  }
-  cpu::unary(op, x.dtype(), x.numel(), out.raw_data(), in.raw_data(), p0, p1);
+  RESA_BACKEND_CALL(x.device(), name, unary, op, x.dtype(), x.numel(), out.raw_data(), in.raw_data(), p0, p1);
   return out;
 }
 
@@ -117,17 +71,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_same_dtype("where", cond, a);
   Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  if (a.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    cuda::where(a.dtype(), shape, out.raw_data(), cond.raw_data(), broadcast_strides(cond, shape), a.raw_data(),
-                broadcast_strides(a, shape), b.raw_data(), broadcast_strides(b, shape));
-    return out;
-#else
-    dispatch::no_cuda_kernel("where");
-#endif
-  }
-  cpu::where(a.dtype(), shape, out.raw_data(), cond.raw_data(), broadcast_strides(cond, shape), a.raw_data(),
-             broadcast_strides(a, shape), b.raw_data(), broadcast_strides(b, shape));
+  RESA_BACKEND_CALL(a.device(), "where", where, a.dtype(), shape, out.raw_data(), cond.raw_data(),
+                    broadcast_strides(cond, shape), a.raw_data(), broadcast_strides(a, shape), b.raw_data(),
+                    broadcast_strides(b, shape));
   return out;
 }
 
@@ -136,17 +82,10 @@ void copy(const Tensor& dst, const Tensor& src) {
   RESA_CHECK(bshape == dst.shape(), "[copy_] source of shape {} cannot be broadcast to destination shape {}",
              shape_str(src.shape()), shape_str(dst.shape()));
   Shape ss = broadcast_strides(src, dst.shape());
-  if (dst.device() == src.device() && dst.device().is_cpu()) {
-    cpu::copy(dst.shape(), dst.raw_data(), dst.dtype(), dst.strides(), src.raw_data(), src.dtype(), ss);
-    return;
-  }
   if (dst.device() == src.device()) {
-#ifdef RESA_WITH_CUDA
-    cuda::copy(dst.shape(), dst.raw_data(), dst.dtype(), dst.strides(), src.raw_data(), src.dtype(), ss);
+    RESA_BACKEND_CALL(dst.device(), "copy_", copy, dst.shape(), dst.raw_data(), dst.dtype(), dst.strides(),
+                      src.raw_data(), src.dtype(), ss);
     return;
-#else
-    dispatch::no_cuda_kernel("copy_");
-#endif
   }
   // Across devices, same dtype and layout: move the bytes directly. Besides saving a copy, this keeps the
   // source buffer itself in the transfer, which is what makes a copy from a pinned host tensor (a loader

@@ -1,24 +1,13 @@
 // Elementwise ops: shape rules (numpy broadcasting) and device dispatch. No autograd here.
 #pragma once
 #include "resa/core/tensor.h"
+#include "resa/ops/elementwise_ops.h"
 
 namespace resa::ops {
 
-enum class BinaryOp {
-  Add, Sub, Mul, Div, Maximum, Eq, Ne, Lt, Le, Gt, Ge,
-  MaskPositive,  // b > 0 ? a : 0 (a gradient through a ReLU, from the ReLU's output b: one pass, no mask tensor)
-};
-enum class UnaryOp {
-  Neg, Exp, Log, Sqrt, Abs, Relu, Sigmoid, Tanh,
-  Pow,        // x^p0
-  Clamp,      // min(max(x, p0), p1)
-  AddScalar,  // x + p0
-  MulScalar,  // x * p0
-  RSub,       // p0 - x
-  RDiv,       // p0 / x
-  Step,       // x > p0 ? 1 : 0 (masks for gradients)
-};
+// UnaryOp and BinaryOp are generated from the op tables in ops/elementwise_ops.h.
 
+// The op's row name; throws for a value that is not in the table.
 const char* op_name(BinaryOp op);
 const char* op_name(UnaryOp op);
 

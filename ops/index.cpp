@@ -92,29 +92,15 @@ Tensor index_select(const Tensor& x_in, int64_t dim, const Tensor& index_in) {
   RESA_CHECK(index_in.dim() <= 1, "[{}] index must be 1-D, got {} for input {}", op, shape_str(index_in.shape()),
              shape_str(x_in.shape()));
   const int64_t d = index_dim(dim, x_in.dim(), op);
-  if (x_in.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    Tensor xc = contiguous_of(x_in), ic = contiguous_of(index_in);
-    Layout lc = layout_of(xc.shape(), d);
-    check_bounds(op, to_device(ic, kCPU), lc.n, d, xc);  // on a host copy of the index
-    Shape shape_c = xc.shape();
-    if (!shape_c.empty()) shape_c[d] = ic.numel();
-    Tensor out_c = Tensor::empty(shape_c, xc.dtype(), xc.device());
-    cuda::index_select(xc.dtype(), lc.outer, lc.n, lc.inner, ic.numel(), ic.data<int64_t>(), xc.raw_data(),
-                       out_c.raw_data());
-    return out_c;
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   Tensor x = contiguous_of(x_in), index = contiguous_of(index_in);
   Layout l = layout_of(x.shape(), d);
-  check_bounds(op, index, l.n, d, x);
+  check_bounds(op, to_device(index, kCPU), l.n, d, x);  // on a host copy of a device index
   const int64_t k = index.numel();
   Shape out_shape = x.shape();
   if (!out_shape.empty()) out_shape[d] = k;
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
-  cpu::index_select(x.dtype(), l.outer, l.n, l.inner, k, index.data<int64_t>(), x.raw_data(), out.raw_data());
+  RESA_BACKEND_CALL(x.device(), op, index_select, x.dtype(), l.outer, l.n, l.inner, k, index.data<int64_t>(),
+                    x.raw_data(), out.raw_data());
   return out;
 }
 
@@ -132,21 +118,11 @@ void index_add_(const Tensor& dst, int64_t dim, const Tensor& index_in, const Te
   if (!want.empty()) want[d] = k;
   RESA_CHECK(src_in.shape() == want, "[{}] source {} must be {} for destination {} and index {} along dim {}", op,
              shape_str(src_in.shape()), shape_str(want), shape_str(dst.shape()), shape_str(index_in.shape()), d);
-  if (dst.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    Tensor sc = contiguous_of(src_in), ic = contiguous_of(index_in);
-    Layout lc = layout_of(dst.shape(), d);
-    check_bounds(op, to_device(ic, kCPU), lc.n, d, dst);  // on a host copy of the index
-    cuda::index_add(dst.dtype(), lc.outer, lc.n, lc.inner, k, ic.data<int64_t>(), sc.raw_data(), dst.raw_data());
-    return;
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   Tensor src = contiguous_of(src_in), index = contiguous_of(index_in);
   Layout l = layout_of(dst.shape(), d);
-  check_bounds(op, index, l.n, d, dst);
-  cpu::index_add(dst.dtype(), l.outer, l.n, l.inner, k, index.data<int64_t>(), src.raw_data(), dst.raw_data());
+  check_bounds(op, to_device(index, kCPU), l.n, d, dst);  // on a host copy of a device index
+  RESA_BACKEND_CALL(dst.device(), op, index_add, dst.dtype(), l.outer, l.n, l.inner, k, index.data<int64_t>(),
+                    src.raw_data(), dst.raw_data());
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
@@ -154,21 +130,11 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
   check_index_dtype(op, index_in, x);
   const int64_t d = index_dim(dim, x.dim(), op);
   check_gather_shapes(op, x, index_in, d);
-  if (x.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    Tensor ic = contiguous_of(index_in);
-    check_bounds(op, to_device(ic, kCPU), x.dim() == 0 ? 1 : x.shape()[d], d, x);  // on a host copy of the index
-    Tensor out_c = Tensor::empty(ic.shape(), x.dtype(), x.device());
-    cuda::gather(x.dtype(), d, ic.shape(), ic.data<int64_t>(), x.raw_data(), x.strides(), out_c.raw_data());
-    return out_c;
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   Tensor index = contiguous_of(index_in);
-  check_bounds(op, index, x.dim() == 0 ? 1 : x.shape()[d], d, x);
+  check_bounds(op, to_device(index, kCPU), x.dim() == 0 ? 1 : x.shape()[d], d, x);  // on a host copy of a device index
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
-  cpu::gather(x.dtype(), d, index.shape(), index.data<int64_t>(), x.raw_data(), x.strides(), out.raw_data());
+  RESA_BACKEND_CALL(x.device(), op, gather, x.dtype(), d, index.shape(), index.data<int64_t>(), x.raw_data(),
+                    x.strides(), out.raw_data());
   return out;
 }
 
@@ -182,20 +148,10 @@ void scatter_add_(const Tensor& dst, int64_t dim, const Tensor& index_in, const 
   check_gather_shapes(op, dst, index_in, d);
   RESA_CHECK(src_in.shape() == index_in.shape(), "[{}] source {} must have the shape of index {}", op,
              shape_str(src_in.shape()), shape_str(index_in.shape()));
-  if (dst.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    Tensor sc = contiguous_of(src_in), ic = contiguous_of(index_in);
-    check_bounds(op, to_device(ic, kCPU), dst.dim() == 0 ? 1 : dst.shape()[d], d, dst);  // on a host copy of the index
-    cuda::scatter_add(dst.dtype(), d, ic.shape(), ic.data<int64_t>(), sc.raw_data(), dst.raw_data(), dst.strides());
-    return;
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   Tensor src = contiguous_of(src_in), index = contiguous_of(index_in);
-  check_bounds(op, index, dst.dim() == 0 ? 1 : dst.shape()[d], d, dst);
-  cpu::scatter_add(dst.dtype(), d, index.shape(), index.data<int64_t>(), src.raw_data(), dst.raw_data(),
-                   dst.strides());
+  check_bounds(op, to_device(index, kCPU), dst.dim() == 0 ? 1 : dst.shape()[d], d, dst);  // on a host copy of a device index
+  RESA_BACKEND_CALL(dst.device(), op, scatter_add, dst.dtype(), d, index.shape(), index.data<int64_t>(),
+                    src.raw_data(), dst.raw_data(), dst.strides());
 }
 
 }  // namespace resa::ops

@@ -31,23 +31,13 @@ Shape out_shape(const Shape& x, const PoolShape& g) { return {x[0], x[1], g.p, g
 std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, int64_t padding) {
   auto g = pool_shape("max_pool2d", x_in.shape(), kernel, stride, padding);
   check_floating("max_pool2d", x_in);
-#ifndef RESA_WITH_CUDA
-  if (x_in.device().is_cuda()) dispatch::no_cuda_kernel("max_pool2d");
-#endif
   Shape ys = out_shape(x_in.shape(), g);
   Tensor y = Tensor::empty(ys, x_in.dtype(), x_in.device());
   Tensor idx = Tensor::empty(ys, DType::Int64, x_in.device());
   if (y.numel() == 0) return {y, idx};
   Tensor x = contiguous_of(x_in);
-#ifdef RESA_WITH_CUDA
-  if (x.device().is_cuda()) {
-    cuda::max_pool2d_forward(x.dtype(), g, x.raw_data(), y.raw_data(), idx.data<int64_t>());
-    return {y, idx};
-  }
-#endif
-  RESA_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&] {
-    cpu::max_pool2d_forward<scalar_t>(g, x.data<scalar_t>(), y.data<scalar_t>(), idx.data<int64_t>());
-  });
+  RESA_BACKEND_CALL(x.device(), "max_pool2d", max_pool2d_forward, x.dtype(), g, x.raw_data(), y.raw_data(),
+                    idx.data<int64_t>());
   return {y, idx};
 }
 
@@ -60,42 +50,22 @@ Tensor max_pool2d_backward(const Tensor& dy_in, const Tensor& indices, const Sha
              dtype_name(indices.dtype()));
   check_floating("max_pool2d_backward", dy_in);
   check_same_device("max_pool2d_backward", dy_in, indices);
-#ifndef RESA_WITH_CUDA
-  if (dy_in.device().is_cuda()) dispatch::no_cuda_kernel("max_pool2d_backward");
-#endif
   Tensor dx = Tensor::empty(x_shape, dy_in.dtype(), dy_in.device());
   if (dx.numel() == 0) return dx;
   Tensor dy = contiguous_of(dy_in), idx = contiguous_of(indices);
   PoolShape g{x_shape[0] * x_shape[1], x_shape[2], x_shape[3], dy.size(2), dy.size(3), 0, 0, 0};
-#ifdef RESA_WITH_CUDA
-  if (dy.device().is_cuda()) {
-    cuda::max_pool2d_backward(dy.dtype(), g, dy.raw_data(), idx.data<int64_t>(), dx.raw_data());
-    return dx;
-  }
-#endif
-  RESA_DISPATCH_FLOAT(dy.dtype(), "max_pool2d_backward", [&] {
-    cpu::max_pool2d_backward<scalar_t>(g, dy.data<scalar_t>(), idx.data<int64_t>(), dx.data<scalar_t>());
-  });
+  RESA_BACKEND_CALL(dy.device(), "max_pool2d_backward", max_pool2d_backward, dy.dtype(), g, dy.raw_data(),
+                    idx.data<int64_t>(), dx.raw_data());
   return dx;
 }
 
 Tensor avg_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, int64_t padding) {
   auto g = pool_shape("avg_pool2d", x_in.shape(), kernel, stride, padding);
   check_floating("avg_pool2d", x_in);
-#ifndef RESA_WITH_CUDA
-  if (x_in.device().is_cuda()) dispatch::no_cuda_kernel("avg_pool2d");
-#endif
   Tensor y = Tensor::empty(out_shape(x_in.shape(), g), x_in.dtype(), x_in.device());
   if (y.numel() == 0) return y;
   Tensor x = contiguous_of(x_in);
-#ifdef RESA_WITH_CUDA
-  if (x.device().is_cuda()) {
-    cuda::avg_pool2d_forward(x.dtype(), g, x.raw_data(), y.raw_data());
-    return y;
-  }
-#endif
-  RESA_DISPATCH_FLOAT(x.dtype(), "avg_pool2d",
-                      [&] { cpu::avg_pool2d_forward<scalar_t>(g, x.data<scalar_t>(), y.data<scalar_t>()); });
+  RESA_BACKEND_CALL(x.device(), "avg_pool2d", avg_pool2d_forward, x.dtype(), g, x.raw_data(), y.raw_data());
   return y;
 }
 
@@ -106,20 +76,11 @@ Tensor avg_pool2d_backward(const Tensor& dy_in, const Shape& x_shape, int64_t ke
              "[avg_pool2d_backward] grad_output {} does not match the output {} of input {}",
              shape_str(dy_in.shape()), shape_str(out_shape(x_shape, g)), shape_str(x_shape));
   check_floating("avg_pool2d_backward", dy_in);
-#ifndef RESA_WITH_CUDA
-  if (dy_in.device().is_cuda()) dispatch::no_cuda_kernel("avg_pool2d_backward");
-#endif
   Tensor dx = Tensor::empty(x_shape, dy_in.dtype(), dy_in.device());
   if (dx.numel() == 0) return dx;
   Tensor dy = contiguous_of(dy_in);
-#ifdef RESA_WITH_CUDA
-  if (dy.device().is_cuda()) {
-    cuda::avg_pool2d_backward(dy.dtype(), g, dy.raw_data(), dx.raw_data());
-    return dx;
-  }
-#endif
-  RESA_DISPATCH_FLOAT(dy.dtype(), "avg_pool2d_backward",
-                      [&] { cpu::avg_pool2d_backward<scalar_t>(g, dy.data<scalar_t>(), dx.data<scalar_t>()); });
+  RESA_BACKEND_CALL(dy.device(), "avg_pool2d_backward", avg_pool2d_backward, dy.dtype(), g, dy.raw_data(),
+                    dx.raw_data());
   return dx;
 }
 

@@ -88,15 +88,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims_in,
     src = contiguous_copy(Tensor::make_view(x, ps, pst, x.offset()));
   }
   Tensor out = Tensor::empty(out_shape, out_dtype, x.device());
-  if (x.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    cuda::reduce(op, x.dtype(), outer, r, inner, src.raw_data(), out.raw_data());
-    return out;
-#else
-    dispatch::no_cuda_kernel(name);
-#endif
-  }
-  cpu::reduce(op, x.dtype(), outer, r, inner, src.raw_data(), out.raw_data());
+  RESA_BACKEND_CALL(x.device(), name, reduce, op, x.dtype(), outer, r, inner, src.raw_data(), out.raw_data());
   return out;
 }
 

@@ -40,21 +40,10 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   check_floating(op, x_in);
   const int64_t d = softmax_dim(x_in, dim, op);
-  if (x_in.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    Tensor xc = x_in.is_contiguous() ? x_in : contiguous_copy(x_in);
-    Tensor yc = Tensor::empty(xc.shape(), xc.dtype(), xc.device());
-    Layout lc = layout_of(xc.shape(), d);
-    cuda::softmax(xc.dtype(), log, lc.outer, lc.n, lc.inner, xc.raw_data(), yc.raw_data());
-    return yc;
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   Tensor x = x_in.is_contiguous() ? x_in : contiguous_copy(x_in);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   Layout l = layout_of(x.shape(), d);
-  cpu::softmax(x.dtype(), log, l.outer, l.n, l.inner, x.raw_data(), y.raw_data());
+  RESA_BACKEND_CALL(x.device(), op, softmax, x.dtype(), log, l.outer, l.n, l.inner, x.raw_data(), y.raw_data());
   return y;
 }
 
@@ -66,23 +55,12 @@ Tensor softmax_backward_impl(const Tensor& grad, const Tensor& y_in, int64_t dim
   RESA_CHECK(grad.shape() == y_in.shape(), "[{}] gradient {} and output {} differ in shape", op,
              shape_str(grad.shape()), shape_str(y_in.shape()));
   const int64_t d = softmax_dim(y_in, dim, op);
-  if (y_in.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    Tensor gc = grad.is_contiguous() ? grad : contiguous_copy(grad);
-    Tensor yc = y_in.is_contiguous() ? y_in : contiguous_copy(y_in);
-    Tensor dxc = Tensor::empty(yc.shape(), yc.dtype(), yc.device());
-    Layout lc = layout_of(yc.shape(), d);
-    cuda::softmax_backward(yc.dtype(), log, lc.outer, lc.n, lc.inner, gc.raw_data(), yc.raw_data(), dxc.raw_data());
-    return dxc;
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   Tensor g = grad.is_contiguous() ? grad : contiguous_copy(grad);
   Tensor y = y_in.is_contiguous() ? y_in : contiguous_copy(y_in);
   Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
   Layout l = layout_of(y.shape(), d);
-  cpu::softmax_backward(y.dtype(), log, l.outer, l.n, l.inner, g.raw_data(), y.raw_data(), dx.raw_data());
+  RESA_BACKEND_CALL(y.device(), op, softmax_backward, y.dtype(), log, l.outer, l.n, l.inner, g.raw_data(),
+                    y.raw_data(), dx.raw_data());
   return dx;
 }
 
@@ -122,33 +100,18 @@ std::pair<Tensor, Tensor> cross_entropy(const Tensor& logits_in, const Tensor& l
              "[{}] labels must be (N) for logits (N, C): got labels {} for logits {}", op,
              shape_str(labels_in.shape()), shape_str(logits_in.shape()));
   check_same_device(op, logits_in, labels_in);
-  if (logits_in.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    const int64_t Nc = logits_in.shape()[0], Cc = logits_in.shape()[1];
-    Tensor lc = contiguous_of(logits_in), labc = contiguous_of(labels_in);
-    // The label range is checked on the host: N int64 copied back, the same error as on the CPU.
-    auto host_labels = labc.to_vector<int64_t>();
-    for (int64_t i = 0; i < Nc; ++i)
-      RESA_CHECK(host_labels[i] >= 0 && host_labels[i] < Cc,
-                 "[{}] label {} at row {} is out of range for C = {} classes (logits {})", op, host_labels[i], i, Cc,
-                 shape_str(lc.shape()));
-    Tensor loss_c = Tensor::empty({}, lc.dtype(), lc.device());
-    Tensor lse_c = Tensor::empty({Nc}, DType::Float64, lc.device());
-    cuda::cross_entropy(lc.dtype(), Nc, Cc, lc.raw_data(), labc.data<int64_t>(), loss_c.raw_data(), lse_c.raw_data());
-    return {loss_c, lse_c};
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   const int64_t N = logits_in.shape()[0], C = logits_in.shape()[1];
   Tensor logits = contiguous_of(logits_in), labels = contiguous_of(labels_in);
-  const int64_t* lab = labels.data<int64_t>();
+  // The label range is checked on the host (N int64 copied back from a device), the same error everywhere.
+  Tensor host_labels = to_device(labels, kCPU);
+  const int64_t* lab = host_labels.data<int64_t>();
   for (int64_t i = 0; i < N; ++i)
     RESA_CHECK(lab[i] >= 0 && lab[i] < C, "[{}] label {} at row {} is out of range for C = {} classes (logits {})",
                op, lab[i], i, C, shape_str(logits.shape()));
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
   Tensor lse = Tensor::empty({N}, DType::Float64, logits.device());
-  cpu::cross_entropy(logits.dtype(), N, C, logits.raw_data(), lab, loss.raw_data(), lse.raw_data());
+  RESA_BACKEND_CALL(logits.device(), op, cross_entropy, logits.dtype(), N, C, logits.raw_data(),
+                    labels.data<int64_t>(), loss.raw_data(), lse.raw_data());
   return {loss, lse};
 }
 
@@ -162,23 +125,11 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits_in, const
                  lse_in.dtype() == DType::Float64,
              "[{}] expects int64 labels (N) and float64 lse (N) for logits {}, got labels {} and lse {}", op,
              shape_str(logits_in.shape()), shape_str(labels_in.shape()), shape_str(lse_in.shape()));
-  if (logits_in.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    Tensor lc = contiguous_of(logits_in), labc = contiguous_of(labels_in), lsec = contiguous_of(lse_in);
-    Tensor gc = contiguous_of(grad);
-    Tensor dxc = Tensor::empty(lc.shape(), lc.dtype(), lc.device());
-    cuda::cross_entropy_backward(lc.dtype(), N, C, gc.raw_data(), lc.raw_data(), labc.data<int64_t>(),
-                                 lsec.raw_data(), dxc.raw_data());
-    return dxc;
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   Tensor logits = contiguous_of(logits_in), labels = contiguous_of(labels_in), lse = contiguous_of(lse_in);
   Tensor g = contiguous_of(grad);
   Tensor dx = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
-  cpu::cross_entropy_backward(logits.dtype(), N, C, g.raw_data(), logits.raw_data(), labels.data<int64_t>(),
-                              lse.raw_data(), dx.raw_data());
+  RESA_BACKEND_CALL(logits.device(), op, cross_entropy_backward, logits.dtype(), N, C, g.raw_data(),
+                    logits.raw_data(), labels.data<int64_t>(), lse.raw_data(), dx.raw_data());
   return dx;
 }
 
@@ -189,24 +140,12 @@ std::pair<Tensor, Tensor> cross_entropy_soft(const Tensor& logits_in, const Tens
   check_same_device(op, logits_in, target_in);
   RESA_CHECK(target_in.shape() == logits_in.shape(), "[{}] target {} must have the shape of logits {}", op,
              shape_str(target_in.shape()), shape_str(logits_in.shape()));
-  if (logits_in.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    const int64_t Nc = logits_in.shape()[0], Cc = logits_in.shape()[1];
-    Tensor lc = contiguous_of(logits_in), tc = contiguous_of(target_in);
-    Tensor loss_c = Tensor::empty({}, lc.dtype(), lc.device());
-    Tensor lse_c = Tensor::empty({Nc}, DType::Float64, lc.device());
-    cuda::cross_entropy_soft(lc.dtype(), Nc, Cc, lc.raw_data(), tc.raw_data(), loss_c.raw_data(), lse_c.raw_data());
-    return {loss_c, lse_c};
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   const int64_t N = logits_in.shape()[0], C = logits_in.shape()[1];
   Tensor logits = contiguous_of(logits_in), target = contiguous_of(target_in);
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
   Tensor lse = Tensor::empty({N}, DType::Float64, logits.device());
-  cpu::cross_entropy_soft(logits.dtype(), N, C, logits.raw_data(), target.raw_data(), loss.raw_data(),
-                          lse.raw_data());
+  RESA_BACKEND_CALL(logits.device(), op, cross_entropy_soft, logits.dtype(), N, C, logits.raw_data(),
+                    target.raw_data(), loss.raw_data(), lse.raw_data());
   return {loss, lse};
 }
 
@@ -223,28 +162,14 @@ std::pair<Tensor, Tensor> cross_entropy_soft_backward(const Tensor& grad, const 
              shape_str(logits_in.shape()), shape_str(logits_in.shape()), shape_str(target_in.shape()),
              shape_str(lse_in.shape()));
   if (!need_logits && !need_target) return {};
-  if (logits_in.device().is_cuda()) {
-#ifdef RESA_WITH_CUDA
-    Tensor lc = contiguous_of(logits_in), tc = contiguous_of(target_in), lsec = contiguous_of(lse_in);
-    Tensor gc = contiguous_of(grad);
-    Tensor dxc, dtc;
-    if (need_logits) dxc = Tensor::empty(lc.shape(), lc.dtype(), lc.device());
-    if (need_target) dtc = Tensor::empty(lc.shape(), lc.dtype(), lc.device());
-    cuda::cross_entropy_soft_backward(lc.dtype(), N, C, gc.raw_data(), lc.raw_data(), tc.raw_data(), lsec.raw_data(),
-                                      need_logits ? dxc.raw_data() : nullptr, need_target ? dtc.raw_data() : nullptr);
-    return {dxc, dtc};
-#else
-    dispatch::no_cuda_kernel(op);
-#endif
-  }
   Tensor logits = contiguous_of(logits_in), target = contiguous_of(target_in), lse = contiguous_of(lse_in);
   Tensor g = contiguous_of(grad);
   Tensor dx, dt;
   if (need_logits) dx = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
   if (need_target) dt = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
-  cpu::cross_entropy_soft_backward(logits.dtype(), N, C, g.raw_data(), logits.raw_data(), target.raw_data(),
-                                   lse.raw_data(), need_logits ? dx.raw_data() : nullptr,
-                                   need_target ? dt.raw_data() : nullptr);
+  RESA_BACKEND_CALL(logits.device(), op, cross_entropy_soft_backward, logits.dtype(), N, C, g.raw_data(),
+                    logits.raw_data(), target.raw_data(), lse.raw_data(), need_logits ? dx.raw_data() : nullptr,
+                    need_target ? dt.raw_data() : nullptr);
   return {dx, dt};
 }
 

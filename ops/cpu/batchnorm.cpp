@@ -152,4 +152,37 @@ RESA_BN_INSTANTIATE(float)
 RESA_BN_INSTANTIATE(double)
 #undef RESA_BN_INSTANTIATE
 
+void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
+                      const void* bias, double eps, double momentum, void* y, void* mean, void* invstd,
+                      void* running_mean, void* running_var) {
+  RESA_DISPATCH_FLOAT(dtype, "batch_norm", [&] {
+    using T = scalar_t;
+    batch_norm_train<T>(n, c, l, static_cast<const T*>(x), static_cast<const T*>(weight),
+                        static_cast<const T*>(bias), eps, momentum, static_cast<T*>(y), static_cast<T*>(mean),
+                        static_cast<T*>(invstd), static_cast<T*>(running_mean), static_cast<T*>(running_var));
+  });
+}
+
+void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
+                     const void* bias, const void* running_mean, const void* running_var, double eps, void* y,
+                     void* mean, void* invstd) {
+  RESA_DISPATCH_FLOAT(dtype, "batch_norm", [&] {
+    using T = scalar_t;
+    batch_norm_eval<T>(n, c, l, static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<const T*>(bias),
+                       static_cast<const T*>(running_mean), static_cast<const T*>(running_var), eps,
+                       static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(invstd));
+  });
+}
+
+void batch_norm_backward(DType dtype, int64_t n, int64_t c, int64_t l, const void* dy, const void* x,
+                         const void* weight, const void* mean, const void* invstd, bool training, void* dx,
+                         void* dweight, void* dbias) {
+  RESA_DISPATCH_FLOAT(dtype, "batch_norm_backward", [&] {
+    using T = scalar_t;
+    batch_norm_backward<T>(n, c, l, static_cast<const T*>(dy), static_cast<const T*>(x), static_cast<const T*>(weight),
+                           static_cast<const T*>(mean), static_cast<const T*>(invstd), training, static_cast<T*>(dx),
+                           static_cast<T*>(dweight), static_cast<T*>(dbias));
+  });
+}
+
 }  // namespace resa::cpu

@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "resa/core/dtype.h"
+
 namespace resa::cpu {
 
 // x: (N, C, L), weight, bias: (C) or null -> y: (N, C, L), mean, invstd: (C) of the batch (biased var).
@@ -23,5 +25,17 @@ void batch_norm_eval(int64_t n, int64_t c, int64_t l, const T* x, const T* weigh
 template <typename T>
 void batch_norm_backward(int64_t n, int64_t c, int64_t l, const T* dy, const T* x, const T* weight, const T* mean,
                          const T* invstd, bool training, T* dx, T* dweight, T* dbias);
+
+// The same kernels by dtype (float32 / float64) over untyped pointers (any may be null where the typed one
+// allows it): the signatures of their CUDA twins in ops/cuda/kernels.h, for RESA_BACKEND_CALL.
+void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
+                      const void* bias, double eps, double momentum, void* y, void* mean, void* invstd,
+                      void* running_mean, void* running_var);
+void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
+                     const void* bias, const void* running_mean, const void* running_var, double eps, void* y,
+                     void* mean, void* invstd);
+void batch_norm_backward(DType dtype, int64_t n, int64_t c, int64_t l, const void* dy, const void* x,
+                         const void* weight, const void* mean, const void* invstd, bool training, void* dx,
+                         void* dweight, void* dbias);
 
 }  // namespace resa::cpu

@@ -354,4 +354,25 @@ template void conv2d_forward_winograd<double>(const ConvShape&, const double*, c
 RESA_CONV_INSTANTIATE(double, _reference)
 #undef RESA_CONV_INSTANTIATE
 
+void conv2d_forward(DType dtype, const ConvShape& g, const void* x, const void* w, const void* b, void* y) {
+  RESA_DISPATCH_FLOAT(dtype, "conv2d", [&] {
+    conv2d_forward<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w),
+                             static_cast<const scalar_t*>(b), static_cast<scalar_t*>(y));
+  });
+}
+
+void conv2d_backward_input(DType dtype, const ConvShape& g, const void* dy, const void* w, void* dx) {
+  RESA_DISPATCH_FLOAT(dtype, "conv2d_backward_input", [&] {
+    conv2d_backward_input<scalar_t>(g, static_cast<const scalar_t*>(dy), static_cast<const scalar_t*>(w),
+                                    static_cast<scalar_t*>(dx));
+  });
+}
+
+void conv2d_backward_weight(DType dtype, const ConvShape& g, const void* x, const void* dy, void* dw, void* db) {
+  RESA_DISPATCH_FLOAT(dtype, "conv2d_backward_weight", [&] {
+    conv2d_backward_weight<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(dy),
+                                     static_cast<scalar_t*>(dw), static_cast<scalar_t*>(db));
+  });
+}
+
 }  // namespace resa::cpu

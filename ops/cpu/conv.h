@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "resa/core/dtype.h"
 #include "resa/ops/geometry.h"
 
 namespace resa::cpu {
@@ -37,5 +38,11 @@ template <typename T>
 void conv2d_backward_input_reference(const ConvShape& g, const T* dy, const T* w, T* dx);
 template <typename T>
 void conv2d_backward_weight_reference(const ConvShape& g, const T* x, const T* dy, T* dw, T* db);
+
+// conv2d_forward / _backward_input / _backward_weight by dtype (float32 / float64) over untyped pointers:
+// the signatures of their CUDA twins in ops/cuda/kernels.h, for RESA_BACKEND_CALL in ops/conv.cpp.
+void conv2d_forward(DType dtype, const ConvShape& g, const void* x, const void* w, const void* b, void* y);
+void conv2d_backward_input(DType dtype, const ConvShape& g, const void* dy, const void* w, void* dx);
+void conv2d_backward_weight(DType dtype, const ConvShape& g, const void* x, const void* dy, void* dw, void* db);
 
 }  // namespace resa::cpu

@@ -30,25 +30,29 @@ void binary_loop(const std::vector<int64_t>& shape, T* out, const T* a, const st
   });
 }
 
+// The math the op table's formulas call on the CPU (ops/elementwise_ops.h).
+struct CpuMath {
+  template <typename T> static T exp(T v) { return std::exp(v); }
+  template <typename T> static T log(T v) { return std::log(v); }
+  template <typename T> static T sqrt(T v) { return std::sqrt(v); }
+  template <typename T> static T abs(T v) { return std::abs(v); }
+  template <typename T> static T tanh(T v) { return std::tanh(v); }
+  template <typename T> static T pow(T v, T p) { return std::pow(v, p); }
+  template <typename T> static T max(T a, T b) { return std::max(a, b); }
+  template <typename T> static T min(T a, T b) { return std::min(a, b); }
+};
+
 template <typename T>
 void binary_typed(ops::BinaryOp op, const std::vector<int64_t>& shape, T* out, const T* a,
                   const std::vector<int64_t>& sa, const T* b, const std::vector<int64_t>& sb) {
   using ops::BinaryOp;
-  auto run = [&](auto f) { binary_loop<T>(shape, out, a, sa, b, sb, f); };
   switch (op) {
-    case BinaryOp::Add: return run([](T x, T y) { return x + y; });
-    case BinaryOp::Sub: return run([](T x, T y) { return x - y; });
-    case BinaryOp::Mul: return run([](T x, T y) { return x * y; });
-    case BinaryOp::Div: return run([](T x, T y) { return x / y; });
-    case BinaryOp::Maximum: return run([](T x, T y) { return x >= y ? x : y; });
-    case BinaryOp::Eq: return run([](T x, T y) { return T(x == y); });
-    case BinaryOp::Ne: return run([](T x, T y) { return T(x != y); });
-    case BinaryOp::Lt: return run([](T x, T y) { return T(x < y); });
-    case BinaryOp::Le: return run([](T x, T y) { return T(x <= y); });
-    case BinaryOp::Gt: return run([](T x, T y) { return T(x > y); });
-    case BinaryOp::Ge: return run([](T x, T y) { return T(x >= y); });
-    case BinaryOp::MaskPositive: return run([](T x, T y) { return y > T(0) ? x : T(0); });
+#define RESA_CPU_BINARY_CASE_(Name, str, formula) \
+  case BinaryOp::Name: return binary_loop<T>(shape, out, a, sa, b, sb, ops::BinaryFn<T, CpuMath, BinaryOp::Name>{});
+    RESA_BINARY_OPS(RESA_CPU_BINARY_CASE_)
+#undef RESA_CPU_BINARY_CASE_
   }
+  RESA_FAIL("[binary] unknown op {} (not a row of RESA_BINARY_OPS)", static_cast<int>(op));
 }
 
 template <typename T, typename F>
@@ -62,26 +66,14 @@ template <typename T>
 void unary_typed(ops::UnaryOp op, int64_t n, T* out, const T* x, double p0d, double p1d) {
   using ops::UnaryOp;
   const T p0 = static_cast<T>(p0d), p1 = static_cast<T>(p1d);
-  auto run = [&](auto f) { unary_loop<T>(n, out, x, f); };
+  if (ops::unary_square_fast_path(op, p0d)) return unary_loop<T>(n, out, x, ops::SquareFn<T>{});
   switch (op) {
-    case UnaryOp::Neg: return run([](T v) { return -v; });
-    case UnaryOp::Exp: return run([](T v) { return std::exp(v); });
-    case UnaryOp::Log: return run([](T v) { return std::log(v); });
-    case UnaryOp::Sqrt: return run([](T v) { return std::sqrt(v); });
-    case UnaryOp::Abs: return run([](T v) { return std::abs(v); });
-    case UnaryOp::Relu: return run([](T v) { return v > T(0) ? v : T(0); });
-    case UnaryOp::Sigmoid: return run([](T v) { return T(1) / (T(1) + std::exp(-v)); });
-    case UnaryOp::Tanh: return run([](T v) { return std::tanh(v); });
-    case UnaryOp::Pow:
-      if (p0d == 2.0) return run([](T v) { return v * v; });
-      return run([p0](T v) { return std::pow(v, p0); });
-    case UnaryOp::Clamp: return run([p0, p1](T v) { return std::min(std::max(v, p0), p1); });
-    case UnaryOp::AddScalar: return run([p0](T v) { return v + p0; });
-    case UnaryOp::MulScalar: return run([p0](T v) { return v * p0; });
-    case UnaryOp::RSub: return run([p0](T v) { return p0 - v; });
-    case UnaryOp::RDiv: return run([p0](T v) { return p0 / v; });
-    case UnaryOp::Step: return run([p0](T v) { return v > p0 ? T(1) : T(0); });
+#define RESA_CPU_UNARY_CASE_(Name, str, formula) \
+  case UnaryOp::Name: return unary_loop<T>(n, out, x, ops::UnaryFn<T, CpuMath, UnaryOp::Name>{p0, p1});
+    RESA_UNARY_OPS(RESA_CPU_UNARY_CASE_)
+#undef RESA_CPU_UNARY_CASE_
   }
+  RESA_FAIL("[unary] unknown op {} (not a row of RESA_UNARY_OPS)", static_cast<int>(op));
 }
 
 template <typename D, typename S>

@@ -108,4 +108,28 @@ template void avg_pool2d_forward<double>(const PoolShape&, const double*, double
 template void avg_pool2d_backward<float>(const PoolShape&, const float*, float*);
 template void avg_pool2d_backward<double>(const PoolShape&, const double*, double*);
 
+void max_pool2d_forward(DType dtype, const PoolShape& g, const void* x, void* y, int64_t* idx) {
+  RESA_DISPATCH_FLOAT(dtype, "max_pool2d", [&] {
+    max_pool2d_forward<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<scalar_t*>(y), idx);
+  });
+}
+
+void max_pool2d_backward(DType dtype, const PoolShape& g, const void* dy, const int64_t* idx, void* dx) {
+  RESA_DISPATCH_FLOAT(dtype, "max_pool2d_backward", [&] {
+    max_pool2d_backward<scalar_t>(g, static_cast<const scalar_t*>(dy), idx, static_cast<scalar_t*>(dx));
+  });
+}
+
+void avg_pool2d_forward(DType dtype, const PoolShape& g, const void* x, void* y) {
+  RESA_DISPATCH_FLOAT(dtype, "avg_pool2d", [&] {
+    avg_pool2d_forward<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<scalar_t*>(y));
+  });
+}
+
+void avg_pool2d_backward(DType dtype, const PoolShape& g, const void* dy, void* dx) {
+  RESA_DISPATCH_FLOAT(dtype, "avg_pool2d_backward", [&] {
+    avg_pool2d_backward<scalar_t>(g, static_cast<const scalar_t*>(dy), static_cast<scalar_t*>(dx));
+  });
+}
+
 }  // namespace resa::cpu

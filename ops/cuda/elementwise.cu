@@ -1,6 +1,6 @@
 // CUDA elementwise kernels: binary ops with broadcasting, unary ops, where, strided dtype-converting copy.
-// The formulas are the CPU ones (ops/cpu/elementwise.cpp) written for the device, so both agree to the
-// last few ulps of the math library.
+// The unary and binary formulas are the rows of the op tables (ops/elementwise_ops.h), the CPU's too,
+// evaluated with CUDA's math library (DeviceMath), so both backends agree to the last few ulps of it.
 #include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/kernels.h"
 
@@ -10,66 +10,25 @@ namespace {
 using ops::BinaryOp;
 using ops::UnaryOp;
 
-// ---- device math, one overload per type ----
-__device__ __forceinline__ float d_exp(float x) { return expf(x); }
-__device__ __forceinline__ double d_exp(double x) { return ::exp(x); }
-__device__ __forceinline__ float d_log(float x) { return logf(x); }
-__device__ __forceinline__ double d_log(double x) { return ::log(x); }
-__device__ __forceinline__ float d_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double d_sqrt(double x) { return ::sqrt(x); }
-__device__ __forceinline__ float d_abs(float x) { return fabsf(x); }
-__device__ __forceinline__ double d_abs(double x) { return ::fabs(x); }
-__device__ __forceinline__ float d_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double d_tanh(double x) { return ::tanh(x); }
-__device__ __forceinline__ float d_pow(float x, float p) { return powf(x, p); }
-__device__ __forceinline__ double d_pow(double x, double p) { return ::pow(x, p); }
-
-template <typename T, BinaryOp OP>
-struct BinaryFn {
-  __device__ __forceinline__ T operator()(T x, T y) const {
-    if constexpr (OP == BinaryOp::Add) return T(x + y);
-    else if constexpr (OP == BinaryOp::Sub) return T(x - y);
-    else if constexpr (OP == BinaryOp::Mul) return T(x * y);
-    else if constexpr (OP == BinaryOp::Div) return T(x / y);
-    else if constexpr (OP == BinaryOp::Maximum) return x >= y ? x : y;
-    else if constexpr (OP == BinaryOp::Eq) return T(x == y);
-    else if constexpr (OP == BinaryOp::Ne) return T(x != y);
-    else if constexpr (OP == BinaryOp::Lt) return T(x < y);
-    else if constexpr (OP == BinaryOp::Le) return T(x <= y);
-    else if constexpr (OP == BinaryOp::Gt) return T(x > y);
-    else if constexpr (OP == BinaryOp::MaskPositive) return y > T(0) ? x : T(0);
-    else return T(x >= y);
-  }
-};
-
-template <typename T, UnaryOp OP>
-struct UnaryFn {
-  T p0, p1;
-  __device__ __forceinline__ T operator()(T v) const {
-    if constexpr (OP == UnaryOp::Neg) return -v;
-    else if constexpr (OP == UnaryOp::Exp) return d_exp(v);
-    else if constexpr (OP == UnaryOp::Log) return d_log(v);
-    else if constexpr (OP == UnaryOp::Sqrt) return d_sqrt(v);
-    else if constexpr (OP == UnaryOp::Abs) return d_abs(v);
-    else if constexpr (OP == UnaryOp::Relu) return v > T(0) ? v : T(0);
-    else if constexpr (OP == UnaryOp::Sigmoid) return T(1) / (T(1) + d_exp(-v));
-    else if constexpr (OP == UnaryOp::Tanh) return d_tanh(v);
-    else if constexpr (OP == UnaryOp::Pow) return d_pow(v, p0);
-    else if constexpr (OP == UnaryOp::Clamp) {
-      T lo = v < p0 ? p0 : v;  // std::max(v, p0): NaN stays NaN
-      return p1 < lo ? p1 : lo;  // std::min(lo, p1)
-    }
-    else if constexpr (OP == UnaryOp::AddScalar) return v + p0;
-    else if constexpr (OP == UnaryOp::MulScalar) return v * p0;
-    else if constexpr (OP == UnaryOp::RSub) return p0 - v;
-    else if constexpr (OP == UnaryOp::RDiv) return p0 / v;
-    else return v > p0 ? T(1) : T(0);  // Step
-  }
-};
-
-template <typename T>
-struct Square {
-  __device__ __forceinline__ T operator()(T v) const { return v * v; }
+// ---- the math the op table's formulas call on the device (ops/elementwise_ops.h), one overload per type ----
+struct DeviceMath {
+  static __host__ __device__ __forceinline__ float exp(float x) { return expf(x); }
+  static __host__ __device__ __forceinline__ double exp(double x) { return ::exp(x); }
+  static __host__ __device__ __forceinline__ float log(float x) { return logf(x); }
+  static __host__ __device__ __forceinline__ double log(double x) { return ::log(x); }
+  static __host__ __device__ __forceinline__ float sqrt(float x) { return sqrtf(x); }
+  static __host__ __device__ __forceinline__ double sqrt(double x) { return ::sqrt(x); }
+  static __host__ __device__ __forceinline__ float abs(float x) { return fabsf(x); }
+  static __host__ __device__ __forceinline__ double abs(double x) { return ::fabs(x); }
+  static __host__ __device__ __forceinline__ float tanh(float x) { return tanhf(x); }
+  static __host__ __device__ __forceinline__ double tanh(double x) { return ::tanh(x); }
+  static __host__ __device__ __forceinline__ float pow(float x, float p) { return powf(x, p); }
+  static __host__ __device__ __forceinline__ double pow(double x, double p) { return ::pow(x, p); }
+  // std::max / std::min exactly: NaN in the first argument stays NaN.
+  template <typename T>
+  static __host__ __device__ __forceinline__ T max(T a, T b) { return a < b ? b : a; }
+  template <typename T>
+  static __host__ __device__ __forceinline__ T min(T a, T b) { return b < a ? b : a; }
 };
 
 // ---- kernels ----
@@ -124,7 +83,7 @@ __global__ void copy_strided_kernel(Geometry<2> g, D* __restrict__ dst, const S*
 // ---- host-side dispatch ----
 template <typename T, BinaryOp OP>
 void launch_binary(const Geometry<3>& g, T* out, const T* a, const T* b) {
-  BinaryFn<T, OP> f;
+  ops::BinaryFn<T, DeviceMath, OP> f;
   if (g.numel == 0) return;
   if (g.flat) {
     binary_flat_kernel<<<grid_for(g.numel), kBlock, 0, stream()>>>(g.numel, out, a, b, f);
@@ -139,19 +98,12 @@ void launch_binary(const Geometry<3>& g, T* out, const T* a, const T* b) {
 template <typename T>
 void binary_typed(BinaryOp op, const Geometry<3>& g, T* out, const T* a, const T* b) {
   switch (op) {
-    case BinaryOp::Add: return launch_binary<T, BinaryOp::Add>(g, out, a, b);
-    case BinaryOp::Sub: return launch_binary<T, BinaryOp::Sub>(g, out, a, b);
-    case BinaryOp::Mul: return launch_binary<T, BinaryOp::Mul>(g, out, a, b);
-    case BinaryOp::Div: return launch_binary<T, BinaryOp::Div>(g, out, a, b);
-    case BinaryOp::Maximum: return launch_binary<T, BinaryOp::Maximum>(g, out, a, b);
-    case BinaryOp::Eq: return launch_binary<T, BinaryOp::Eq>(g, out, a, b);
-    case BinaryOp::Ne: return launch_binary<T, BinaryOp::Ne>(g, out, a, b);
-    case BinaryOp::Lt: return launch_binary<T, BinaryOp::Lt>(g, out, a, b);
-    case BinaryOp::Le: return launch_binary<T, BinaryOp::Le>(g, out, a, b);
-    case BinaryOp::Gt: return launch_binary<T, BinaryOp::Gt>(g, out, a, b);
-    case BinaryOp::Ge: return launch_binary<T, BinaryOp::Ge>(g, out, a, b);
-    case BinaryOp::MaskPositive: return launch_binary<T, BinaryOp::MaskPositive>(g, out, a, b);
+#define RESA_CUDA_BINARY_CASE_(Name, str, formula) \
+  case BinaryOp::Name: return launch_binary<T, BinaryOp::Name>(g, out, a, b);
+    RESA_BINARY_OPS(RESA_CUDA_BINARY_CASE_)
+#undef RESA_CUDA_BINARY_CASE_
   }
+  RESA_FAIL("[binary] unknown op {} (not a row of RESA_BINARY_OPS)", static_cast<int>(op));
 }
 
 template <typename T, typename F>
@@ -163,25 +115,14 @@ void launch_unary(int64_t n, T* out, const T* x, F f) {
 template <typename T>
 void unary_typed(UnaryOp op, int64_t n, T* out, const T* x, double p0d, double p1d) {
   const T p0 = static_cast<T>(p0d), p1 = static_cast<T>(p1d);
+  if (ops::unary_square_fast_path(op, p0d)) return launch_unary(n, out, x, ops::SquareFn<T>{});
   switch (op) {
-    case UnaryOp::Neg: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Neg>{p0, p1});
-    case UnaryOp::Exp: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Exp>{p0, p1});
-    case UnaryOp::Log: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Log>{p0, p1});
-    case UnaryOp::Sqrt: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Sqrt>{p0, p1});
-    case UnaryOp::Abs: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Abs>{p0, p1});
-    case UnaryOp::Relu: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Relu>{p0, p1});
-    case UnaryOp::Sigmoid: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Sigmoid>{p0, p1});
-    case UnaryOp::Tanh: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Tanh>{p0, p1});
-    case UnaryOp::Pow:
-      if (p0d == 2.0) return launch_unary(n, out, x, Square<T>{});
-      return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Pow>{p0, p1});
-    case UnaryOp::Clamp: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Clamp>{p0, p1});
-    case UnaryOp::AddScalar: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::AddScalar>{p0, p1});
-    case UnaryOp::MulScalar: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::MulScalar>{p0, p1});
-    case UnaryOp::RSub: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::RSub>{p0, p1});
-    case UnaryOp::RDiv: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::RDiv>{p0, p1});
-    case UnaryOp::Step: return launch_unary(n, out, x, UnaryFn<T, UnaryOp::Step>{p0, p1});
+#define RESA_CUDA_UNARY_CASE_(Name, str, formula) \
+  case UnaryOp::Name: return launch_unary(n, out, x, ops::UnaryFn<T, DeviceMath, UnaryOp::Name>{p0, p1});
+    RESA_UNARY_OPS(RESA_CUDA_UNARY_CASE_)
+#undef RESA_CUDA_UNARY_CASE_
   }
+  RESA_FAIL("[unary] unknown op {} (not a row of RESA_UNARY_OPS)", static_cast<int>(op));
 }
 
 template <typename D, typename S>
