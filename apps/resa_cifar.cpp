@@ -17,6 +17,7 @@
 #include "progress.h"
 #include "resa/eval/knn.h"
 #include "resa/eval/linear_probe.h"
+#include "resa/eval/features.h"
 #include "resa/train/trainer.h"
 
 using namespace resa;
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
     Callbacks cb;
     cb.on_step = [&](const StepStats& s) { progress.update(s.step, s.epoch + 1, s.loss, s.lr, s.images_per_s); };
     cb.on_eval = [&](const EvalStats& e) {
-      if (trainer.method().online_encoder() != trainer.method().eval_encoder())
+      if (trainer.method().evaluates_teacher())
         progress.message(fmt::format("epoch {}: kNN (k=5) top-1 teacher {:.2f}%, online {:.2f}%", e.epoch,
                                      100 * e.knn.teacher, 100 * e.knn.online));
       else
@@ -161,7 +162,7 @@ int main(int argc, char** argv) {
     fmt::print("extracting features of {} train and {} test images...\n", ev.train->size(), ev.test->size());
     Tensor ytr = dataset_labels(*ev.train), yte = dataset_labels(*ev.test);
     std::vector<std::pair<std::string, nn::ModulePtr>> encoders{{"", trainer.method().eval_encoder()}};
-    if (trainer.method().online_encoder() != trainer.method().eval_encoder()) {
+    if (trainer.method().evaluates_teacher()) {
       encoders[0].first = "_teacher";
       encoders.emplace_back("_online", trainer.method().online_encoder());
     }
