@@ -69,25 +69,9 @@ std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels
   Generator gen(cfg.seed ^ 0x9E3779B97F4A7C15ull);
   auto projector = std::make_shared<nn::Projector>(encoder->feature_dim(), cfg.mlp, projector_last_bn(cfg.method),
                                                    /*bias=*/true, &gen);
-  MethodSpec spec;
-  spec.name = cfg.method;
-  spec.variant = cfg.variant;
-  spec.temperature = cfg.temperature;
-  spec.ema_momentum = cfg.ema_momentum;
   RESA_CHECK(cfg.loss_sides == 1 || cfg.loss_sides == 2, "[train] --loss-sides must be 1 or 2, got {}", cfg.loss_sides);
-  spec.symmetric_loss = cfg.loss_sides == 2;
-  spec.sinkhorn_eps = cfg.sinkhorn_eps;
-  spec.sinkhorn_iters = cfg.sinkhorn_iters;
-  spec.seed = cfg.seed;
-  spec.simclr_temperature = cfg.simclr_temperature;
-  spec.byol_momentum = cfg.byol_momentum;
-  spec.byol_pred_hidden = cfg.byol_pred_hidden;
-  spec.swav_temperature = cfg.swav_temperature;
-  spec.swav_prototypes = cfg.swav_prototypes;
-  spec.swav_freeze_iters = cfg.swav_freeze_iters;
-  spec.vicreg_sim = cfg.vicreg_sim;
-  spec.vicreg_var = cfg.vicreg_var;
-  spec.vicreg_cov = cfg.vicreg_cov;
+  MethodSpec spec{cfg.method, cfg.seed, cfg.resa, cfg.simclr, cfg.byol, cfg.swav, cfg.vicreg};
+  spec.resa.loss_.symmetric_ = cfg.loss_sides == 2;
   auto m = make_method(spec, encoder, projector);
   m->to(Device::parse(cfg.device));
   return m;
