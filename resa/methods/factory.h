@@ -17,7 +17,8 @@ namespace resa {
 // is the one place its defaults are written; make_method passes on the named method's.
 struct MethodSpec {
   std::string name = "resa";  // resa | simclr | byol | swav | vicreg
-  uint64_t seed = 0;          // initial weights of the extra heads (predictor, prototypes): replaces their seed_
+  uint64_t seed = 0;          // initial weights of the extra heads (predictor, prototypes); overrides
+                              // byol.seed_ and swav.seed_, so one seed decides a run
   ReSAOptions resa;
   SimCLROptions simclr;
   BYOLOptions byol;

@@ -17,14 +17,13 @@ bool TrainConfig::zero_init_residual_on() const {
 }
 
 // ---------------------------------------------------------------- method settings
-namespace {
-// A setting stored as it is in one field: `field` is the path from the config, e.g. swav.prototypes_.
-#define RESA_FIELD_SETTING(flag, key, help, field)                                                   \
-  MethodSetting {                                                                                    \
-    flag, key, help, {}, [](const TrainConfig& c) { return SettingValue(c.field); },                 \
+// A setting stored as it is in one field: `field` is its path from the config, e.g. swav.prototypes_.
+// The other entries convert (the variant's name to ReSA's flag) or set two fields (Sinkhorn's).
+#define RESA_FIELD_SETTING(flag, key, help, field)                                                          \
+  MethodSetting {                                                                                           \
+    flag, key, help, {}, [](const TrainConfig& c) { return SettingValue(c.field); },                        \
         [](TrainConfig& c, const SettingValue& v) { c.field = std::get<std::decay_t<decltype(c.field)>>(v); } \
   }
-}  // namespace
 
 const std::vector<MethodSetting>& method_settings() {
   static const std::vector<MethodSetting> settings{
