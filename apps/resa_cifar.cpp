@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <variant>
 
 #include "omp_env.h"
 #include "resa/autograd/functions.h"
@@ -17,6 +18,7 @@
 #include "progress.h"
 #include "resa/eval/knn.h"
 #include "resa/eval/linear_probe.h"
+#include "resa/eval/features.h"
 #include "resa/train/trainer.h"
 
 using namespace resa;
@@ -61,45 +63,37 @@ int main(int argc, char** argv) {
                  "the padded conv, so 32x32 images give 34x34 maps), 1 = same-size maps")
       ->check(CLI::Range(0, 2))
       ->capture_default_str();
-  app.add_option("--method", cfg.method, "resa | simclr | byol | swav | vicreg (the baselines share encoder, projector, "
-                 "loader and optimizer with ReSA; their CIFAR settings are listed below)")
-      ->check(CLI::IsMember({"resa", "simclr", "byol", "swav", "vicreg"}))
-      ->capture_default_str();
-  app.add_option("--variant", cfg.variant, "resa: momentum (EMA teacher, official CIFAR recipe) | no-momentum")->capture_default_str();
-  app.add_option("--temperature", cfg.temperature, "resa: tau of the embedding similarities")->capture_default_str();
-  app.add_option("--momentum", cfg.ema_momentum, "resa: base EMA momentum of the teacher (cosine to 1)")->capture_default_str();
-  app.add_option("--loss-sides", cfg.loss_sides,
-                 "resa: 1 = CE(A, s) over rows (the latest official code), 2 = (CE(A, s) + CE(A^T, s^T)) / 2 (its "
-                 "first releases)")
-      ->check(CLI::IsMember({1, 2}))
-      ->capture_default_str();
-  app.add_option("--sinkhorn-eps", cfg.sinkhorn_eps, "resa, swav: Sinkhorn temperature")->capture_default_str();
-  app.add_option("--sinkhorn-iters", cfg.sinkhorn_iters, "resa, swav: Sinkhorn iterations")->capture_default_str();
-  app.add_option("--simclr-temperature", cfg.simclr_temperature, "simclr: NT-Xent temperature")->capture_default_str();
-  app.add_option("--byol-momentum", cfg.byol_momentum, "byol: base momentum of the target (cosine to 1)")->capture_default_str();
-  app.add_option("--byol-pred-hidden", cfg.byol_pred_hidden, "byol: hidden width of the predictor")->capture_default_str();
-  app.add_option("--swav-temperature", cfg.swav_temperature, "swav: temperature of the swapped prediction")->capture_default_str();
-  app.add_option("--swav-prototypes", cfg.swav_prototypes, "swav: number of prototypes K")->capture_default_str();
-  app.add_option("--swav-freeze-iters", cfg.swav_freeze_iters, "swav: first steps without prototype gradients")->capture_default_str();
-  app.add_option("--vicreg-sim", cfg.vicreg_sim, "vicreg: weight of the invariance (MSE) term")->capture_default_str();
-  app.add_option("--vicreg-var", cfg.vicreg_var, "vicreg: weight of the variance term")->capture_default_str();
-  app.add_option("--vicreg-cov", cfg.vicreg_cov, "vicreg: weight of the covariance term")->capture_default_str();
-  app.footer(
+  // The method settings come from one table (resa/train/config.cpp): each flag, its help, and its
+  // default read from the options struct that holds it.
+  for (const auto& s : method_settings())
+    std::visit(
+        [&](const auto& now) {
+          using T = std::decay_t<decltype(now)>;
+          CLI::Option* o = app.add_option_function<T>(s.flag, [&cfg, &s](const T& v) { s.set(cfg, v); }, s.help);
+          o->default_str(setting_text(now));
+          if (!s.choices.empty()) o->check(CLI::IsMember(s.choices));
+        },
+        s.get(cfg));
+  const TrainConfig& d = cfg;  // still the defaults: nothing is parsed yet
+  app.footer(fmt::format(
       "Methods and their CIFAR hyper-parameters (the defaults; --mlp, --lr, --wd, --optimizer apply to all):\n"
-      "  resa    self-assignment: Sinkhorn(eps 0.05, 3 iters) of the encodings as the soft target of the embedding\n"
-      "          similarities, tau 0.4, EMA teacher 0.996 -> 1 (official CIFAR recipe, see docs).\n"
-      "  simclr  NT-Xent over the 2B l2-normalised embeddings, temperature 0.2 (the usual CIFAR value; SimCLR's\n"
+      "  resa    self-assignment: Sinkhorn(eps {}, {} iters) of the encodings as the soft target of the embedding\n"
+      "          similarities, tau {}, EMA teacher {} -> 1 (official CIFAR recipe, see docs).\n"
+      "  simclr  NT-Xent over the 2B l2-normalised embeddings, temperature {} (the usual CIFAR value; SimCLR's\n"
       "          CIFAR appendix sweeps 0.1-1.0); no teacher.\n"
-      "  byol    predictor Linear(e, 4096)-BN-ReLU-Linear(4096, e) on the projector; target = EMA of encoder +\n"
-      "          projector, momentum 0.99 -> 1 on a cosine (0.99: the common CIFAR base; the paper's ImageNet base\n"
+      "  byol    predictor Linear(e, {})-BN-ReLU-Linear({}, e) on the projector; target = EMA of encoder +\n"
+      "          projector, momentum {} -> 1 on a cosine (the common CIFAR base; the paper's ImageNet base\n"
       "          is 0.996); loss 2 - 2 cos(q, z') summed over both directions; evaluates the online encoder.\n"
-      "  swav    K = 3000 prototypes (l2-normalised each step), codes by Sinkhorn(eps 0.05, 3 iters) as in SwAV's\n"
-      "          code, swapped-prediction cross-entropy at temperature 0.1, prototypes frozen for the first 313\n"
+      "  swav    K = {} prototypes (l2-normalised each step), codes by Sinkhorn(eps {}, {} iters) as in SwAV's\n"
+      "          code, swapped-prediction cross-entropy at temperature {}, prototypes frozen for the first {}\n"
       "          steps (SwAV's freeze_prototypes_niters); no feature queue.\n"
-      "  vicreg  25 x invariance (MSE) + 25 x variance (hinge of sqrt(var + 1e-4) at 1, per view) + 1 x covariance\n"
+      "  vicreg  {} x invariance (MSE) + {} x variance (hinge of sqrt(var + 1e-4) at 1, per view) + {} x covariance\n"
       "          (squared off-diagonal covariances / d, per view); the paper's equation. The paper trains with\n"
       "          LARS: prefer --optimizer lars (plain SGD at a high rate can blow the covariance term up).\n"
-      "  The baselines' projector ends with its Linear (no final BatchNorm1d, as in their papers); ReSA's keeps it.");
+      "  The baselines' projector ends with its Linear (no final BatchNorm1d, as in their papers); ReSA's keeps it.",
+      d.resa.loss_.eps_, d.resa.loss_.iters_, d.resa.loss_.tau_, d.resa.ema_base_, d.simclr.temperature_,
+      d.byol.pred_hidden_, d.byol.pred_hidden_, d.byol.ema_base_, d.swav.prototypes_, d.swav.eps_, d.swav.iters_,
+      d.swav.temperature_, d.swav.freeze_iters_, d.vicreg.sim_, d.vicreg.var_, d.vicreg.cov_));
   app.add_option("--epochs", cfg.epochs, "training epochs")->capture_default_str();
   app.add_option("--batch-size", cfg.batch_size, "images per step (each seen in two views)")->capture_default_str();
   app.add_option("--lr", cfg.lr, "base learning rate (0: 0.3 x batch / 256); warm-up then cosine to 0.1 x base")->capture_default_str();
@@ -137,7 +131,7 @@ int main(int argc, char** argv) {
     Callbacks cb;
     cb.on_step = [&](const StepStats& s) { progress.update(s.step, s.epoch + 1, s.loss, s.lr, s.images_per_s); };
     cb.on_eval = [&](const EvalStats& e) {
-      if (trainer.method().online_encoder() != trainer.method().eval_encoder())
+      if (trainer.method().evaluates_teacher())
         progress.message(fmt::format("epoch {}: kNN (k=5) top-1 teacher {:.2f}%, online {:.2f}%", e.epoch,
                                      100 * e.knn.teacher, 100 * e.knn.online));
       else
@@ -161,7 +155,7 @@ int main(int argc, char** argv) {
     fmt::print("extracting features of {} train and {} test images...\n", ev.train->size(), ev.test->size());
     Tensor ytr = dataset_labels(*ev.train), yte = dataset_labels(*ev.test);
     std::vector<std::pair<std::string, nn::ModulePtr>> encoders{{"", trainer.method().eval_encoder()}};
-    if (trainer.method().online_encoder() != trainer.method().eval_encoder()) {
+    if (trainer.method().evaluates_teacher()) {
       encoders[0].first = "_teacher";
       encoders.emplace_back("_online", trainer.method().online_encoder());
     }

@@ -15,6 +15,9 @@
 #include "omp_env.h"
 #include "resa/core/parallel.h"
 #include "resa/eval/analysis.h"
+#include "resa/eval/features.h"
+#include "resa/train/checkpoint_analysis.h"
+#include "resa/train/setup.h"
 
 using namespace resa;
 
@@ -89,7 +92,7 @@ int main(int argc, char** argv) {
                         {"kmeans_restarts", restarts}, {"kmeans_seed", seed}};
     if (pixels) {
       nn::Flatten flat;
-      Component px{"pixels", train::extract_features(flat, *ad.images, ad.mean, ad.std, ad.image_size, kCPU, batch)};
+      Component px{"pixels", extract_features(flat, *ad.images, ad.mean, ad.std, ad.image_size, kCPU, batch)};
       ComponentScores s = score_component(px, ad.labels, opts);
       meta["pixels"] = {{"dim", s.dim}, {"sc_mean", s.sc_mean}, {"sc_std", s.sc_std}, {"ari", s.ari}};
       fmt::print("raw pixels ({} dims): SC_mean {:.4f}, SC_std {:.4f}, ARI {:.4f}\n", s.dim, s.sc_mean, s.sc_std, s.ari);

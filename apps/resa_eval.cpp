@@ -14,6 +14,7 @@
 #include "resa/nn/resnet.h"
 #include "resa/eval/knn.h"
 #include "resa/eval/linear_probe.h"
+#include "resa/eval/features.h"
 #include "resa/train/trainer.h"
 
 using namespace resa;
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
     auto data = train::open_data(cfg);
     const auto& ev = data.eval;
     Device dev = Device::parse(cfg.device);
-    Tensor ytr = train::dataset_labels(*ev.train), yte = train::dataset_labels(*ev.test);
+    Tensor ytr = dataset_labels(*ev.train), yte = dataset_labels(*ev.test);
     std::vector<std::string> rows;
     for (const std::string& encoder_path : encoder_paths) {
       auto file = nn::load_safetensors(encoder_path);
@@ -71,8 +72,8 @@ int main(int argc, char** argv) {
       encoder->to(dev);
       RESA_CHECK(ev.train->channels() == channels, "[resa_eval] {} takes {} channels, dataset {} has {}", encoder_path,
                  channels, cfg.dataset, ev.train->channels());
-      Tensor ftr = train::extract_features(*encoder, *ev.train, ev.mean, ev.std, ev.image_size, dev);
-      Tensor fte = train::extract_features(*encoder, *ev.test, ev.mean, ev.std, ev.image_size, dev);
+      Tensor ftr = extract_features(*encoder, *ev.train, ev.mean, ev.std, ev.image_size, dev);
+      Tensor fte = extract_features(*encoder, *ev.test, ev.mean, ev.std, ev.image_size, dev);
       double knn = knn_classify(ftr, ytr, fte, yte).top1;
       auto wk = weighted_knn_classify(ftr, ytr, fte, yte);
       std::string probe = "-";

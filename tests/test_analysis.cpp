@@ -9,6 +9,9 @@
 #include "resa/core/rng.h"
 #include "resa/nn/io/checkpoint.h"
 #include "resa/eval/analysis.h"
+#include "resa/eval/features.h"
+#include "resa/train/checkpoint_analysis.h"
+#include "resa/train/setup.h"
 #include "test_util.h"
 
 using namespace resa;
@@ -93,7 +96,7 @@ TEST_CASE("components H, P0, P1, Z: shapes, values and modes") {
 
   auto comps = extract_components(*enc, *proj, *ad.images, ad.mean, ad.std, ad.image_size, kCPU, /*batch=*/5);
   REQUIRE(comps.size() == 4);
-  Tensor h = train::extract_features(*enc, *ad.images, ad.mean, ad.std, ad.image_size, kCPU);
+  Tensor h = extract_features(*enc, *ad.images, ad.mean, ad.std, ad.image_size, kCPU);
   const int64_t d = h.size(1);
   const std::vector<std::pair<std::string, int64_t>> expect{{"H", d}, {"P0", 16}, {"P1", 12}, {"Z", 8}};
   for (size_t i = 0; i < 4; ++i) {
@@ -105,7 +108,7 @@ TEST_CASE("components H, P0, P1, Z: shapes, values and modes") {
   CHECK(enc->is_training());  // modes restored
   CHECK(proj->is_training());
 
-  // H is what train::extract_features gives; P0, P1, Z are the eval-mode projector's on H.
+  // H is what extract_features gives; P0, P1, Z are the eval-mode projector's on H.
   CHECK(max_abs_error(comps[0].features, h) < 1e-6);
   proj->eval();
   std::vector<Tensor> hidden;

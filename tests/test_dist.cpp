@@ -283,10 +283,9 @@ Run make_run(const std::string& method) {
       nn::ResNetOptions().arch("resnet_small").in_channels(1).width_multiplier(8.0 / 32.0).seed(3));
   MethodSpec spec;
   spec.name = method == "resa-no-momentum" ? "resa" : method;
-  spec.variant = method == "resa-no-momentum" ? "no-momentum" : "momentum";
-  spec.byol_pred_hidden = 24;
-  spec.swav_prototypes = 10;
-  spec.swav_freeze_iters = 1;
+  spec.resa.momentum_teacher(method != "resa-no-momentum");
+  spec.byol.pred_hidden(24);
+  spec.swav.prototypes(10).freeze_iters(1);
   spec.seed = 5;
   Generator gen(4);
   auto projector = std::make_shared<nn::Projector>(encoder->feature_dim(), "32-32-16", projector_last_bn(spec.name),

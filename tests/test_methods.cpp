@@ -3,6 +3,7 @@
 // method on a tiny model, and (when Fashion-MNIST is installed) a falling loss on real images.
 #include <chrono>
 #include <filesystem>
+#include <set>
 
 #include "resa/nn/mlp.h"
 #include "resa/nn/optim/optimizer.h"
@@ -208,9 +209,8 @@ std::unique_ptr<nn::SGD> make_sgd(Method& m, double lr) {
 MethodSpec small_spec(const std::string& name) {
   MethodSpec s;
   s.name = name;
-  s.swav_prototypes = 100;
-  s.swav_freeze_iters = 2;
-  s.byol_pred_hidden = 32;
+  s.swav.prototypes(100).freeze_iters(2);
+  s.byol.pred_hidden(32);
   return s;
 }
 }  // namespace
@@ -263,36 +263,34 @@ TEST_CASE("TrainConfig: the baselines' fields survive JSON and reach the methods
   cfg.arch = "resnet_small";
   cfg.width = 8;
   cfg.mlp = "32-32-16";
-  cfg.simclr_temperature = 0.35;
-  cfg.byol_momentum = 0.95;
-  cfg.byol_pred_hidden = 12;
-  cfg.swav_temperature = 0.15;
-  cfg.swav_prototypes = 17;
-  cfg.swav_freeze_iters = 7;
-  cfg.sinkhorn_eps = 0.04;
-  cfg.sinkhorn_iters = 5;
-  cfg.vicreg_sim = 20;
-  cfg.vicreg_var = 21;
-  cfg.vicreg_cov = 2;
+  cfg.simclr.temperature(0.35);
+  cfg.byol.ema_base(0.95).pred_hidden(12);
+  cfg.swav.temperature(0.15).prototypes(17).freeze_iters(7);
+  // Sinkhorn's settings are shared by ReSA and SwAV: the saved config holds one value for both.
+  cfg.resa.loss_.eps(0.04).iters(5);
+  cfg.vicreg.sim(20).var(21).cov(2);
   nlohmann::json j = cfg;
   train::TrainConfig back = j.get<train::TrainConfig>();
-  CHECK(back.simclr_temperature == 0.35);
-  CHECK(back.byol_momentum == 0.95);
-  CHECK(back.byol_pred_hidden == 12);
-  CHECK(back.swav_temperature == 0.15);
-  CHECK(back.swav_prototypes == 17);
-  CHECK(back.swav_freeze_iters == 7);
-  CHECK(back.vicreg_sim == 20);
-  CHECK(back.vicreg_var == 21);
-  CHECK(back.vicreg_cov == 2);
+  CHECK(j["simclr_temperature"] == 0.35);  // the keys of the saved configs are those of older versions
+  CHECK(j["swav_prototypes"] == 17);
+  CHECK(j["sinkhorn_eps"] == 0.04);
+  CHECK(back.simclr.temperature_ == 0.35);
+  CHECK(back.byol.ema_base_ == 0.95);
+  CHECK(back.byol.pred_hidden_ == 12);
+  CHECK(back.swav.temperature_ == 0.15);
+  CHECK(back.swav.prototypes_ == 17);
+  CHECK(back.swav.freeze_iters_ == 7);
+  CHECK(back.vicreg.sim_ == 20);
+  CHECK(back.vicreg.var_ == 21);
+  CHECK(back.vicreg.cov_ == 2);
   // A config written before the baselines existed loads with their defaults.
   nlohmann::json old = j;
   for (const char* k : {"simclr_temperature", "byol_momentum", "swav_prototypes", "vicreg_cov"}) old.erase(k);
   train::TrainConfig dflt = old.get<train::TrainConfig>();
-  CHECK(dflt.simclr_temperature == 0.2);
-  CHECK(dflt.byol_momentum == 0.99);
-  CHECK(dflt.swav_prototypes == 3000);
-  CHECK(dflt.vicreg_cov == 1.0);
+  CHECK(dflt.simclr.temperature_ == 0.2);
+  CHECK(dflt.byol.ema_base_ == 0.99);
+  CHECK(dflt.swav.prototypes_ == 3000);
+  CHECK(dflt.vicreg.cov_ == 1.0);
 
   back.method = "simclr";
   auto simclr = std::dynamic_pointer_cast<SimCLR>(train::build_method(back, 1));
@@ -325,9 +323,38 @@ TEST_CASE("TrainConfig: the baselines' fields survive JSON and reach the methods
   CHECK(vicreg->options().cov_ == 2);
 }
 
+TEST_CASE("method_settings: one entry per flag and key, each reaching the options it names") {
+  std::set<std::string> flags, keys;
+  train::TrainConfig cfg;
+  for (const auto& st : train::method_settings()) {
+    CAPTURE(st.flag);
+    CHECK(flags.insert(st.flag).second);
+    CHECK(keys.insert(st.key).second);
+    CHECK(st.flag.rfind("--", 0) == 0);
+    CHECK_FALSE(st.help.empty());
+    // Writing back what was read changes nothing (the JSON round trip relies on it).
+    nlohmann::json before = cfg;
+    st.set(cfg, st.get(cfg));
+    CHECK(nlohmann::json(cfg) == before);
+  }
+  CHECK(flags.size() == 16);
+  // A shared setting (Sinkhorn's, of ReSA and SwAV) sets both methods' options.
+  for (const auto& st : train::method_settings())
+    if (st.key == "sinkhorn_iters") st.set(cfg, int64_t{7});
+  CHECK(cfg.resa.loss_.iters_ == 7);
+  CHECK(cfg.swav.iters_ == 7);
+  // The variant is a name on the command line and in saved configs, a flag in ReSA's options.
+  nlohmann::json j = cfg;
+  CHECK(j["variant"] == "momentum");
+  j["variant"] = "no-momentum";
+  CHECK_FALSE(j.get<train::TrainConfig>().resa.momentum_teacher_);
+  j["variant"] = "slow";
+  RESA_CHECK_THROWS_WITH_SUBSTR(j.get<train::TrainConfig>(), "slow");
+}
+
 TEST_CASE("BYOL: the target starts as the online network, is never trained, and follows it by EMA") {
   auto spec = small_spec("byol");
-  spec.byol_momentum = 0.9;
+  spec.byol.ema_base(0.9);
   auto t = make_tiny(spec);
   auto& byol = dynamic_cast<BYOL&>(*t.method);
   auto online = t.encoder->state_dict(), target = byol.target_encoder()->state_dict();
@@ -415,7 +442,7 @@ TEST_CASE("on Fashion-MNIST each method's loss falls over 30 steps of a tiny mod
   for (std::string name : {"simclr", "byol", "swav", "vicreg"}) {
     INFO("method " << name);
     auto spec = small_spec(name);
-    spec.swav_freeze_iters = 5;
+    spec.swav.freeze_iters(5);
     auto t = make_tiny(spec);
     auto sgd = make_sgd(*t.method, 0.05);
     std::vector<double> losses;

@@ -1,7 +1,7 @@
 // Training-curve PNGs: the file decodes, has the grid's size, and the series are drawn in their colours.
 #include <stb/stb_image.h>
 
-#include "resa/train/plot.h"
+#include "resa/eval/plot.h"
 #include "test_util.h"
 
 using namespace resa;

@@ -5,15 +5,15 @@
 #include <set>
 
 #include "resa/autograd/functions.h"
-#include "resa/nn/io/checkpoint.h"
-#include "resa/train/plot.h"
+#include "resa/eval/features.h"
+#include "resa/eval/plot.h"
 
 namespace resa {
 namespace fs = std::filesystem;
 
 namespace {
 // Encoder then projector as one module whose output is [H, P0, ..., Z] along dim 1, so that
-// train::extract_features (its batching and un-augmented preprocessing) serves every component.
+// extract_features (its batching and un-augmented preprocessing) serves every component.
 class Components : public nn::Cloneable<Components> {
  public:
   Components(nn::ModulePtr encoder, std::shared_ptr<nn::Projector> projector) : Cloneable("Components") {
@@ -57,7 +57,7 @@ std::vector<Component> extract_components(nn::Module& encoder, nn::Projector& pr
   const bool enc_training = encoder.is_training(), proj_training = projector.is_training();
   Components comps(borrow(encoder), borrow(projector));
   comps.eval();  // extract_features restores this mode, so the modules stay in eval until we restore theirs
-  Tensor all = train::extract_features(comps, ds, mean, std, image_size, device, batch);
+  Tensor all = extract_features(comps, ds, mean, std, image_size, device, batch);
   encoder.train(enc_training);
   projector.train(proj_training);
 
@@ -102,26 +102,6 @@ std::vector<ComponentScores> score_components(const std::vector<Component>& comp
 }
 
 // ---------------------------------------------------------------- runs and checkpoints
-AnalysisData open_analysis_data(const train::TrainConfig& cfg, const AnalysisDataOptions& opts) {
-  RESA_CHECK(opts.split_ == "test" || opts.split_ == "train", "[analysis] split '{}' must be test or train",
-             opts.split_);
-  RESA_CHECK(opts.samples_ >= 0, "[analysis] samples {} must be >= 0", opts.samples_);
-  train::TrainConfig c = cfg;
-  if (!opts.data_.empty()) c.data = opts.data_;
-  c.eval_subset = opts.samples_;
-  train::RunData rd = train::open_data(c);
-  AnalysisData d;
-  d.images = opts.split_ == "test" ? rd.eval.test : rd.eval.train;
-  d.labels = train::dataset_labels(*d.images);
-  d.mean = rd.eval.mean;
-  d.std = rd.eval.std;
-  d.image_size = rd.eval.image_size;
-  d.channels = rd.channels;
-  d.steps_per_epoch = cfg.batch_size > 0 ? rd.train->size() / cfg.batch_size : 0;
-  d.split = opts.split_;
-  return d;
-}
-
 CheckpointAnalysis analyse_method(Method& method, const AnalysisData& data, Device device,
                                   const ClusterAnalysisOptions& opts, int64_t batch) {
   auto proj = std::dynamic_pointer_cast<nn::Projector>(method.eval_projector());
@@ -131,24 +111,6 @@ CheckpointAnalysis analyse_method(Method& method, const AnalysisData& data, Devi
   auto comps = extract_components(*method.eval_encoder(), *proj, *data.images, data.mean, data.std, data.image_size,
                                   device, batch);
   a.scores = score_components(comps, data.labels, opts);
-  return a;
-}
-
-train::TrainConfig checkpoint_config(const std::string& path) {
-  return nlohmann::json::parse(nn::load_checkpoint(path).config).get<train::TrainConfig>();
-}
-
-CheckpointAnalysis analyse_checkpoint(const std::string& path, const AnalysisData& data, Device device,
-                                      const ClusterAnalysisOptions& opts, int64_t batch) {
-  nn::Checkpoint ck = nn::load_checkpoint(path);
-  train::TrainConfig cfg = nlohmann::json::parse(ck.config).get<train::TrainConfig>();
-  cfg.device = device.str();
-  auto method = train::build_method(cfg, data.channels);
-  for (auto& [name, m] : method->modules()) m->load_state_dict(ck.get(name), true);
-  CheckpointAnalysis a = analyse_method(*method, data, device, opts, batch);
-  a.label = path;
-  a.step = ck.step;
-  a.epoch = data.steps_per_epoch > 0 ? static_cast<double>(ck.step) / static_cast<double>(data.steps_per_epoch) : 0;
   return a;
 }
 

@@ -10,8 +10,8 @@
 
 #include "resa/nn/mlp.h"
 #include "resa/eval/cluster.h"
+#include "resa/data/dataset.h"
 #include "resa/methods/method.h"
-#include "resa/train/trainer.h"
 
 namespace resa {
 
@@ -23,7 +23,7 @@ struct Component {
 
 // H = encoder(x), P_i = the i-th hidden (Linear, BN, ReLU) activation of the projector (after the
 // ReLU, as Projector::forward_with_hidden), Z = projector output, for images [0, n) of `ds`,
-// un-augmented and normalised exactly as train::extract_features, in eval mode and batches of
+// un-augmented and normalised exactly as extract_features (resa/eval/features.h), in eval mode and batches of
 // `batch`. The modules' train/eval modes are restored afterwards.
 std::vector<Component> extract_components(nn::Module& encoder, nn::Projector& projector, const data::Dataset& ds,
                                           const std::vector<float>& mean, const std::vector<float>& std,
@@ -59,7 +59,7 @@ std::vector<ComponentScores> score_components(const std::vector<Component>& comp
 // ---------------------------------------------------------------- runs and checkpoints
 
 // The labelled images a run is analysed on: the first `samples` images of the train or test split of
-// the run's dataset.
+// the run's dataset (open_analysis_data in resa/train/checkpoint_analysis.h opens them for a run).
 struct AnalysisData {
   data::DatasetPtr images;
   Tensor labels;  // int64 (n)
@@ -70,15 +70,6 @@ struct AnalysisData {
   std::string split;
 };
 
-struct AnalysisDataOptions {
-  std::string split_ = "test";  // test | train
-  int64_t samples_ = 10000;    // 0: the whole split
-  std::string data_;           // dataset folder (empty: the run's own)
-  AnalysisDataOptions& split(std::string v) { split_ = std::move(v); return *this; }
-  AnalysisDataOptions& samples(int64_t v) { samples_ = v; return *this; }
-  AnalysisDataOptions& data(std::string v) { data_ = std::move(v); return *this; }
-};
-AnalysisData open_analysis_data(const train::TrainConfig& cfg, const AnalysisDataOptions& opts = {});
 
 struct CheckpointAnalysis {
   std::string label;  // the checkpoint path, or "init" for the untrained model
@@ -91,13 +82,6 @@ struct CheckpointAnalysis {
 // Analyses a method's eval encoder and eval projector (which must be an nn::Projector).
 CheckpointAnalysis analyse_method(Method& method, const AnalysisData& data, Device device,
                                   const ClusterAnalysisOptions& opts = {}, int64_t batch = 256);
-
-// The run configuration stored in a checkpoint written by train::Trainer.
-train::TrainConfig checkpoint_config(const std::string& path);
-// Rebuilds the method of a checkpoint written by train::Trainer (from its stored configuration, on
-// `device`), loads every module's state and analyses it.
-CheckpointAnalysis analyse_checkpoint(const std::string& path, const AnalysisData& data, Device device,
-                                      const ClusterAnalysisOptions& opts = {}, int64_t batch = 256);
 
 // Writes <dir>/clustering.json (meta + every checkpoint's scores), <dir>/clustering.md (a table per
 // checkpoint) and <dir>/clustering.png (each metric per component over epochs when there are several

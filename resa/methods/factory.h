@@ -3,33 +3,27 @@
 #include <memory>
 #include <string>
 
-#include "resa/nn/mlp.h"
+#include "resa/methods/byol.h"
 #include "resa/methods/method.h"
+#include "resa/methods/resa.h"
+#include "resa/methods/simclr.h"
+#include "resa/methods/swav.h"
+#include "resa/methods/vicreg.h"
+#include "resa/nn/mlp.h"
 
 namespace resa {
 
+// A method by name with the options of every method: each options struct (resa/methods/<name>.h)
+// is the one place its defaults are written; make_method passes on the named method's.
 struct MethodSpec {
-  std::string name = "resa";         // resa | simclr | byol | swav | vicreg
-  std::string variant = "momentum";  // resa: momentum | no-momentum
-  double temperature = 0.4;          // resa: tau of the embedding similarities
-  double ema_momentum = 0.996;       // resa: base EMA momentum of the teacher
-  bool symmetric_loss = false;       // resa: also CE(A^T, s^T) (the official code's first releases)
-  double sinkhorn_eps = 0.05;        // resa and swav
-  int64_t sinkhorn_iters = 3;        // resa and swav
-  uint64_t seed = 0;                 // initial weights of the extra heads (predictor, prototypes)
-  // simclr
-  double simclr_temperature = 0.2;
-  // byol
-  double byol_momentum = 0.99;
-  int64_t byol_pred_hidden = 4096;
-  // swav
-  double swav_temperature = 0.1;
-  int64_t swav_prototypes = 3000;
-  int64_t swav_freeze_iters = 313;
-  // vicreg
-  double vicreg_sim = 25.0;
-  double vicreg_var = 25.0;
-  double vicreg_cov = 1.0;
+  std::string name = "resa";  // resa | simclr | byol | swav | vicreg
+  uint64_t seed = 0;          // initial weights of the extra heads (predictor, prototypes); overrides
+                              // byol.seed_ and swav.seed_, so one seed decides a run
+  ReSAOptions resa;
+  SimCLROptions simclr;
+  BYOLOptions byol;
+  SwAVOptions swav;
+  VICRegOptions vicreg;
 };
 
 // Whether the method's projector ends with BatchNorm1d(affine=False) after its last Linear: ReSA's does

@@ -40,6 +40,10 @@ class Method {
   // The encoder the optimizer trains. Differs from eval_encoder() only for ReSA's EMA teacher, which
   // lags the online network at short budgets, so both are reported.
   virtual nn::ModulePtr online_encoder() const { return eval_encoder(); }
+  // Whether the evaluated encoder is a teacher rather than the online encoder (ReSA's momentum
+  // variant): then the trainer saves, evaluates and reports both. BYOL has a target network but is
+  // evaluated on its online encoder, so this is false for it.
+  bool evaluates_teacher() const { return online_encoder() != eval_encoder(); }
 
   // Data parallel: the methods whose loss couples the samples of a batch (ReSA's Sinkhorn and similarity
   // targets, SimCLR's negatives, SwAV's Sinkhorn codes, VICReg's variance and covariance) all-gather

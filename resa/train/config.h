@@ -2,8 +2,13 @@
 // continues with exactly the configuration it started with.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <variant>
+#include <vector>
+
+#include "resa/methods/factory.h"
 
 namespace resa::train {
 
@@ -23,24 +28,19 @@ struct TrainConfig {
   // and resnet_small, which is made of the same BasicBlock; on for resnet34 and resnet50), or on | off.
   std::string zero_init_residual = "auto";
   int64_t stem_padding = 2;          // CIFAR stem conv padding; 2 = the official code's extra input pad of 1
-  // method
-  std::string method = "resa";
-  std::string variant = "momentum";  // momentum | no-momentum
-  double temperature = 0.4;
-  double sinkhorn_eps = 0.05;
-  int64_t sinkhorn_iters = 3;
-  double ema_momentum = 0.996;       // base EMA momentum, cosine to 1
-  int64_t loss_sides = 1;            // 1: CE(A, s) as the official code; 2: (CE(A, s) + CE(A^T, s^T)) / 2
-  // baselines (resa/methods/{simclr,byol,swav,vicreg}.h); Sinkhorn eps/iters above are shared with swav
-  double simclr_temperature = 0.2;
-  double byol_momentum = 0.99;       // base momentum of BYOL's target, cosine to 1
-  int64_t byol_pred_hidden = 4096;
-  double swav_temperature = 0.1;
-  int64_t swav_prototypes = 3000;
-  int64_t swav_freeze_iters = 313;   // steps without prototype gradients
-  double vicreg_sim = 25.0;
-  double vicreg_var = 25.0;
-  double vicreg_cov = 1.0;
+  // method: the name, and every method's options. The options structs (resa/methods/<name>.h) hold
+  // the defaults; method_settings() below names each setting for the command line and the saved config.
+  std::string method = "resa";       // resa | simclr | byol | swav | vicreg
+  ReSAOptions resa;
+  SimCLROptions simclr;
+  BYOLOptions byol;
+  SwAVOptions swav;
+  VICRegOptions vicreg;
+  // ReSA's loss form, 1: CE(A, s) as the official code; 2: (CE(A, s) + CE(A^T, s^T)) / 2. It stays a
+  // field of its own, beside stem_padding and zero_init_residual, because the three are the recipe
+  // audit's switches that older checkpoints migrate together (config.cpp); build_method sets
+  // resa.loss_.symmetric_ from it (that field of `resa` above is not read). Default: ReSA's own.
+  int64_t loss_sides = ReSALossOptions{}.symmetric_ ? 2 : 1;
   // optimisation
   int64_t epochs = 1000;
   int64_t batch_size = 256;
@@ -63,6 +63,24 @@ struct TrainConfig {
   // zero_init_residual resolved for arch ("auto": the official rule); throws on another value.
   bool zero_init_residual_on() const;
 };
+
+// One method setting, named once for both places a run's settings come from: the command line
+// (apps/resa_cifar.cpp registers `flag` with `help` and the current value as its default) and the
+// config saved in every checkpoint (`key`). get and set reach into TrainConfig's options structs; a
+// setting shared by two methods (Sinkhorn's eps and iterations: ReSA and SwAV) sets both.
+using SettingValue = std::variant<int64_t, double, std::string>;
+struct MethodSetting {
+  std::string flag;                  // "--swav-prototypes"
+  std::string key;                   // "swav_prototypes" (keys of older checkpoints: keep them)
+  std::string help;                  // the --help line, without the default
+  std::vector<std::string> choices;  // the only values allowed, when they are a few (else empty)
+  std::function<SettingValue(const TrainConfig&)> get;
+  std::function<void(TrainConfig&, const SettingValue&)> set;  // takes the alternative get returns
+};
+// Every method setting, --method first, in the order of the --help text.
+const std::vector<MethodSetting>& method_settings();
+// A value as the command line writes it ("0.996", "3000", "momentum").
+std::string setting_text(const SettingValue& v);
 
 void to_json(nlohmann::json& j, const TrainConfig& c);
 void from_json(const nlohmann::json& j, TrainConfig& c);

@@ -7,154 +7,17 @@
 #include <fstream>
 #include <sstream>
 
-#include "resa/autograd/functions.h"
 #include "resa/core/parallel.h"
-#include "resa/nn/io/checkpoint.h"
-#include "resa/nn/mlp.h"
-#include "resa/nn/optim/schedule.h"
-#include "resa/nn/resnet.h"
-#include "resa/eval/knn.h"
-#include "resa/methods/factory.h"
-#include "resa/methods/resa.h"
 #include "resa/dist/data_parallel.h"
-#include "resa/train/plot.h"
+#include "resa/eval/features.h"
+#include "resa/eval/knn.h"
+#include "resa/eval/plot.h"
+#include "resa/nn/io/checkpoint.h"
+#include "resa/nn/optim/schedule.h"
 
 namespace resa::train {
 namespace fs = std::filesystem;
 
-// ---------------------------------------------------------------- data
-RunData open_data(const TrainConfig& cfg) {
-  RunData rd;
-  data::DatasetOptions train_opts;
-  if (cfg.train_subset > 0) train_opts.subset_random(cfg.train_subset, cfg.seed);
-  data::DatasetOptions eval_opts;
-  if (cfg.eval_subset > 0) eval_opts.subset(cfg.eval_subset);
-  std::string dir = cfg.data;
-  if (cfg.dataset == "fashion-mnist" || cfg.dataset == "mnist") {
-    if (dir.empty()) dir = "/usr/share/datasets/fashion-mnist";
-    rd.train = data::load_mnist_dir(dir, true, train_opts);
-    rd.eval.train = data::load_mnist_dir(dir, true, eval_opts);
-    rd.eval.test = data::load_mnist_dir(dir, false, eval_opts);
-    // Fashion-MNIST pixel statistics (of pixels / 255); MNIST's are close enough to serve.
-    rd.eval.mean = {0.2860f};
-    rd.eval.std = {0.3530f};
-  } else if (cfg.dataset == "cifar10" || cfg.dataset == "cifar100") {
-    RESA_CHECK(!dir.empty(), "[train] --data must name the CIFAR folder for dataset {}", cfg.dataset);
-    bool c10 = cfg.dataset == "cifar10";
-    auto load = [&](bool train, const data::DatasetOptions& o) {
-      return c10 ? data::load_cifar10(dir, train, o) : data::load_cifar100(dir, train, false, o);
-    };
-    rd.train = load(true, train_opts);
-    rd.eval.train = load(true, eval_opts);
-    rd.eval.test = load(false, eval_opts);
-    rd.eval.mean = c10 ? data::kCifar10Mean : data::kCifar100Mean;
-    rd.eval.std = c10 ? data::kCifar10Std : data::kCifar100Std;
-  } else if (cfg.dataset == "folder") {
-    RESA_CHECK(!dir.empty() && fs::is_directory(dir + "/train") && fs::is_directory(dir + "/test"),
-               "[train] --data {} must hold train/ and test/ folders with one subfolder per class", dir);
-    auto fo = data::FolderOptions().channels(3);
-    rd.train = data::load_image_folder(dir + "/train", fo, train_opts);
-    rd.eval.train = data::load_image_folder(dir + "/train", fo, eval_opts);
-    rd.eval.test = data::load_image_folder(dir + "/test", fo, eval_opts);
-    rd.eval.mean = {0.485f, 0.456f, 0.406f};
-    rd.eval.std = {0.229f, 0.224f, 0.225f};
-  } else {
-    RESA_FAIL("[train] unknown dataset '{}' (cifar10, cifar100, fashion-mnist, mnist or folder)", cfg.dataset);
-  }
-  rd.channels = rd.train->channels();
-  int64_t native = rd.train->height() > 0 ? rd.train->height() : 32;
-  rd.eval.image_size = cfg.image_size > 0 ? cfg.image_size : native;
-  return rd;
-}
-
-// ---------------------------------------------------------------- model
-std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels) {
-  double base_width = cfg.arch == "resnet_small" ? 32.0 : 64.0;
-  auto ropts = nn::ResNetOptions()
-                   .arch(cfg.arch)
-                   .stem(nn::ResNetStem::Cifar)
-                   .in_channels(in_channels)
-                   .width_multiplier(cfg.width > 0 ? static_cast<double>(cfg.width) / base_width : 1.0)
-                   .zero_init_residual(cfg.zero_init_residual_on())
-                   .stem_padding(cfg.stem_padding)
-                   .seed(cfg.seed);
-  auto encoder = nn::make_resnet(ropts);
-  Generator gen(cfg.seed ^ 0x9E3779B97F4A7C15ull);
-  auto projector = std::make_shared<nn::Projector>(encoder->feature_dim(), cfg.mlp, projector_last_bn(cfg.method),
-                                                   /*bias=*/true, &gen);
-  MethodSpec spec;
-  spec.name = cfg.method;
-  spec.variant = cfg.variant;
-  spec.temperature = cfg.temperature;
-  spec.ema_momentum = cfg.ema_momentum;
-  RESA_CHECK(cfg.loss_sides == 1 || cfg.loss_sides == 2, "[train] --loss-sides must be 1 or 2, got {}", cfg.loss_sides);
-  spec.symmetric_loss = cfg.loss_sides == 2;
-  spec.sinkhorn_eps = cfg.sinkhorn_eps;
-  spec.sinkhorn_iters = cfg.sinkhorn_iters;
-  spec.seed = cfg.seed;
-  spec.simclr_temperature = cfg.simclr_temperature;
-  spec.byol_momentum = cfg.byol_momentum;
-  spec.byol_pred_hidden = cfg.byol_pred_hidden;
-  spec.swav_temperature = cfg.swav_temperature;
-  spec.swav_prototypes = cfg.swav_prototypes;
-  spec.swav_freeze_iters = cfg.swav_freeze_iters;
-  spec.vicreg_sim = cfg.vicreg_sim;
-  spec.vicreg_var = cfg.vicreg_var;
-  spec.vicreg_cov = cfg.vicreg_cov;
-  auto m = make_method(spec, encoder, projector);
-  m->to(Device::parse(cfg.device));
-  return m;
-}
-
-// ---------------------------------------------------------------- evaluation helpers
-Tensor dataset_labels(const data::Dataset& ds) {
-  Tensor y = Tensor::empty({ds.size()}, DType::Int64);
-  int64_t* p = y.data<int64_t>();
-  for (int64_t i = 0; i < ds.size(); ++i) p[i] = ds.label(i);
-  return y;
-}
-
-namespace {
-// Images [b, e) as a normalised (n, C, S, S) float batch; images of another size are resized
-// (bilinear) to S, as the un-augmented evaluation transform does.
-Tensor image_batch(const data::Dataset& ds, int64_t b, int64_t e, const std::vector<float>& mean,
-                   const std::vector<float>& std, int64_t size) {
-  const int64_t c = ds.channels();
-  Tensor x = Tensor::empty({e - b, c, size, size});
-  float* out = x.data<float>();
-  parallel_for(e - b, 8, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      data::Image img = ds.image(b + i);
-      float* dst = out + i * c * size * size;
-      if (img.height == size && img.width == size) {
-        for (int64_t ch = 0; ch < c; ++ch)
-          for (int64_t y = 0; y < size; ++y)
-            for (int64_t xx = 0; xx < size; ++xx) dst[(ch * size + y) * size + xx] = img.at(ch, y, xx) / 255.0f;
-      } else {
-        data::resized_crop(img, data::CropBox{0, 0, img.height, img.width}, size, size, data::Interp::Bilinear, dst);
-      }
-      data::normalize(dst, c, size, size, mean, std);
-    }
-  });
-  return x;
-}
-}  // namespace
-
-Tensor extract_features(nn::Module& encoder, const data::Dataset& ds, const std::vector<float>& mean,
-                        const std::vector<float>& std, int64_t image_size, Device device, int64_t batch) {
-  bool was_training = encoder.is_training();
-  encoder.eval();
-  NoGradGuard ng;
-  std::vector<Tensor> parts;
-  for (int64_t b = 0; b < ds.size(); b += batch) {
-    int64_t e = std::min(ds.size(), b + batch);
-    parts.push_back(encoder.forward(image_batch(ds, b, e, mean, std, image_size).to(device)).to(kCPU));
-  }
-  encoder.train(was_training);
-  return cat(parts, 0);
-}
-
-// ---------------------------------------------------------------- trainer
 Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
     : cfg_(std::move(cfg)), comm_(comm ? std::move(comm) : dist::init()) {
   const int64_t world = comm_->world_size();
@@ -198,42 +61,15 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
   for (auto& m : method_->trainable())
     for (auto& p : m->parameters()) dp_params_.push_back(p);
 
-  // Optimizer over the trainable modules: plain SGD on every parameter (the official recipe), or
-  // LARS, which leaves 1-D parameters (biases, batch-norm) out of adaptation and weight decay.
-  std::vector<nn::ParamGroup> groups;
-  for (auto& m : method_->trainable()) {
-    auto g = nn::make_group(*m, nn::ParamGroup()
-                                    .set_lr(cfg_.base_lr())
-                                    .set_weight_decay(cfg_.weight_decay)
-                                    .set_momentum(cfg_.sgd_momentum));
-    groups.push_back(g);
-  }
-  if (cfg_.optimizer == "sgd")
-    optimizer_ = std::make_unique<nn::SGD>(groups);
-  else if (cfg_.optimizer == "lars")
-    optimizer_ = std::make_unique<nn::LARS>(groups);
-  else
-    RESA_FAIL("[train] optimizer '{}' must be sgd or lars", cfg_.optimizer);
-
-  const int64_t size = data_.eval.image_size;
-  std::vector<data::ViewConfig> views{data::ViewConfig::weak(size).normalize(data_.eval.mean, data_.eval.std),
-                                      data::ViewConfig::strong(size).normalize(data_.eval.mean, data_.eval.std)};
-  RESA_CHECK(data_.train->size() >= cfg_.batch_size, "[train] batch size {} is larger than the {} training images",
-             cfg_.batch_size, data_.train->size());
-  RESA_CHECK(cfg_.batch_size % world == 0, "[train] batch size {} is not divisible by the {} ranks",
-             cfg_.batch_size, world);
-  loader_ = std::make_unique<data::Loader>(data_.train, views,
-                                           data::LoaderOptions()
-                                               .batch_size(cfg_.batch_size / world)
-                                               .shard(comm_->rank(), world)
-                                               .num_workers(std::max<int64_t>(1, cfg_.workers))
-                                               .seed(cfg_.seed)
-                                               .drop_last(true)
-                                               .shuffle(true)
-                                               // batches reach the GPU by asynchronous copies
-                                               .pin_memory(device_.is_cuda()));
+  optimizer_ = build_optimizer(cfg_, *method_);
+  // Batches reach the GPU by asynchronous copies from pinned memory.
+  loader_ = build_loader(cfg_, data_, comm_->rank(), world, /*pin_memory=*/device_.is_cuda());
   steps_per_epoch_ = loader_->batches_per_epoch();
   total_steps_ = steps_per_epoch_ * cfg_.epochs;
+  // The official schedule: linspace(0, base, W) (both ends) then a cosine to final_lr_ratio x base.
+  lr_at_ = nn::WarmupCosine{cfg_.base_lr(), cfg_.final_lr_ratio * cfg_.base_lr(),
+                            std::min(total_steps_, cfg_.warmup_epochs * steps_per_epoch_), total_steps_, 0.0,
+                            /*warmup_endpoint=*/true};
   if (resuming) {
     resume_from(ckpt);
   } else if (is_root() && fs::exists(cfg_.out + "/log.jsonl")) {
@@ -267,7 +103,7 @@ void Trainer::save_checkpoint() {
   std::map<std::string, std::string> meta{{"arch", cfg_.arch},
                                           {"in_channels", std::to_string(data_.channels)},
                                           {"stem_padding", std::to_string(cfg_.stem_padding)}};
-  const bool two = method_->online_encoder() != method_->eval_encoder();
+  const bool two = method_->evaluates_teacher();
   meta["role"] = two ? "teacher" : "online";
   nn::save_state_dict(cfg_.out + "/encoder.safetensors", *method_->eval_encoder(), meta);
   if (two) {
@@ -324,7 +160,7 @@ KnnScores Trainer::evaluate_knn() {
   };
   KnnScores s;
   s.teacher = knn_of(*method_->eval_encoder());
-  s.online = method_->online_encoder() == method_->eval_encoder() ? s.teacher : knn_of(*method_->online_encoder());
+  s.online = method_->evaluates_teacher() ? knn_of(*method_->online_encoder()) : s.teacher;
   return s;
 }
 
@@ -334,116 +170,146 @@ void Trainer::write_curves() {
   panels.push_back({"TRAINING LOSS", "STEP", {{"LOSS", curve_step_, curve_loss_, plot::color(0)}}, false});
   panels.push_back({"LEARNING RATE", "STEP", {{"LR", curve_step_, curve_lr_, plot::color(1)}}, false});
   std::vector<plot::Series> knn{{"TEACHER", curve_eval_epoch_, curve_knn_, plot::color(2)}};
-  if (method_->online_encoder() != method_->eval_encoder())
+  if (method_->evaluates_teacher())
     knn.push_back({"ONLINE", curve_eval_epoch_, curve_knn_online_, plot::color(3)});
   panels.push_back({"KNN K=5 TOP-1 (%)", "EPOCH", knn, false});
   plot::write_png(cfg_.out + "/curves.png", panels, 3, 520, 340);
 }
 
+// ---------------------------------------------------------------- one step
+// The step reads in the order the data flows. A teacher (ReSA's, BYOL's target) follows the online
+// network by EMA at the start of the method's forward, before its own forward pass: the official order,
+// in which step k's teacher is the EMA up to the weights after step k - 1. It stays inside forward
+// because the methods' tests drive forward alone, and moving it after optimizer_->step() would put the
+// teacher one update ahead of what the checkpoint and the evaluation of that step have always seen.
+StepStats Trainer::train_step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<Tensor> views = next_views();  // the batch's augmented views, on the device
+  const double lr = lr_at_(step_);
+  optimizer_->set_lr(lr);
+  optimizer_->zero_grad();
+  MethodOutput out = method_->forward(views, StepContext{step_, total_steps_});  // (EMA teacher), forward, loss
+  const double loss = out.loss.item();
+  check_finite(loss);
+  out.loss.backward();
+  dist::average_gradients(dp_params_, *comm_);  // data parallel: the mean of the ranks' gradients
+  optimizer_->step();
+  ++step_;
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  StepStats st{step_, total_steps_, epoch_, loss, lr, out.stats.count("ema_momentum") ? out.stats["ema_momentum"] : 0.0,
+               ms, 1000.0 * static_cast<double>(cfg_.batch_size) / ms};
+  log_step(st, out.stats);
+  return st;
+}
+
+std::vector<Tensor> Trainer::next_views() {
+  std::optional<data::Batch> batch = loader_->next();
+  RESA_CHECK(batch.has_value(), "[train] loader ended epoch {} after {} of {} batches", epoch_,
+             step_ % steps_per_epoch_, steps_per_epoch_);
+  std::vector<Tensor> views;
+  for (auto& v : batch->views) views.push_back(v.to(device_));
+  return views;
+}
+
+void Trainer::check_finite(double loss) {
+  if (std::isfinite(loss)) return;
+  log_json(nlohmann::json{{"type", "error"}, {"step", step_}, {"loss", loss}}.dump());
+  RESA_FAIL("[train] the loss became {} at step {} (epoch {}); stopped without saving, the last good "
+            "checkpoint is {} (try a lower --lr)",
+            loss, step_ + 1, epoch_ + 1, checkpoint_path());
+}
+
+void Trainer::log_step(const StepStats& st, const std::map<std::string, double>& method_stats) {
+  nlohmann::json j{{"type", "step"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"loss", st.loss}, {"lr", st.lr},
+                   {"ms", st.step_ms}};
+  for (const auto& [key, value] : method_stats) j[key] = value;  // e.g. EMA momentum, VICReg's three terms
+  log_json(j.dump());
+  curve_step_.push_back(static_cast<double>(st.step));
+  curve_loss_.push_back(st.loss);
+  curve_lr_.push_back(st.lr);
+}
+
+// ---------------------------------------------------------------- the run
 bool Trainer::run(const Callbacks& cb_all) {
   // Only rank 0 reports (a data-parallel run would otherwise print every line world times).
   const Callbacks cb = is_root() ? cb_all : Callbacks{};
   auto message = [&](const std::string& s) {
     if (cb.on_message) cb.on_message(s);
   };
-  // A stop request (SIGINT) may reach the ranks at different steps: they agree on it every step.
-  auto stop_requested = [&] {
-    if (comm_->world_size() == 1) return stop_.load();
-    Tensor flag = full({1}, stop_.load() ? 1.0 : 0.0, TensorOptions().dtype(DType::Float64));
-    comm_->all_reduce_sum(flag);
-    if (flag.item() > 0) stop_.store(true);
-    return flag.item() > 0;
-  };
-  // The official schedule: linspace(0, base, W) (both ends) then a cosine to final_lr_ratio x base.
-  nn::WarmupCosine lr_at{cfg_.base_lr(), cfg_.final_lr_ratio * cfg_.base_lr(),
-                         std::min(total_steps_, cfg_.warmup_epochs * steps_per_epoch_), total_steps_, 0.0,
-                         /*warmup_endpoint=*/true};
-  const int64_t stop_at = cfg_.max_steps > 0 ? std::min(total_steps_, cfg_.max_steps) : total_steps_;
+  const int64_t stop_at = last_step();
   if (step_ > 0) message(fmt::format("resumed at step {} (epoch {})", step_, epoch_ + 1));
   method_->train(true);
-  bool finished = true;
-  bool stopping = false;  // what every rank agreed on at the end of the last step
   while (step_ < stop_at) {
     epoch_ = step_ / steps_per_epoch_;
-    loader_->start_epoch(epoch_);
-    for (int64_t skip = step_ % steps_per_epoch_; skip > 0; --skip) loader_->next();  // mid-epoch resume
+    start_epoch();
     double epoch_loss = 0;
     int64_t epoch_steps = 0;
-    while (step_ < stop_at && step_ / steps_per_epoch_ == epoch_) {
-      auto t0 = std::chrono::steady_clock::now();
-      std::optional<data::Batch> batch = loader_->next();
-      RESA_CHECK(batch.has_value(), "[train] loader ended epoch {} after {} of {} batches", epoch_,
-                 step_ % steps_per_epoch_, steps_per_epoch_);
-      std::vector<Tensor> views;
-      for (auto& v : batch->views) views.push_back(v.to(device_));
-      const double lr = lr_at(step_);
-      optimizer_->set_lr(lr);
-      optimizer_->zero_grad();
-      MethodOutput out = method_->forward(views, StepContext{step_, total_steps_});
-      const double loss = out.loss.item();
-      if (!std::isfinite(loss)) {
-        log_json(nlohmann::json{{"type", "error"}, {"step", step_}, {"loss", loss}}.dump());
-        RESA_FAIL("[train] the loss became {} at step {} (epoch {}); stopped without saving, the last good "
-                  "checkpoint is {} (try a lower --lr)",
-                  loss, step_ + 1, epoch_ + 1, checkpoint_path());
-      }
-      out.loss.backward();
-      dist::average_gradients(dp_params_, *comm_);
-      optimizer_->step();
-      ++step_;
-      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      StepStats st{step_, total_steps_, epoch_, loss, lr, out.stats.count("ema_momentum") ? out.stats["ema_momentum"] : 0.0,
-                   ms, 1000.0 * static_cast<double>(cfg_.batch_size) / ms};
-      nlohmann::json j{{"type", "step"}, {"step", step_}, {"epoch", epoch_ + 1}, {"loss", loss}, {"lr", lr},
-                       {"ms", ms}};
-      for (const auto& [key, value] : out.stats) j[key] = value;  // e.g. EMA momentum, VICReg's three terms
-      log_json(j.dump());
-      curve_step_.push_back(static_cast<double>(step_));
-      curve_loss_.push_back(loss);
-      curve_lr_.push_back(lr);
-      epoch_loss += loss;
+    bool stopping = false;  // what every rank agreed on after the last step
+    while (!stopping && step_ < stop_at && step_ / steps_per_epoch_ == epoch_) {
+      StepStats st = train_step();
+      epoch_loss += st.loss;
       ++epoch_steps;
       if (cb.on_step) cb.on_step(st);
-      if ((stopping = stop_requested())) break;
+      stopping = stop_agreed();
     }
+    const int64_t done_epoch = epoch_ + 1;
     const bool epoch_done = step_ % steps_per_epoch_ == 0;
     if (stopping && !epoch_done) {
+      // Stopped mid-epoch: a checkpoint of exactly this step, from which --resume continues.
       save_checkpoint();
       write_curves();
       message(fmt::format("stopped at step {}; checkpoint written to {}", step_, checkpoint_path()));
-      finished = false;
-      break;
+      return false;
     }
-    const int64_t done_epoch = epoch_ + 1;
-    const bool last = step_ >= stop_at;
-    if (is_root() && epoch_done && ((cfg_.eval_every > 0 && done_epoch % cfg_.eval_every == 0) || last)) {
-      KnnScores knn = evaluate_knn();
-      log_json(nlohmann::json{{"type", "eval"},
-                              {"step", step_},
-                              {"epoch", done_epoch},
-                              {"knn_top1", knn.teacher},
-                              {"knn_online_top1", knn.online}}
-                   .dump());
-      curve_eval_epoch_.push_back(static_cast<double>(done_epoch));
-      curve_knn_.push_back(100.0 * knn.teacher);
-      curve_knn_online_.push_back(100.0 * knn.online);
-      if (cb.on_eval) cb.on_eval(EvalStats{done_epoch, step_, knn});
-      method_->train(true);
-    }
-    save_checkpoint();
-    if (cfg_.keep_epoch_checkpoints && epoch_done && is_root())
-      fs::copy_file(checkpoint_path(), fmt::format("{}/epoch_{:03d}.safetensors", cfg_.out, done_epoch),
-                    fs::copy_options::overwrite_existing);
-    write_curves();
-    if (epoch_steps > 0)
-      message(fmt::format("epoch {} done: mean loss {:.4f}, checkpoint {}", done_epoch,
-                          epoch_loss / static_cast<double>(epoch_steps), checkpoint_path()));
-    if (stopping) {
-      finished = step_ >= stop_at;
-      break;
-    }
+    if (epoch_done && evaluation_due(done_epoch)) evaluate_and_log(done_epoch, cb);
+    checkpoint_epoch(done_epoch);
+    message(fmt::format("epoch {} done: mean loss {:.4f}, checkpoint {}", done_epoch,
+                        epoch_loss / static_cast<double>(epoch_steps), checkpoint_path()));
+    if (stopping) return step_ >= stop_at;
   }
-  return finished;
+  return true;
+}
+
+void Trainer::start_epoch() {
+  loader_->start_epoch(epoch_);
+  for (int64_t skip = step_ % steps_per_epoch_; skip > 0; --skip) loader_->next();  // mid-epoch resume
+}
+
+bool Trainer::stop_agreed() {
+  // A stop request (SIGINT) may reach the ranks at different steps: they agree on it every step.
+  if (comm_->world_size() == 1) return stop_.load();
+  Tensor flag = full({1}, stop_.load() ? 1.0 : 0.0, TensorOptions().dtype(DType::Float64));
+  comm_->all_reduce_sum(flag);
+  if (flag.item() > 0) stop_.store(true);
+  return flag.item() > 0;
+}
+
+bool Trainer::evaluation_due(int64_t done_epoch) const {
+  // Rank 0 alone evaluates (the ranks hold the same weights); every eval_every epochs and at the end.
+  return is_root() && ((cfg_.eval_every > 0 && done_epoch % cfg_.eval_every == 0) || step_ >= last_step());
+}
+
+void Trainer::evaluate_and_log(int64_t done_epoch, const Callbacks& cb) {
+  KnnScores knn = evaluate_knn();
+  log_json(nlohmann::json{{"type", "eval"},
+                          {"step", step_},
+                          {"epoch", done_epoch},
+                          {"knn_top1", knn.teacher},
+                          {"knn_online_top1", knn.online}}
+               .dump());
+  curve_eval_epoch_.push_back(static_cast<double>(done_epoch));
+  curve_knn_.push_back(100.0 * knn.teacher);
+  curve_knn_online_.push_back(100.0 * knn.online);
+  if (cb.on_eval) cb.on_eval(EvalStats{done_epoch, step_, knn});
+  method_->train(true);
+}
+
+void Trainer::checkpoint_epoch(int64_t done_epoch) {
+  save_checkpoint();
+  if (cfg_.keep_epoch_checkpoints && step_ % steps_per_epoch_ == 0 && is_root())
+    fs::copy_file(checkpoint_path(), fmt::format("{}/epoch_{:03d}.safetensors", cfg_.out, done_epoch),
+                  fs::copy_options::overwrite_existing);
+  write_curves();
 }
 
 }  // namespace resa::train

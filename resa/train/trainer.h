@@ -1,19 +1,25 @@
 // The training loop: epochs of steps over the augmented views, with the warm-up + cosine learning
 // rate, SGD (or LARS), a JSON-lines log of every step and evaluation, a checkpoint every epoch (and
 // when a stop is requested) with exact resume, a NaN/Inf guard, kNN evaluation and curves.png.
-// Nothing here prints: progress goes to the callbacks (apps/ draws the progress bar).
+// What a run is made of (data, method, optimizer, loader) is built in resa/train/setup.h; the features
+// it evaluates come from resa/eval/features.h. Nothing here prints: progress goes to the callbacks
+// (apps/ draws the progress bar).
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "resa/nn/optim/optimizer.h"
 #include "resa/data/loader.h"
 #include "resa/dist/communicator.h"
 #include "resa/methods/method.h"
+#include "resa/nn/optim/optimizer.h"
+#include "resa/nn/optim/schedule.h"
 #include "resa/train/config.h"
+#include "resa/train/setup.h"
 
 namespace resa::train {
 
@@ -43,30 +49,6 @@ struct Callbacks {
   std::function<void(const std::string&)> on_message;
 };
 
-// A labelled split ready for evaluation: the dataset and how to turn its images into network inputs.
-struct EvalData {
-  data::DatasetPtr train, test;
-  std::vector<float> mean, std;
-  int64_t image_size = 0;
-};
-
-// The datasets named by a config: the (sub-sampled) training set and the labelled eval splits.
-struct RunData {
-  data::DatasetPtr train;
-  EvalData eval;
-  int64_t channels = 0;
-};
-RunData open_data(const TrainConfig& cfg);
-
-// The method (encoder, projector, teacher...) a config describes, on its device.
-std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels);
-
-// Encoder features (N, d) of images [0, n) of `ds`, un-augmented and normalised, in eval mode and
-// batches of `batch`, on `device`. The result is on the CPU.
-Tensor extract_features(nn::Module& encoder, const data::Dataset& ds, const std::vector<float>& mean,
-                        const std::vector<float>& std, int64_t image_size, Device device, int64_t batch = 256);
-Tensor dataset_labels(const data::Dataset& ds);
-
 class Trainer {
  public:
   // Builds data, model and optimizer. With resume, continues from <out>/checkpoint.safetensors when it
@@ -79,9 +61,13 @@ class Trainer {
   Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm = nullptr);
   ~Trainer();
 
-  // Trains until the configured epochs (or max_steps) are done or stop() is called.
+  // Trains until the configured epochs (or max_steps) are done or stop() is called: epochs of
+  // train_step(), then the evaluation when one is due and a checkpoint.
   // Returns true when training finished, false when it stopped early.
   bool run(const Callbacks& cb = {});
+  // One optimisation step on the next batch of the loader (which must have an epoch started, as run()
+  // does): views to the device, forward and loss, backward, gradient average, optimizer step, log.
+  StepStats train_step();
   // Asks the loop to stop after the current step and write a checkpoint (safe from a signal handler).
   void stop() { stop_.store(true); }
 
@@ -104,6 +90,17 @@ class Trainer {
  private:
   void resume_from(const std::string& path);
   void write_curves();
+  // Helpers of train_step, in the order it calls them.
+  std::vector<Tensor> next_views();
+  void check_finite(double loss);
+  void log_step(const StepStats& st, const std::map<std::string, double>& method_stats);
+  // Helpers of run.
+  void start_epoch();
+  bool stop_agreed();
+  bool evaluation_due(int64_t done_epoch) const;
+  void evaluate_and_log(int64_t done_epoch, const Callbacks& cb);
+  void checkpoint_epoch(int64_t done_epoch);
+  int64_t last_step() const { return cfg_.max_steps > 0 ? std::min(total_steps_, cfg_.max_steps) : total_steps_; }
 
   TrainConfig cfg_;
   dist::CommPtr comm_;
@@ -113,6 +110,7 @@ class Trainer {
   std::shared_ptr<Method> method_;
   std::unique_ptr<nn::Optimizer> optimizer_;
   std::unique_ptr<data::Loader> loader_;
+  nn::WarmupCosine lr_at_;  // the learning rate of each step
   int64_t steps_per_epoch_ = 0, total_steps_ = 0;
   int64_t step_ = 0;   // steps done
   int64_t epoch_ = 0;  // current epoch (from 0)

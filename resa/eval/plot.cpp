@@ -1,4 +1,4 @@
-#include "resa/train/plot.h"
+#include "resa/eval/plot.h"
 
 #include <stb/stb_image_write.h>
 

@@ -1,0 +1,30 @@
+// The clustering analysis (resa/eval/analysis.h) of runs written by train::Trainer: their labelled
+// images, opened from the run's config, and their checkpoints, rebuilt from the config each stores.
+// It sits in train/ because it needs the run's config and setup; eval/ knows nothing of runs.
+#pragma once
+#include <string>
+
+#include "resa/eval/analysis.h"
+#include "resa/train/config.h"
+
+namespace resa {
+
+struct AnalysisDataOptions {
+  std::string split_ = "test";  // test | train
+  int64_t samples_ = 10000;    // 0: the whole split
+  std::string data_;           // dataset folder (empty: the run's own)
+  AnalysisDataOptions& split(std::string v) { split_ = std::move(v); return *this; }
+  AnalysisDataOptions& samples(int64_t v) { samples_ = v; return *this; }
+  AnalysisDataOptions& data(std::string v) { data_ = std::move(v); return *this; }
+};
+// The first `samples` images of the split of the run's dataset, with the run's normalisation.
+AnalysisData open_analysis_data(const train::TrainConfig& cfg, const AnalysisDataOptions& opts = {});
+
+// The run configuration stored in a checkpoint written by train::Trainer.
+train::TrainConfig checkpoint_config(const std::string& path);
+// Rebuilds the method of a checkpoint written by train::Trainer (from its stored configuration, on
+// `device`), loads every module's state and analyses it.
+CheckpointAnalysis analyse_checkpoint(const std::string& path, const AnalysisData& data, Device device,
+                                      const ClusterAnalysisOptions& opts = {}, int64_t batch = 256);
+
+}  // namespace resa
