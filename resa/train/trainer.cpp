@@ -9,6 +9,7 @@
 
 #include "resa/core/parallel.h"
 #include "resa/dist/data_parallel.h"
+#include "resa/encoder.h"
 #include "resa/eval/features.h"
 #include "resa/eval/knn.h"
 #include "resa/eval/plot.h"
@@ -100,15 +101,20 @@ void Trainer::save_checkpoint() {
   nn::save_checkpoint(checkpoint_path(), ck);
   // The evaluated encoder alone, with torchvision's names, for users and for PyTorch; and the online
   // encoder beside it where that is another network (ReSA's teacher lags it at short budgets).
-  std::map<std::string, std::string> meta{{"arch", cfg_.arch},
-                                          {"in_channels", std::to_string(data_.channels)},
-                                          {"stem_padding", std::to_string(cfg_.stem_padding)}};
+  // The metadata holds what resa::Encoder::load needs to rebuild and feed it (resa/encoder.h).
+  EncoderInfo info;
+  info.arch = cfg_.arch;
+  info.in_channels = data_.channels;
+  info.stem_padding = cfg_.stem_padding;
+  info.image_size = data_.eval.image_size;
+  info.mean = data_.eval.mean;
+  info.std = data_.eval.std;
   const bool two = method_->evaluates_teacher();
-  meta["role"] = two ? "teacher" : "online";
-  nn::save_state_dict(cfg_.out + "/encoder.safetensors", *method_->eval_encoder(), meta);
+  info.role = two ? "teacher" : "online";
+  nn::save_state_dict(cfg_.out + "/encoder.safetensors", *method_->eval_encoder(), encoder_metadata(info));
   if (two) {
-    meta["role"] = "online";
-    nn::save_state_dict(cfg_.out + "/encoder_online.safetensors", *method_->online_encoder(), meta);
+    info.role = "online";
+    nn::save_state_dict(cfg_.out + "/encoder_online.safetensors", *method_->online_encoder(), encoder_metadata(info));
   }
   comm_->barrier();
 }
