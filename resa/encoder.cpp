@@ -1,7 +1,9 @@
 #include "resa/encoder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "resa/autograd/functions.h"
@@ -235,6 +237,85 @@ Tensor Encoder::embed(const data::Dataset& ds, int64_t batch) const {
   RESA_CHECK(ds.channels() == info_.in_channels, "[Encoder::embed] the encoder takes {} channels, the dataset has {}",
              info_.in_channels, ds.channels());
   return extract_features(*net_, ds, info_.mean, info_.std, info_.image_size, device_, batch);
+}
+
+FolderEmbedding embed_folder(const Encoder& encoder, const std::string& dir, int64_t batch,
+                             const std::function<void(int64_t, int64_t)>& progress) {
+  namespace fs = std::filesystem;
+  RESA_CHECK(fs::is_directory(dir), "[embed_folder] {} is not a folder", dir);
+  RESA_CHECK(batch >= 1, "[embed_folder] batch must be >= 1, got {}", batch);
+  std::vector<std::string> paths;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied);
+       it != fs::recursive_directory_iterator(); ++it) {
+    if (!it->is_regular_file()) continue;
+    std::string ext = it->path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg") paths.push_back(fs::relative(it->path(), dir).generic_string());
+  }
+  std::sort(paths.begin(), paths.end());
+  FolderEmbedding out;
+  std::vector<Tensor> parts;
+  const int64_t total = static_cast<int64_t>(paths.size());
+  for (int64_t b = 0; b < total; b += batch) {
+    const int64_t e = std::min(total, b + batch);
+    // Decode in parallel; a failure is kept as a message, never thrown out of the threads.
+    std::vector<data::Image> images(static_cast<size_t>(e - b));
+    std::vector<std::string> errors(static_cast<size_t>(e - b));
+    parallel_for(e - b, 4, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        try {
+          images[static_cast<size_t>(i)] =
+              data::read_image((fs::path(dir) / paths[static_cast<size_t>(b + i)]).string(), encoder.info().in_channels);
+        } catch (const std::exception& ex) {
+          errors[static_cast<size_t>(i)] = ex.what();
+          if (errors[static_cast<size_t>(i)].empty()) errors[static_cast<size_t>(i)] = "unreadable";
+        }
+      }
+    });
+    std::vector<data::Image> good;
+    for (int64_t i = 0; i < e - b; ++i) {
+      if (!errors[static_cast<size_t>(i)].empty()) {
+        out.skipped.emplace_back(paths[static_cast<size_t>(b + i)], errors[static_cast<size_t>(i)]);
+        continue;
+      }
+      out.files.push_back(paths[static_cast<size_t>(b + i)]);
+      good.push_back(std::move(images[static_cast<size_t>(i)]));
+    }
+    if (!good.empty()) parts.push_back(encoder.embed_images(good, batch));
+    if (progress) progress(e, total);
+  }
+  out.features = parts.empty() ? Tensor::empty({0, encoder.feature_dim()}) : cat(parts, 0);
+  return out;
+}
+
+std::vector<std::pair<int64_t, double>> nearest_cosine(const Tensor& features, const Tensor& query, int64_t k,
+                                                       int64_t exclude) {
+  RESA_CHECK(features.dim() == 2 && query.dim() == 1 && query.size(0) == features.size(1),
+             "[nearest_cosine] expects features (N, d) and a query (d), got {} and {}", shape_str(features.shape()),
+             shape_str(query.shape()));
+  RESA_CHECK(k >= 1, "[nearest_cosine] k must be >= 1, got {}", k);
+  const int64_t n = features.size(0), d = features.size(1);
+  auto f = features.to(kCPU).to(DType::Float64).contiguous().to_vector<double>();
+  auto q = query.to(kCPU).to(DType::Float64).contiguous().to_vector<double>();
+  double qn = 0;
+  for (double v : q) qn += v * v;
+  qn = std::sqrt(qn);
+  std::vector<std::pair<int64_t, double>> scored;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == exclude) continue;
+    double dot = 0, fn = 0;
+    for (int64_t c = 0; c < d; ++c) {
+      dot += f[i * d + c] * q[c];
+      fn += f[i * d + c] * f[i * d + c];
+    }
+    scored.emplace_back(i, dot / std::max(std::sqrt(fn) * qn, 1e-300));
+  }
+  const size_t m = std::min(static_cast<size_t>(k), scored.size());
+  std::partial_sort(scored.begin(), scored.begin() + m, scored.end(), [](const auto& a, const auto& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  });
+  scored.resize(m);
+  return scored;
 }
 
 }  // namespace resa

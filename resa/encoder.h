@@ -11,6 +11,7 @@
 // bilinearly to the image size, normalised), so embed() of a dataset equals the trainer's features.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,5 +70,21 @@ class Encoder {
   EncoderInfo info_;
   Device device_;
 };
+
+// Every PNG / JPEG (by extension, any case) under `dir`, recursively, embedded by `encoder`, in path
+// order. A file that cannot be decoded is skipped and listed with the reason; nothing else stops the
+// walk. `progress(done, total)` is called after each batch.
+struct FolderEmbedding {
+  std::vector<std::string> files;                             // relative to dir, '/'-separated
+  Tensor features;                                            // (files.size(), d) float32
+  std::vector<std::pair<std::string, std::string>> skipped;   // file, why
+};
+FolderEmbedding embed_folder(const Encoder& encoder, const std::string& dir, int64_t batch = 256,
+                             const std::function<void(int64_t, int64_t)>& progress = {});
+
+// The k rows of `features` (N, d) most similar to `query` (d) by cosine similarity, best first, as
+// (row, similarity); rows equal to `exclude` (e.g. the query's own row) are left out.
+std::vector<std::pair<int64_t, double>> nearest_cosine(const Tensor& features, const Tensor& query, int64_t k,
+                                                       int64_t exclude = -1);
 
 }  // namespace resa

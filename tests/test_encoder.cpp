@@ -174,3 +174,38 @@ TEST_CASE("Encoder::load: files from older runs load with defaults; bad files ge
   CHECK_THROWS_WITH_AS(enc.embed(zeros({2, 3, 28, 28})), doctest::Contains("expects (N, 1, 28, 28)"), Error);
   CHECK_THROWS_WITH_AS(enc.embed_hwc(nullptr, 1, 4, 4, 5), doctest::Contains("1 to 4 channels"), Error);
 }
+
+TEST_CASE("embed_folder: every PNG/JPEG under a folder, recursively; bad files skipped and named") {
+  EncoderInfo info = small_info(3);
+  saved_net(tmp("folder.safetensors"), info, encoder_metadata(info));
+  Encoder enc = Encoder::load(tmp("folder.safetensors"));
+  const std::string dir = std::string(RESA_TEST_DATA) + "/images";  // tests/scripts/gen_images.py
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  FolderEmbedding fe = embed_folder(enc, dir, 4, [&](int64_t done, int64_t total) { calls.emplace_back(done, total); });
+  // RGB, 8- and 16-bit grayscale, RGBA, a 1x1 image and a JPEG with an upper-case extension in a
+  // subfolder are embedded; the corrupt PNG is skipped with its name; the text file is not an image.
+  CHECK(fe.files == std::vector<std::string>{"gray.png", "gray16.png", "rgb.png", "sub/photo.JPG", "sub/rgba.png",
+                                             "tiny_1x1.png"});
+  REQUIRE(fe.skipped.size() == 1);
+  CHECK(fe.skipped[0].first == "corrupt.png");
+  CHECK(!fe.skipped[0].second.empty());
+  CHECK(fe.features.shape() == Shape{6, enc.feature_dim()});
+  CHECK(std::isfinite(sum(fe.features).item()));
+  CHECK(calls == std::vector<std::pair<int64_t, int64_t>>{{4, 7}, {7, 7}});
+  // A row is the embedding of that file alone (to rounding: another batch may sum in another order).
+  Tensor alone = enc.embed_images({data::read_image(dir + "/rgb.png", 3)});
+  CHECK(max_abs_error(fe.features.narrow(0, 2, 1), alone) < 1e-4 * (1 + max(abs(alone)).item()));
+  CHECK_THROWS_WITH_AS(embed_folder(enc, dir + "/missing"), doctest::Contains("is not a folder"), Error);
+}
+
+TEST_CASE("nearest_cosine ranks rows by cosine similarity, best first") {
+  Tensor f = from_vector<float>({1, 0, 0, 1, 1, 1, -1, 0, 2, 0.1f}, {5, 2});
+  auto nn = nearest_cosine(f, from_vector<float>({1, 0}, {2}), 3, /*exclude=*/0);
+  REQUIRE(nn.size() == 3);
+  CHECK(nn[0].first == 4);  // (2, 0.1): cos = 2 / sqrt(4.01)
+  CHECK(nn[0].second == doctest::Approx(2.0 / std::sqrt(4.01)));
+  CHECK(nn[1].first == 2);  // (1, 1): cos = 1 / sqrt(2)
+  CHECK(nn[1].second == doctest::Approx(1.0 / std::sqrt(2.0)));
+  CHECK(nn[2].first == 1);  // (0, 1): cos = 0
+  CHECK(nearest_cosine(f, from_vector<float>({1, 0}, {2}), 10).size() == 5);
+}
