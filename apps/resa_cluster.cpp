@@ -6,7 +6,11 @@
 //   resa_cluster --run runs/an_resa                                  (its checkpoint.safetensors)
 //   resa_cluster --checkpoints runs/an_resa/ckpt_*.safetensors --init (one row per checkpoint, over epochs)
 //
-// Writes OUT/clustering.json, OUT/clustering.md and OUT/clustering.png.
+//   resa_cluster --run runs/an_resa --map                            (also 2-D maps of H and Z)
+//
+// Writes OUT/clustering.json, OUT/clustering.md and OUT/clustering.png; with --map also OUT/map_tsne.png
+// and OUT/map_pca.png: the last checkpoint's encodings H and embeddings Z of the first --map-samples
+// images side by side, one colour per class, with each map's trustworthiness (k = 10) in its title.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -15,6 +19,9 @@
 #include "omp_env.h"
 #include "resa/core/parallel.h"
 #include "resa/eval/analysis.h"
+#include "resa/eval/embedding_map.h"
+#include "resa/eval/plot.h"
+#include "resa/train/checkpoint_analysis.h"
 #include "resa/eval/features.h"
 #include "resa/train/checkpoint_analysis.h"
 #include "resa/train/setup.h"
@@ -29,7 +36,9 @@ int main(int argc, char** argv) {
   int64_t samples = 10000, restarts = 5, batch = 256;
   uint64_t seed = 0;
   int threads = 0;
-  bool init = false, pixels = false;
+  bool init = false, pixels = false, map = false;
+  int64_t map_samples = 2000;
+  double perplexity = 30;
   app.add_option("--run", run, "a run folder of resa_cifar: analyses RUN/checkpoint.safetensors");
   app.add_option("--checkpoint,--checkpoints", checkpoints,
                  "checkpoint file(s) written by the trainer (several: followed over training, sorted by step)");
@@ -45,6 +54,13 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "images per forward pass")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
   app.add_option("--out", out, "output folder (default: RUN/clustering, else ./clustering)");
+  app.add_flag("--map", map, "also draw 2-D maps (t-SNE and PCA) of H and Z of the last checkpoint");
+  app.add_option("--map-samples", map_samples, "images in the maps (exact t-SNE: a few thousand at most)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{10}, int64_t{10000}));
+  app.add_option("--perplexity", perplexity, "t-SNE perplexity (effective neighbours per point)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1000.0));
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -98,6 +114,42 @@ int main(int argc, char** argv) {
       fmt::print("raw pixels ({} dims): SC_mean {:.4f}, SC_std {:.4f}, ARI {:.4f}\n", s.dim, s.sc_mean, s.sc_std, s.ari);
     }
     write_analysis(out, results, meta);
+    if (map) {
+      // H and Z of the last checkpoint (by step) on the first map_samples images of the analysis.
+      auto t0 = std::chrono::steady_clock::now();
+      const std::string& last = results.back().label == "init" ? checkpoints.back() : results.back().label;
+      auto method = load_checkpoint_method(last, ad.channels, dev);
+      auto proj = std::dynamic_pointer_cast<nn::Projector>(method->eval_projector());
+      RESA_CHECK(proj != nullptr, "[resa_cluster] the projector of {} is not an nn::Projector", last);
+      const int64_t n = std::min(map_samples, ad.images->size());
+      RESA_CHECK(perplexity < static_cast<double>(n), "[resa_cluster] --perplexity {} must be below the {} map images",
+                 perplexity, n);
+      auto subset = data::make_subset_first(ad.images, n);
+      auto comps = extract_components(*method->eval_encoder(), *proj, *subset, ad.mean, ad.std, ad.image_size, dev, batch);
+      std::vector<int64_t> labels = ad.labels.narrow(0, 0, n).to_vector<int64_t>();
+      std::vector<std::string> names = ad.images->class_names();
+      if (names.empty() && cfg.dataset == "fashion-mnist")  // the IDX files carry no names
+        names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+      std::vector<plot::ScatterPanel> tsne_panels, pca_panels;
+      for (const Component* c : {&comps.front(), &comps.back()}) {
+        const std::string what = c->name == "H" ? "ENCODING H" : "EMBEDDING Z";
+        Tensor p2 = pca(c->features, 2);
+        TsneResult t = tsne(c->features, TsneOptions().perplexity(perplexity));
+        auto xy = [](const Tensor& m, int64_t col) { return m.select(1, col).contiguous().to_vector<double>(); };
+        const double trust_t = trustworthiness(c->features, t.embedding, 10);
+        const double trust_p = trustworthiness(c->features, p2, 10);
+        tsne_panels.push_back({fmt::format("{}: TRUST {:.3f}", what, trust_t), xy(t.embedding, 0), xy(t.embedding, 1),
+                               labels, names});
+        pca_panels.push_back({fmt::format("{}: TRUST {:.3f}", what, trust_p), xy(p2, 0), xy(p2, 1), labels, names});
+        fmt::print("map of {} ({} dims): t-SNE KL {:.3f}, trustworthiness(10) t-SNE {:.4f}, PCA {:.4f}\n", c->name,
+                   c->features.size(1), t.kl, trust_t, trust_p);
+      }
+      const std::string head = fmt::format("{} ON {}, {} {} IMAGES", cfg.method, cfg.dataset, n, split);
+      plot::write_scatter_png(out + "/map_tsne.png", tsne_panels, 480, "T-SNE: " + head);
+      plot::write_scatter_png(out + "/map_pca.png", pca_panels, 480, "PCA: " + head);
+      fmt::print("maps in {:.1f} s: {}/map_tsne.png, {}/map_pca.png\n",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), out, out);
+    }
     fmt::print("\n{}", analysis_to_markdown(results));
     fmt::print("written: {0}/clustering.json, {0}/clustering.md, {0}/clustering.png\n", out);
   } catch (const std::exception& e) {

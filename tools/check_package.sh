@@ -13,8 +13,10 @@ cmake --install "$TMP/engine" >> "$TMP/engine.log"
 cmake -S examples/consumer -B "$TMP/find" -G Ninja -DCMAKE_PREFIX_PATH="$TMP/prefix" > "$TMP/find.log"
 cmake --build "$TMP/find" >> "$TMP/find.log"
 "$TMP/find/consumer"
+(cd "$TMP/find" && ./consumer_embed)
 echo "package: find_package(resa) after install works"
 cmake -S examples/consumer -B "$TMP/sub" -G Ninja -DRESA_SOURCE_DIR="$ROOT" -DRESA_CUDA=OFF > "$TMP/sub.log"
 cmake --build "$TMP/sub" --parallel "$(nproc)" >> "$TMP/sub.log"
 "$TMP/sub/consumer"
+(cd "$TMP/sub" && ./consumer_embed)
 echo "package: add_subdirectory works"

@@ -30,17 +30,25 @@ train::TrainConfig checkpoint_config(const std::string& path) {
   return nlohmann::json::parse(nn::load_checkpoint(path).config).get<train::TrainConfig>();
 }
 
-CheckpointAnalysis analyse_checkpoint(const std::string& path, const AnalysisData& data, Device device,
-                                      const ClusterAnalysisOptions& opts, int64_t batch) {
+std::shared_ptr<Method> load_checkpoint_method(const std::string& path, int64_t in_channels, Device device,
+                                               int64_t* step) {
   nn::Checkpoint ck = nn::load_checkpoint(path);
   train::TrainConfig cfg = nlohmann::json::parse(ck.config).get<train::TrainConfig>();
   cfg.device = device.str();
-  auto method = train::build_method(cfg, data.channels);
+  auto method = train::build_method(cfg, in_channels);
   for (auto& [name, m] : method->modules()) m->load_state_dict(ck.get(name), true);
+  if (step) *step = ck.step;
+  return method;
+}
+
+CheckpointAnalysis analyse_checkpoint(const std::string& path, const AnalysisData& data, Device device,
+                                      const ClusterAnalysisOptions& opts, int64_t batch) {
+  int64_t step = 0;
+  auto method = load_checkpoint_method(path, data.channels, device, &step);
   CheckpointAnalysis a = analyse_method(*method, data, device, opts, batch);
   a.label = path;
-  a.step = ck.step;
-  a.epoch = data.steps_per_epoch > 0 ? static_cast<double>(ck.step) / static_cast<double>(data.steps_per_epoch) : 0;
+  a.step = step;
+  a.epoch = data.steps_per_epoch > 0 ? static_cast<double>(step) / static_cast<double>(data.steps_per_epoch) : 0;
   return a;
 }
 

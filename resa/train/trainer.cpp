@@ -172,14 +172,31 @@ KnnScores Trainer::evaluate_knn() {
 
 void Trainer::write_curves() {
   if (!is_root()) return;
+  // The raw loss in a light tint under its moving average (a twentieth of the steps so far), the
+  // learning rate from 0, kNN accuracy on 0-100%; the run's recipe in the title.
   std::vector<plot::Panel> panels;
-  panels.push_back({"TRAINING LOSS", "STEP", {{"LOSS", curve_step_, curve_loss_, plot::color(0)}}, false});
-  panels.push_back({"LEARNING RATE", "STEP", {{"LR", curve_step_, curve_lr_, plot::color(1)}}, false});
-  std::vector<plot::Series> knn{{"TEACHER", curve_eval_epoch_, curve_knn_, plot::color(2)}};
+  const auto window = std::max<int64_t>(1, static_cast<int64_t>(curve_loss_.size()) / 20);
+  plot::Panel loss{"TRAINING LOSS", "STEP", {{"", curve_step_, curve_loss_, plot::color(0)}}, false};
+  if (window >= 2) {
+    loss.series[0].color = plot::tint(plot::color(0));
+    loss.series.push_back(
+        {fmt::format("MEAN OF {}", window), curve_step_, plot::smooth(curve_loss_, window), plot::color(0)});
+  }
+  loss.y_from_zero = true;
+  panels.push_back(loss);
+  plot::Panel lr{"LEARNING RATE", "STEP", {{"", curve_step_, curve_lr_, plot::color(1)}}, false};
+  lr.y_from_zero = true;
+  panels.push_back(lr);
+  plot::Panel knn{"KNN K=5 TOP-1 (%)", "EPOCH", {{"TEACHER", curve_eval_epoch_, curve_knn_, plot::color(2)}}, false};
   if (method_->evaluates_teacher())
-    knn.push_back({"ONLINE", curve_eval_epoch_, curve_knn_online_, plot::color(3)});
-  panels.push_back({"KNN K=5 TOP-1 (%)", "EPOCH", knn, false});
-  plot::write_png(cfg_.out + "/curves.png", panels, 3, 520, 340);
+    knn.series.push_back({"ONLINE", curve_eval_epoch_, curve_knn_online_, plot::color(3)});
+  knn.y_lo = 0;
+  knn.y_hi = 100;
+  panels.push_back(knn);
+  const std::string width = cfg_.width > 0 ? fmt::format(" WIDTH {}", cfg_.width) : "";
+  const std::string title = fmt::format("{} ON {}: {}{}, BATCH {}, LR {:g}, {} EPOCHS", cfg_.method, cfg_.dataset,
+                                        cfg_.arch, width, cfg_.batch_size, cfg_.base_lr(), cfg_.epochs);
+  plot::write_png(cfg_.out + "/curves.png", panels, 3, 520, 340, title);
 }
 
 // ---------------------------------------------------------------- one step
