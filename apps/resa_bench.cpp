@@ -13,6 +13,7 @@
 #include <chrono>
 
 #include "resa/autograd/functions.h"
+#include "resa/core/cpu_info.h"
 #include "resa/core/parallel.h"
 #include "resa/nn/mlp.h"
 #include "resa/nn/optim/optimizer.h"
@@ -186,6 +187,12 @@ int main(int argc, char** argv) {
 
     fmt::print("ReSA step | {} width {} | batch {} x 2 views | {}x{}x{} | {} | {} threads | GEMM: {}\n", arch, width,
                batch, channels, image, image, device, threads, cpu::gemm_backend_name());
+#ifdef __AVX2__
+    const char* loops = "-march=native (RESA_NATIVE)";
+#else
+    const char* loops = "baseline x86-64 (SSE2); only the GEMM picks wider kernels at run time";
+#endif
+    fmt::print("CPU: {} | vector ISA {} | our own loops compiled for {}\n", cpu_model_name(), cpu_vector_isa(), loops);
     fmt::print("| piece | ms (median of {}) |\n|---|---|\n", runs);
     fmt::print("| full step | {:.1f} |\n", step_ms);
     for (auto& [name, ms] : pieces) fmt::print("| {} | {:.1f} |\n", name, ms);
@@ -195,9 +202,10 @@ int main(int argc, char** argv) {
                peak_rss_mb(), peak_gpu_mb, tf32 ? " (TF32)" : "");
     fmt::print("{{\"impl\":\"resa\",\"arch\":\"{}\",\"batch\":{},\"image\":{},\"threads\":{},\"device\":\"{}\","
                "\"ms_per_step\":{:.3f},\"images_per_s\":{:.2f},\"step_gflop\":{:.3f},\"gflops\":{:.2f},"
-               "\"peak_rss_mb\":{},\"peak_gpu_mb\":{:.1f},\"tf32\":{}}}\n",
+               "\"peak_rss_mb\":{},\"peak_gpu_mb\":{:.1f},\"tf32\":{},\"cpu\":\"{}\",\"isa\":\"{}\",\"gemm\":\"{}\"}}\n",
                arch, batch, image, threads, device, step_ms, 1000.0 * batch / step_ms, step_flops / 1e9,
-               step_flops / step_ms / 1e6, peak_rss_mb(), peak_gpu_mb, tf32);
+               step_flops / step_ms / 1e6, peak_rss_mb(), peak_gpu_mb, tf32, cpu_model_name(), cpu_vector_isa(),
+               cpu::gemm_backend_name());
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
