@@ -9,6 +9,8 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <variant>
 
@@ -253,6 +255,12 @@ int main(int argc, char** argv) {
     fmt::print("\nencoder weights (torchvision names): {}/encoder.safetensors; curves: {}/curves.png\n", c.out, c.out);
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
+    // Under mpirun the other ranks may be waiting for this one (a barrier after a failed checkpoint):
+    // exit without finalising MPI, which would wait for them too; mpirun then ends the job.
+    if (const char* world = std::getenv("OMPI_COMM_WORLD_SIZE"); world && std::atoi(world) > 1) {
+      std::fflush(stdout);
+      std::_Exit(1);
+    }
     return 1;
   }
   return 0;
