@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Every bad flag value of resa_cifar is refused before any training starts, with a message that names
-# the flag and the values allowed. One row per case: the arguments, then a text the message must hold.
-# Usage: test_flags.sh <resa_cifar binary> <scratch dir>
+# Every bad flag value of resa_cifar (and of resa_bench, when given) is refused before any training or
+# timing starts, with a message that names the flag and the values allowed. One row per case: the
+# arguments, then a text the message must hold.
+# Usage: test_flags.sh <resa_cifar binary> <scratch dir> [<resa_bench binary>]
 set -uo pipefail
 BIN=$1
 TMP=$2
+BENCH=${3:-}
 DATA=/usr/share/datasets/fashion-mnist
 rm -rf "$TMP" && mkdir -p "$TMP"
 BASE=(--dataset fashion-mnist --arch resnet_small --width 8 --mlp 64-64-32 --train-subset 320 --eval-subset 200
@@ -74,6 +76,34 @@ for row in "${CASES[@]}"; do
     echo "FAIL: ${args[*]} trained before refusing"; fail=1
   else
     echo "ok: ${args[*]} -> $(head -1 <<< "$msg")"
+  fi
+done
+[ -n "$BENCH" ] || exit $fail
+BENCH_CASES=(
+  "--arch vgg|--arch"
+  "--width -1|--width: value -1 must be >= 0"
+  "--mlp 64--32|--mlp: '64--32' must be layer sizes"
+  "--batch 1|--batch: value 1 must be >= 2"
+  "--image 0|--image: value 0 must be >= 1"
+  "--channels 0|--channels: value 0 must be >= 1"
+  "--threads 0|--threads: value 0 must be >= 1"
+  "--device tpu|--device: 'tpu' must be cpu, cuda or cuda:N"
+  "--variant x|--variant"
+  "--warmup -1|--warmup: value -1 must be >= 0"
+  "--runs 0|--runs: value 0 must be >= 1"
+  "--runs abc|--runs"
+)
+for row in "${BENCH_CASES[@]}"; do
+  read -r -a args <<< "${row%%|*}"
+  want=${row#*|}
+  rc=0
+  msg=$(timeout 60 "$BENCH" "${args[@]}" 2>&1) || rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+    echo "FAIL: resa_bench ${args[*]} exited $rc (expected a refusal)"; fail=1
+  elif ! grep -qF -- "$want" <<< "$msg"; then
+    echo "FAIL: resa_bench ${args[*]}: the message does not say '$want':"; echo "$msg" | head -5; fail=1
+  else
+    echo "ok: resa_bench ${args[*]} -> $(head -1 <<< "$msg")"
   fi
 done
 exit $fail
