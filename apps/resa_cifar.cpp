@@ -6,6 +6,8 @@
 //
 // Ctrl-C (SIGINT), SIGTERM or SIGUSR1 stops after the current step and writes a checkpoint (exit status
 // 128 + the signal's number); --resume continues from it exactly. A second signal ends the run at once.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
@@ -33,8 +35,16 @@ Trainer* g_trainer = nullptr;
 // before SIGKILL), and SIGUSR1 (what Slurm's --signal sends ahead of the time limit; mpirun forwards it).
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGUSR1};
 volatile std::sig_atomic_t g_signal = 0;  // the first stop signal received (before the trainer exists too)
+volatile std::sig_atomic_t g_evaluating = 0;  // training is over and checkpointed: a stop need not wait
 void on_stop_signal(int sig) {
   if (g_signal == 0) g_signal = sig;
+  if (g_evaluating) {
+    // The final evaluation can take long (the linear probe); the last checkpoint holds everything, so
+    // stop now: --resume finds the run trained and evaluates it again.
+    static const char msg[] = "\nstopped during the final evaluation; the checkpoint is complete (--resume evaluates)\n";
+    (void)!::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    ::_exit(128 + sig);
+  }
   if (g_trainer) g_trainer->stop(sig);
   for (int s : kStopSignals) std::signal(s, SIG_DFL);  // a second signal ends the process at once
 }
@@ -198,6 +208,11 @@ int main(int argc, char** argv) {
     }
     // The ranks hold the same weights: the final evaluation is rank 0's alone.
     if (!root) return 0;
+    g_evaluating = 1;
+    if (g_signal != 0) {  // arrived after the last step's vote: the run is trained and saved
+      fmt::print("stopped before the final evaluation; the checkpoint is complete (--resume evaluates)\n");
+      return stopped_status(g_signal);
+    }
 
     // Final evaluation on un-augmented images: the evaluated encoder (ReSA's EMA teacher, the official
     // protocol) first, then the online encoder where it is another network.

@@ -2,7 +2,7 @@
 # Interrupting and resuming a run gives the same weights as never stopping (on the CPU, bit for bit):
 #   1. a straight run of 3 epochs;
 #   2. the same run stopped by SIGINT, SIGTERM and SIGUSR1 mid-epoch (checkpoint on the way out, exit
-#      status 128 + the signal), then --resume;
+#      status 128 + the signal), then --resume; two signals in a row end a run at once;
 #   3. the same run killed by SIGKILL after its first epoch's checkpoint, then --resume;
 #   4. the same run killed by SIGKILL after a timed mid-epoch checkpoint (--checkpoint-every-minutes),
 #      then --resume;
@@ -51,6 +51,20 @@ stop_and_resume() {  # name, signal, expected exit status
 stop_and_resume int INT 130
 stop_and_resume term TERM 143
 stop_and_resume usr1 USR1 138
+# A second signal ends the run at once: SIGUSR1, then SIGTERM as soon as the first handler has run (it
+# puts the default actions back: /proc shows SIGTERM no longer caught), well within the step: killed by
+# SIGTERM (143, not the clean 138), without the stop's checkpoint message.
+caught() { local m; m=$(awk '/^SigCgt:/ {print $2}' /proc/"$1"/status 2> /dev/null) || return 1
+           [ -n "$m" ] && (( (16#$m >> ($2 - 1)) & 1 )); }
+"$BIN" "${ARGS[@]}" --out "$TMP/twice" > "$TMP/twice.txt" 2>&1 &
+pid=$!
+wait_step "$TMP/twice" 3
+kill -USR1 $pid
+for _ in $(seq 500); do caught $pid 15 || break; sleep 0.005; done
+kill -TERM $pid
+rc=0; wait $pid 2> /dev/null || rc=$?
+if [ "$rc" = 143 ] && ! grep -q "stopped at step" "$TMP/twice.txt"; then echo "ok: a second signal ends the run at once"
+else echo "FAIL: after two signals the run exited $rc:"; cat "$TMP/twice.txt"; exit 1; fi
 
 # SIGKILL: wait for the end of epoch 1 (its checkpoint), let it run on a little, kill, resume.
 "$BIN" "${ARGS[@]}" --out "$TMP/kill" > "$TMP/kill1.txt" 2>&1 &
