@@ -1,10 +1,10 @@
 #include "resa/train/trainer.h"
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -101,8 +101,12 @@ void Trainer::prepare_fresh_folder() {
     const std::string name = e.path().filename().string();
     const bool safetensors = name.ends_with(".safetensors") &&
                              (name == "checkpoint.safetensors" || name.starts_with("encoder") || name.starts_with("epoch_"));
+    // The run's other files, and the temporary files of a write that was cut short (NAME.tmp).
+    const bool tmp = name.ends_with(".tmp") && (name.starts_with("checkpoint.") || name.starts_with("encoder") ||
+                                                name.starts_with("epoch_") || name.starts_with("log.jsonl") ||
+                                                name.starts_with("curves.png"));
     if (safetensors) weights.push_back(e.path());
-    else if (name == "log.jsonl" || name == "curves.png" || name.ends_with(".safetensors.tmp")) others.push_back(e.path());
+    else if (name == "log.jsonl" || name == "curves.png" || tmp) others.push_back(e.path());
   }
   if (weights.empty()) return;
   std::sort(weights.begin(), weights.end());
