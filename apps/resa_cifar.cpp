@@ -4,10 +4,15 @@
 //   resa_cifar --dataset cifar10 --data ./cifar-10-batches-bin --out runs/c10          (the recipe)
 //   resa_cifar --dataset fashion-mnist --arch resnet_small --epochs 3 --batch-size 128  (a quick CPU run)
 //
-// Ctrl-C stops after the current step and writes a checkpoint; --resume continues from it exactly.
+// Ctrl-C (SIGINT), SIGTERM or SIGUSR1 stops after the current step and writes a checkpoint (exit status
+// 128 + the signal's number); --resume continues from it exactly. A second signal ends the run at once.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <variant>
 
@@ -26,9 +31,22 @@ using namespace resa::train;
 
 namespace {
 Trainer* g_trainer = nullptr;
-void on_sigint(int) {
-  if (g_trainer) g_trainer->stop();
-  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+// The signals that stop a run cleanly: Ctrl-C, a scheduler's SIGTERM (Slurm, Kubernetes, systemd send it
+// before SIGKILL), and SIGUSR1 (what Slurm's --signal sends ahead of the time limit; mpirun forwards it).
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGUSR1};
+volatile std::sig_atomic_t g_signal = 0;  // the first stop signal received (before the trainer exists too)
+volatile std::sig_atomic_t g_evaluating = 0;  // training is over and checkpointed: a stop need not wait
+void on_stop_signal(int sig) {
+  if (g_signal == 0) g_signal = sig;
+  if (g_evaluating) {
+    // The final evaluation can take long (the linear probe); the last checkpoint holds everything, so
+    // stop now: --resume finds the run trained and evaluates it again.
+    static const char msg[] = "\nstopped during the final evaluation; the checkpoint is complete (--resume evaluates)\n";
+    (void)!::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    ::_exit(128 + sig);
+  }
+  if (g_trainer) g_trainer->stop(sig);
+  for (int s : kStopSignals) std::signal(s, SIG_DFL);  // a second signal ends the process at once
 }
 
 // Features flattened from raw pixels (normalised), the baseline every encoder must beat.
@@ -36,11 +54,22 @@ Tensor pixel_features(const data::Dataset& ds, const EvalData& ev) {
   nn::Flatten flat;
   return extract_features(flat, ds, ev.mean, ev.std, ev.image_size, kCPU);
 }
+
+// The final evaluation's weighted kNN takes k = 200 neighbours among the evaluation's train images.
+bool ev_too_small(const Trainer& t) {
+  const int64_t n = t.data().eval.train->size();
+  if (n >= 200) return false;
+  fmt::print(stderr, "error: --eval-subset {}: the evaluation has {} train images, the weighted kNN needs >= 200\n",
+             t.config().eval_subset, n);
+  return true;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   app::ensure_passive_openmp(argv);
   CLI::App app{"Train ReSA (self-assignment SSL) or a baseline and evaluate its encoder. Defaults: ReSA's official CIFAR recipe."};
+  // A flag given twice takes its last value (a script's defaults, then the user's overrides).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   TrainConfig cfg;
   bool resume = false, baselines = false;
   int64_t probe_epochs = 500;
@@ -109,17 +138,46 @@ int main(int argc, char** argv) {
   app.add_option("--out", cfg.out, "output folder: checkpoint, encoder.safetensors, log.jsonl, curves.png")->capture_default_str();
   app.add_flag("--keep-checkpoints", cfg.keep_epoch_checkpoints,
                "also keep OUT/epoch_NNN.safetensors after each epoch (for resa_cluster --checkpoints)");
-  app.add_flag("--resume", resume, "continue from OUT/checkpoint.safetensors if it exists");
-  app.add_option("--probe-epochs", probe_epochs, "linear-probe epochs after training (0: skip the probe)")->capture_default_str();
+  app.add_option("--checkpoint-every-minutes", cfg.checkpoint_every_minutes,
+                 "also write OUT/checkpoint.safetensors every M minutes within an epoch (fractions allowed; 0: "
+                 "only after each epoch and when stopped)")
+      ->capture_default_str();
+  app.add_flag("--resume", resume,
+               "continue from OUT/checkpoint.safetensors if it exists (else start fresh: safe to pass on every "
+               "(re)start of a scheduled job)");
+  app.add_flag("--overwrite", cfg.overwrite,
+               "a fresh run into a folder that holds another run's checkpoint or weights deletes that run's files "
+               "(without it the run refuses and names them)");
+  app.add_option("--probe-epochs", probe_epochs, "linear-probe epochs after training (0: skip the probe)")
+      ->capture_default_str();
   app.add_flag("--baselines", baselines, "also report kNN on raw pixels and on a randomly initialised encoder");
+  app.footer(app.get_footer() +
+             "\n\nStopping: SIGINT (Ctrl-C), SIGTERM or SIGUSR1 finish the current step, write the checkpoint and "
+             "exit with 128 + the signal (130, 143, 138);\na second signal ends the run at once. --resume continues "
+             "bit-exactly (on the CPU). Under mpirun send SIGUSR1 to mpirun (it forwards it to every rank).");
   CLI11_PARSE(app, argc, argv);
+  try {
+    validate(cfg);  // every flag, before any data is read
+    RESA_CHECK(probe_epochs >= 0, "--probe-epochs {}: must be >= 0 (0: skip the probe)", probe_epochs);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\nRun with --help for more information.\n", e.what());
+    return 2;
+  }
+  // A file size limit (ulimit -f) makes a write fail with EFBIG, reported like a full disk, instead of
+  // killing the process without a word.
+  std::signal(SIGXFSZ, SIG_IGN);
+  for (int s : kStopSignals) std::signal(s, on_stop_signal);
+  // The status of a run stopped by a signal: what a shell reports for a process the signal killed.
+  auto stopped_status = [](int sig) { return 128 + (sig > 0 ? sig : SIGINT); };
 
   try {
     Trainer trainer(cfg, resume);
     g_trainer = &trainer;
-    std::signal(SIGINT, on_sigint);
+    if (g_signal != 0) trainer.stop(g_signal);  // arrived while the data loaded: stop after the first step
     const TrainConfig& c = trainer.config();
-    fmt::print("{} | {} {} on {} | {} train images, {} steps/epoch x {} epochs | batch {} lr {:.4f} | "
+    const bool root = trainer.is_root();  // under mpirun, rank 0 alone prints and evaluates
+    if (ev_too_small(trainer)) return 2;
+    if (root) fmt::print("{} | {} {} on {} | {} train images, {} steps/epoch x {} epochs | batch {} lr {:.4f} | "
                "zero-init residual {}, stem padding {} | {} threads | out {}\n",
                trainer.method().name(), c.arch, c.mlp, c.device, trainer.data().train->size(), trainer.steps_per_epoch(), c.epochs,
                c.batch_size, c.base_lr(), c.zero_init_residual_on() ? "on" : "off", c.stem_padding,
@@ -144,8 +202,16 @@ int main(int argc, char** argv) {
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     g_trainer = nullptr;
     if (!finished) {
-      fmt::print("stopped before the end; run again with --resume to continue\n");
-      return 130;
+      const int sig = trainer.stop_signal() > 0 ? trainer.stop_signal() : static_cast<int>(g_signal);
+      if (root) fmt::print("stopped before the end; run again with --resume to continue\n");
+      return stopped_status(sig);
+    }
+    // The ranks hold the same weights: the final evaluation is rank 0's alone.
+    if (!root) return 0;
+    g_evaluating = 1;
+    if (g_signal != 0) {  // arrived after the last step's vote: the run is trained and saved
+      fmt::print("stopped before the final evaluation; the checkpoint is complete (--resume evaluates)\n");
+      return stopped_status(g_signal);
     }
 
     // Final evaluation on un-augmented images: the evaluated encoder (ReSA's EMA teacher, the official
@@ -204,6 +270,12 @@ int main(int argc, char** argv) {
     fmt::print("\nencoder weights (torchvision names): {}/encoder.safetensors; curves: {}/curves.png\n", c.out, c.out);
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
+    // Under mpirun the other ranks may be waiting for this one (a barrier after a failed checkpoint):
+    // exit without finalising MPI, which would wait for them too; mpirun then ends the job.
+    if (const char* world = std::getenv("OMPI_COMM_WORLD_SIZE"); world && std::atoi(world) > 1) {
+      std::fflush(stdout);
+      std::_Exit(1);
+    }
     return 1;
   }
   return 0;

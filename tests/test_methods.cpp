@@ -2,6 +2,7 @@
 // (tests/scripts/gen_methods.py), float64 gradient checks of each loss, a few training steps of each
 // method on a tiny model, and (when Fashion-MNIST is installed) a falling loss on real images.
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -350,6 +351,29 @@ TEST_CASE("method_settings: one entry per flag and key, each reaching the option
   CHECK_FALSE(j.get<train::TrainConfig>().resa.momentum_teacher_);
   j["variant"] = "slow";
   RESA_CHECK_THROWS_WITH_SUBSTR(j.get<train::TrainConfig>(), "slow");
+}
+
+TEST_CASE("validate: the defaults pass; every numeric method setting has a range its default lies in") {
+  train::TrainConfig cfg;
+  CHECK_NOTHROW(train::validate(cfg));
+  for (const auto& st : train::method_settings()) {
+    CAPTURE(st.flag);
+    const train::SettingValue v = st.get(cfg);
+    if (!st.choices.empty()) continue;
+    const double x = std::holds_alternative<double>(v) ? std::get<double>(v) : static_cast<double>(std::get<int64_t>(v));
+    CHECK(st.range.contains(x));
+    // Just outside the range: validate names the flag (the test of every flag is tests/test_flags.sh).
+    const double bad = std::isinf(st.range.lo) ? st.range.hi + 1 : st.range.lo - 1;
+    train::TrainConfig c = cfg;
+    if (std::holds_alternative<double>(v)) st.set(c, bad);
+    else st.set(c, static_cast<int64_t>(bad));
+    RESA_CHECK_THROWS_WITH_SUBSTR(train::validate(c), st.flag + " ");
+  }
+  CHECK(train::ValueRange::unit_open().contains(0.0));
+  CHECK_FALSE(train::ValueRange::unit_open().contains(1.0));
+  CHECK_FALSE(train::ValueRange::positive().contains(0.0));
+  CHECK_FALSE(train::ValueRange::positive().contains(std::nan("")));
+  CHECK(train::ValueRange::unit_open().text() == "in [0, 1)");
 }
 
 TEST_CASE("BYOL: the target starts as the online network, is never trained, and follows it by EMA") {

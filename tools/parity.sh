@@ -53,7 +53,8 @@ run() {
 
 for s in $SEEDS; do
   if [[ $have_ours == 1 ]]; then
-    run "ours_s$s" "$BUILD/apps/resa_cifar" "${CONFIG_ARGS[@]}" "${EXTRA[@]}" --seed "$s"
+    # --overwrite: an unfinished earlier run of this name is replaced, not refused.
+    run "ours_s$s" "$BUILD/apps/resa_cifar" --overwrite "${CONFIG_ARGS[@]}" "${EXTRA[@]}" --seed "$s"
   fi
   run "twin_s$s" "$PY" bench/twin_run.py "${CONFIG_ARGS[@]}" "${EXTRA[@]}" --seed "$s"
 done

@@ -27,7 +27,7 @@ for m in "${methods[@]}"; do
   start=$(date +%s)
   "$BIN/resa_cifar" --method "$m" --dataset fashion-mnist --arch resnet_small --width 16 --mlp 512-512-128 \
     --train-subset 10000 --batch-size 128 --epochs 3 --warmup-epochs 1 --eval-subset 2000 --probe-epochs 0 \
-    --keep-checkpoints --out "$dir" ${extra[$m]:-}
+    --keep-checkpoints --overwrite --out "$dir" ${extra[$m]:-}
   mid=$(date +%s)
   "$BIN/resa_cluster" --checkpoints "$dir"/epoch_*.safetensors --init $pixels --samples 10000 --out "$dir/clustering"
   end=$(date +%s)

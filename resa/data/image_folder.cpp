@@ -3,6 +3,8 @@
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -52,22 +54,42 @@ void check_writable(const Image& img, const std::string& path) {
   RESA_CHECK(img.pixels.size() == static_cast<size_t>(img.channels * img.height * img.width),
              "[image] {}: {} pixel bytes for ({}, {}, {})", path, img.pixels.size(), img.channels, img.height, img.width);
 }
+// stb's file writers ignore fwrite's and fclose's results (a full disk leaves a truncated image without
+// an error): encode to memory, then write with every result checked.
+void append_bytes(void* ctx, void* data, int size) {
+  auto* out = static_cast<std::vector<uint8_t>*>(ctx);
+  out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+}
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  RESA_CHECK(f, "[image] {}: cannot open for writing: {}", path, std::strerror(errno));
+  const size_t done = std::fwrite(bytes.data(), 1, bytes.size(), f);
+  const int write_errno = errno;
+  const bool closed = std::fclose(f) == 0;
+  RESA_CHECK(done == bytes.size(), "[image] {}: write failed after {} of {} bytes: {}", path, done, bytes.size(),
+             std::strerror(write_errno));
+  RESA_CHECK(closed, "[image] {}: close failed: {}", path, std::strerror(errno));
+}
 }  // namespace
 
 void write_png(const std::string& path, const Image& img) {
   check_writable(img, path);
   auto hwc = to_hwc(img);
-  int ok = stbi_write_png(path.c_str(), static_cast<int>(img.width), static_cast<int>(img.height),
-                          static_cast<int>(img.channels), hwc.data(), static_cast<int>(img.width * img.channels));
-  RESA_CHECK(ok != 0, "[image] {}: cannot write PNG", path);
+  std::vector<uint8_t> bytes;
+  int ok = stbi_write_png_to_func(append_bytes, &bytes, static_cast<int>(img.width), static_cast<int>(img.height),
+                                  static_cast<int>(img.channels), hwc.data(), static_cast<int>(img.width * img.channels));
+  RESA_CHECK(ok != 0, "[image] {}: cannot encode PNG", path);
+  write_bytes(path, bytes);
 }
 
 void write_jpg(const std::string& path, const Image& img, int quality) {
   check_writable(img, path);
   auto hwc = to_hwc(img);
-  int ok = stbi_write_jpg(path.c_str(), static_cast<int>(img.width), static_cast<int>(img.height),
-                          static_cast<int>(img.channels), hwc.data(), quality);
-  RESA_CHECK(ok != 0, "[image] {}: cannot write JPEG", path);
+  std::vector<uint8_t> bytes;
+  int ok = stbi_write_jpg_to_func(append_bytes, &bytes, static_cast<int>(img.width), static_cast<int>(img.height),
+                                  static_cast<int>(img.channels), hwc.data(), quality);
+  RESA_CHECK(ok != 0, "[image] {}: cannot encode JPEG", path);
+  write_bytes(path, bytes);
 }
 
 namespace {

@@ -194,11 +194,15 @@ void write_analysis(const std::string& dir, const std::vector<CheckpointAnalysis
     std::ofstream f(dir + "/clustering.json");
     RESA_CHECK(f.good(), "[analysis] cannot write {}/clustering.json", dir);
     f << analysis_to_json(runs, meta).dump(2) << "\n";
+    f.close();  // flushes: a full disk shows here
+    RESA_CHECK(!f.fail(), "[analysis] cannot write {}/clustering.json (disk full?)", dir);
   }
   {
     std::ofstream f(dir + "/clustering.md");
     RESA_CHECK(f.good(), "[analysis] cannot write {}/clustering.md", dir);
     f << analysis_to_markdown(runs);
+    f.close();
+    RESA_CHECK(!f.fail(), "[analysis] cannot write {}/clustering.md (disk full?)", dir);
   }
   write_analysis_png(dir + "/clustering.png", runs);
 }

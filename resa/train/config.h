@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <variant>
@@ -58,6 +59,12 @@ struct TrainConfig {
   int64_t max_steps = 0;             // 0: no limit (stop early after this many steps in total)
   std::string out = "runs/resa";
   bool keep_epoch_checkpoints = false;  // also keep OUT/epoch_NNN.safetensors after each epoch
+  // Minutes between checkpoints within an epoch, besides the one after every epoch (0: only those).
+  // How a run is executed, like threads: a resumed run takes the value given now.
+  double checkpoint_every_minutes = 10.0;
+  // A fresh run (not resuming) into a folder that holds another run's checkpoint or weights: false
+  // refuses, naming them; true deletes that run's files first. Not saved with the run.
+  bool overwrite = false;
 
   double base_lr() const { return lr > 0 ? lr : 0.3 * static_cast<double>(batch_size) / 256.0; }
   // zero_init_residual resolved for arch ("auto": the official rule); throws on another value.
@@ -69,11 +76,22 @@ struct TrainConfig {
 // config saved in every checkpoint (`key`). get and set reach into TrainConfig's options structs; a
 // setting shared by two methods (Sinkhorn's eps and iterations: ReSA and SwAV) sets both.
 using SettingValue = std::variant<int64_t, double, std::string>;
+// The values a numeric setting accepts: lo..hi, each end open or closed (validate() below checks them).
+struct ValueRange {
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  bool lo_open = false, hi_open = false;
+  bool contains(double v) const;
+  std::string text() const;  // "> 0", ">= 1", "in [0, 1)"
+  static ValueRange positive() { return {0.0, std::numeric_limits<double>::infinity(), true, false}; }
+  static ValueRange at_least(double lo) { return {lo, std::numeric_limits<double>::infinity(), false, false}; }
+  static ValueRange unit_open() { return {0.0, 1.0, false, true}; }  // [0, 1): a momentum
+};
 struct MethodSetting {
   std::string flag;                  // "--swav-prototypes"
   std::string key;                   // "swav_prototypes" (keys of older checkpoints: keep them)
   std::string help;                  // the --help line, without the default
   std::vector<std::string> choices;  // the only values allowed, when they are a few (else empty)
+  ValueRange range;                  // the numeric values allowed (a string setting: unused)
   std::function<SettingValue(const TrainConfig&)> get;
   std::function<void(TrainConfig&, const SettingValue&)> set;  // takes the alternative get returns
 };
@@ -81,6 +99,11 @@ struct MethodSetting {
 const std::vector<MethodSetting>& method_settings();
 // A value as the command line writes it ("0.996", "3000", "momentum").
 std::string setting_text(const SettingValue& v);
+
+// Checks every field a command line sets, before any data is read or any step is taken; throws
+// resa::Error with a message that names the flag, its value and the values allowed. The checks that
+// need the dataset's size (the subsets) are validate_data's (resa/train/setup.h).
+void validate(const TrainConfig& c);
 
 void to_json(nlohmann::json& j, const TrainConfig& c);
 void from_json(const nlohmann::json& j, TrainConfig& c);

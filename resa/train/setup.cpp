@@ -1,5 +1,6 @@
 #include "resa/train/setup.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "resa/methods/factory.h"
@@ -52,6 +53,24 @@ RunData open_data(const TrainConfig& cfg) {
   int64_t native = rd.train->height() > 0 ? rd.train->height() : 32;
   rd.eval.image_size = cfg.image_size > 0 ? cfg.image_size : native;
   return rd;
+}
+
+void validate_data(const TrainConfig& cfg, const RunData& rd) {
+  // The subsets clamp to their datasets (a subset shorter than asked for is a clamped one): a larger
+  // number is a mistake, which would train and evaluate on fewer images than asked for.
+  if (cfg.train_subset > 0) {
+    RESA_CHECK(rd.train->size() == cfg.train_subset,
+               "--train-subset {}: must be at most the {} training images of {} (0: all)", cfg.train_subset,
+               rd.train->size(), cfg.dataset);
+  }
+  if (cfg.eval_subset > 0) {
+    const int64_t n = std::min(rd.eval.train->size(), rd.eval.test->size());
+    RESA_CHECK(n == cfg.eval_subset, "--eval-subset {}: must be at most {}, the size of {}'s smaller split (0: all)",
+               cfg.eval_subset, n, cfg.dataset);
+  }
+  RESA_CHECK(rd.train->size() >= cfg.batch_size,
+             "--batch-size {}: must be at most the {} training images (--train-subset {}: 0 is all)", cfg.batch_size,
+             rd.train->size(), cfg.train_subset);
 }
 
 // ---------------------------------------------------------------- model

@@ -21,6 +21,9 @@ struct RunData {
   int64_t channels = 0;
 };
 RunData open_data(const TrainConfig& cfg);
+// The checks of a config that need its data's sizes (validate() in config.h has the others): the
+// subsets within their splits, the batch within the training images. Throws resa::Error naming the flag.
+void validate_data(const TrainConfig& cfg, const RunData& data);
 
 // The method (encoder, projector, teacher...) a config describes, on its device.
 std::shared_ptr<Method> build_method(const TrainConfig& cfg, int64_t in_channels);

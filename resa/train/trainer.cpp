@@ -1,8 +1,10 @@
 #include "resa/train/trainer.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -31,6 +33,7 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
     saved.threads = cfg_.threads;
     saved.workers = cfg_.workers;
     saved.out = cfg_.out;
+    saved.checkpoint_every_minutes = cfg_.checkpoint_every_minutes;
     cfg_ = saved;
   }
   if (cfg_.threads > 0) {
@@ -48,8 +51,10 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
     }
     if (dist::nccl_compiled()) comm_ = dist::make_nccl(comm_, device_.index);
   }
+  if (!resuming) prepare_fresh_folder();
   fs::create_directories(cfg_.out);
   data_ = open_data(cfg_);
+  validate_data(cfg_, data_);
   method_ = build_method(cfg_, data_.channels);
   if (world > 1) {
     // One starting point on every rank, batch norm over the global batch, the loss over the global batch.
@@ -76,7 +81,9 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
   } else if (is_root() && fs::exists(cfg_.out + "/log.jsonl")) {
     // A fresh run starts a fresh log: appending to an earlier run's log in the same folder would mix
     // two runs' steps and evaluations in one file.
-    std::ofstream(cfg_.out + "/log.jsonl", std::ios::trunc);
+    errno = 0;
+    std::ofstream f(cfg_.out + "/log.jsonl", std::ios::trunc);
+    check_written(f, cfg_.out + "/log.jsonl");
   }
 }
 
@@ -84,13 +91,60 @@ Trainer::~Trainer() = default;
 
 std::string Trainer::checkpoint_path() const { return cfg_.out + "/checkpoint.safetensors"; }
 
+void Trainer::prepare_fresh_folder() {
+  // Never a mix of two runs in one folder: another run's checkpoint or weights stop a fresh run unless
+  // it may overwrite them, and then all that run's files go (its epoch_NNN files too, which this run
+  // would not all replace). A log or curves without any weights (a run killed before its first
+  // checkpoint) are replaced without asking.
+  if (!fs::is_directory(cfg_.out)) return;
+  std::vector<fs::path> weights, others;
+  for (const auto& e : fs::directory_iterator(cfg_.out)) {
+    const std::string name = e.path().filename().string();
+    const bool safetensors = name.ends_with(".safetensors") &&
+                             (name == "checkpoint.safetensors" || name.starts_with("encoder") || name.starts_with("epoch_"));
+    // The run's other files, and the temporary files of a write that was cut short (NAME.tmp).
+    const bool tmp = name.ends_with(".tmp") && (name.starts_with("checkpoint.") || name.starts_with("encoder") ||
+                                                name.starts_with("epoch_") || name.starts_with("log.jsonl") ||
+                                                name.starts_with("curves.png"));
+    if (safetensors) weights.push_back(e.path());
+    else if (name == "log.jsonl" || name == "curves.png" || tmp) others.push_back(e.path());
+  }
+  if (weights.empty()) return;
+  std::sort(weights.begin(), weights.end());
+  if (!cfg_.overwrite) {
+    std::vector<std::string> names;
+    for (auto& p : weights) names.push_back(p.filename().string());
+    RESA_FAIL("[train] {} holds another run ({}): pass --resume to continue it, --overwrite to replace it, or "
+              "another --out",
+              cfg_.out, fmt::join(names, ", "));
+  }
+  // Every rank sees the same folder; rank 0 deletes (the others may find the files already gone).
+  if (!is_root()) return;
+  for (auto& p : weights) fs::remove(p);
+  for (auto& p : others) fs::remove(p);
+}
+
 void Trainer::save_checkpoint() {
+  last_checkpoint_ = std::chrono::steady_clock::now();  // the --checkpoint-every-minutes timer restarts
   // The ranks hold the same weights: rank 0 writes, the others wait so that none runs ahead of a
   // checkpoint that is still being written.
   if (!is_root()) {
     comm_->barrier();
     return;
   }
+  try {
+    write_checkpoint_files();
+  } catch (const Error& e) {
+    // A full disk (or quota, or file size limit): each file is written to <name>.tmp and renamed, so
+    // the previous checkpoint is still whole.
+    RESA_FAIL("[train] could not save the checkpoint of step {}: {}\n{} still holds the previous checkpoint; "
+              "free some space, then run again with --resume",
+              step_, e.what(), checkpoint_path());
+  }
+  comm_->barrier();
+}
+
+void Trainer::write_checkpoint_files() {
   nn::Checkpoint ck;
   for (auto& [name, m] : method_->modules()) ck.put(name, m->state_dict());
   ck.put("optim", optimizer_->state_dict());
@@ -116,7 +170,6 @@ void Trainer::save_checkpoint() {
     info.role = "online";
     nn::save_state_dict(cfg_.out + "/encoder_online.safetensors", *method_->online_encoder(), encoder_metadata(info));
   }
-  comm_->barrier();
 }
 
 void Trainer::resume_from(const std::string& path) {
@@ -147,14 +200,34 @@ void Trainer::resume_from(const std::string& path) {
     }
   }
   in.close();
-  std::ofstream out(log_path, std::ios::trunc);
+  // Beside, then renamed over: a full disk leaves the old log whole.
+  const std::string tmp = log_path + ".tmp";
+  errno = 0;
+  std::ofstream out(tmp, std::ios::trunc);
   for (auto& l : kept) out << l << "\n";
+  try {
+    check_written(out, tmp);
+  } catch (const Error&) {
+    fs::remove(tmp);
+    throw;
+  }
+  fs::rename(tmp, log_path);
+}
+
+void check_written(std::ofstream& f, const std::string& path) {
+  if (f.is_open()) f.close();  // flushes: a full disk shows here if not at a write
+  if (!f.fail()) return;
+  const int e = errno;  // the callers clear it before opening
+  RESA_FAIL("[train] cannot write {}{}{}", path, e ? ": " : "", e ? std::strerror(e) : "");
 }
 
 void Trainer::log_json(const std::string& line) {
   if (!is_root()) return;
-  std::ofstream f(cfg_.out + "/log.jsonl", std::ios::app);
+  const std::string path = cfg_.out + "/log.jsonl";
+  errno = 0;
+  std::ofstream f(path, std::ios::app);
   f << line << "\n";
+  check_written(f, path);
 }
 
 KnnScores Trainer::evaluate_knn() {
@@ -196,7 +269,21 @@ void Trainer::write_curves() {
   const std::string width = cfg_.width > 0 ? fmt::format(" WIDTH {}", cfg_.width) : "";
   const std::string title = fmt::format("{} ON {}: {}{}, BATCH {}, LR {:g}, {} EPOCHS", cfg_.method, cfg_.dataset,
                                         cfg_.arch, width, cfg_.batch_size, cfg_.base_lr(), cfg_.epochs);
-  plot::write_png(cfg_.out + "/curves.png", panels, 3, 520, 340, title);
+  // stb's PNG writer does not check its fwrite: write beside, check the file ends with the PNG
+  // trailer (the IEND chunk), then rename over the old curves.
+  const std::string path = cfg_.out + "/curves.png", tmp = path + ".tmp";
+  plot::write_png(tmp, panels, 3, 520, 340, title);
+  static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  unsigned char tail[12] = {};
+  std::ifstream in(tmp, std::ios::binary | std::ios::ate);
+  const bool whole = in && in.tellg() >= 12 && in.seekg(-12, std::ios::end) &&
+                     in.read(reinterpret_cast<char*>(tail), 12) && std::memcmp(tail, iend, 12) == 0;
+  in.close();
+  if (!whole) {
+    fs::remove(tmp);
+    RESA_FAIL("[train] cannot write {}: the file came out truncated (is the disk full?)", path);
+  }
+  fs::rename(tmp, path);
 }
 
 // ---------------------------------------------------------------- one step
@@ -261,6 +348,7 @@ bool Trainer::run(const Callbacks& cb_all) {
   };
   const int64_t stop_at = last_step();
   if (step_ > 0) message(fmt::format("resumed at step {} (epoch {})", step_, epoch_ + 1));
+  last_checkpoint_ = std::chrono::steady_clock::now();  // --checkpoint-every-minutes counts from here
   method_->train(true);
   while (step_ < stop_at) {
     epoch_ = step_ / steps_per_epoch_;
@@ -273,7 +361,13 @@ bool Trainer::run(const Callbacks& cb_all) {
       epoch_loss += st.loss;
       ++epoch_steps;
       if (cb.on_step) cb.on_step(st);
-      stopping = stop_agreed();
+      const Vote v = vote();
+      stopping = v.stop;
+      // The timer's checkpoint, within an epoch: the one a stop or the epoch's end writes comes next anyway.
+      if (v.checkpoint && !stopping && step_ % steps_per_epoch_ != 0 && step_ < stop_at) {
+        save_checkpoint();
+        message(fmt::format("timed checkpoint at step {} written to {}", step_, checkpoint_path()));
+      }
     }
     const int64_t done_epoch = epoch_ + 1;
     const bool epoch_done = step_ % steps_per_epoch_ == 0;
@@ -298,13 +392,33 @@ void Trainer::start_epoch() {
   for (int64_t skip = step_ % steps_per_epoch_; skip > 0; --skip) loader_->next();  // mid-epoch resume
 }
 
-bool Trainer::stop_agreed() {
-  // A stop request (SIGINT) may reach the ranks at different steps: they agree on it every step.
-  if (comm_->world_size() == 1) return stop_.load();
-  Tensor flag = full({1}, stop_.load() ? 1.0 : 0.0, TensorOptions().dtype(DType::Float64));
-  comm_->all_reduce_sum(flag);
-  if (flag.item() > 0) stop_.store(true);
-  return flag.item() > 0;
+bool Trainer::checkpoint_timer_due() const {
+  if (cfg_.checkpoint_every_minutes <= 0) return false;
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_).count();
+  return s >= 60.0 * cfg_.checkpoint_every_minutes;
+}
+
+Trainer::Vote Trainer::vote() {
+  // A stop request (a signal) may reach the ranks at different steps, and their clocks differ: they
+  // agree every step, on a stop when any rank has one, on the signal with the lowest number any rank
+  // received (the exit status), and on a timed checkpoint when any rank's timer is due.
+  if (comm_->world_size() == 1) return {stop_.load(), checkpoint_timer_due()};
+  // [0]: stop, [1]: timer due, [2 + s]: signal s received.
+  std::vector<double> mine(2 + kMaxSignal, 0.0);
+  mine[0] = stop_.load() ? 1.0 : 0.0;
+  mine[1] = checkpoint_timer_due() ? 1.0 : 0.0;
+  if (const int sig = stop_signal_.load(); sig > 0) mine[2 + sig] = 1.0;
+  Tensor t = from_vector(mine, {static_cast<int64_t>(mine.size())}, TensorOptions().dtype(DType::Float64));
+  comm_->all_reduce_sum(t);
+  std::vector<double> all = t.to_vector<double>();
+  Vote v{all[0] > 0, all[1] > 0};
+  if (v.stop) stop_.store(true);
+  for (int sig = 1; sig < kMaxSignal; ++sig)
+    if (all[2 + sig] > 0) {
+      stop_signal_.store(sig);
+      break;
+    }
+  return v;
 }
 
 bool Trainer::evaluation_due(int64_t done_epoch) const {

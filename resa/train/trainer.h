@@ -7,6 +7,8 @@
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -43,6 +45,10 @@ struct EvalStats {
   KnnScores knn;
 };
 
+// Closes f and throws resa::Error naming path (and errno's reason) if any write, the flush or the close
+// failed: what every ofstream the training writes goes through.
+void check_written(std::ofstream& f, const std::string& path);
+
 struct Callbacks {
   std::function<void(const StepStats&)> on_step;
   std::function<void(const EvalStats&)> on_eval;
@@ -69,7 +75,14 @@ class Trainer {
   // does): views to the device, forward and loss, backward, gradient average, optimizer step, log.
   StepStats train_step();
   // Asks the loop to stop after the current step and write a checkpoint (safe from a signal handler).
-  void stop() { stop_.store(true); }
+  // `signal`: the signal that asked (SIGINT, SIGTERM, SIGUSR1...), 0 for none; under MPI the ranks
+  // agree on one (the lowest number any rank received), which stop_signal() then returns on all.
+  void stop(int signal = 0) {
+    if (signal > 0 && signal < kMaxSignal) stop_signal_.store(signal);
+    stop_.store(true);
+  }
+  int stop_signal() const { return stop_signal_.load(); }
+  static constexpr int kMaxSignal = 32;
 
   const TrainConfig& config() const { return cfg_; }
   Method& method() { return *method_; }
@@ -88,6 +101,8 @@ class Trainer {
   void log_json(const std::string& line);
 
  private:
+  void prepare_fresh_folder();
+  void write_checkpoint_files();  // rank 0's part of save_checkpoint
   void resume_from(const std::string& path);
   void write_curves();
   // Helpers of train_step, in the order it calls them.
@@ -96,7 +111,13 @@ class Trainer {
   void log_step(const StepStats& st, const std::map<std::string, double>& method_stats);
   // Helpers of run.
   void start_epoch();
-  bool stop_agreed();
+  // What every rank agreed on after a step: stop (a signal or stop() on any rank), and whether the
+  // --checkpoint-every-minutes timer of any rank is due.
+  struct Vote {
+    bool stop = false, checkpoint = false;
+  };
+  Vote vote();
+  bool checkpoint_timer_due() const;
   bool evaluation_due(int64_t done_epoch) const;
   void evaluate_and_log(int64_t done_epoch, const Callbacks& cb);
   void checkpoint_epoch(int64_t done_epoch);
@@ -115,6 +136,8 @@ class Trainer {
   int64_t step_ = 0;   // steps done
   int64_t epoch_ = 0;  // current epoch (from 0)
   std::atomic<bool> stop_{false};
+  std::atomic<int> stop_signal_{0};
+  std::chrono::steady_clock::time_point last_checkpoint_ = std::chrono::steady_clock::now();
   std::vector<double> curve_step_, curve_loss_, curve_lr_, curve_eval_epoch_, curve_knn_, curve_knn_online_;
 };
 

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Every bad flag value of resa_cifar (and of resa_bench, when given) is refused before any training or
+# timing starts, with a message that names the flag and the values allowed. One row per case: the
+# arguments, then a text the message must hold.
+# Usage: test_flags.sh <resa_cifar binary> <scratch dir> [<resa_bench binary>]
+set -uo pipefail
+BIN=$1
+TMP=$2
+BENCH=${3:-}
+DATA=/usr/share/datasets/fashion-mnist
+rm -rf "$TMP" && mkdir -p "$TMP"
+BASE=(--dataset fashion-mnist --arch resnet_small --width 8 --mlp 64-64-32 --train-subset 320 --eval-subset 200
+      --batch-size 64 --epochs 1 --probe-epochs 0 --threads 2 --workers 1)
+# args ... | expected text in the message
+CASES=(
+  "--lr -1|--lr -1: must be >= 0"
+  "--lr nan|--lr nan: must be >= 0"
+  "--wd -5|--wd -5: must be >= 0"
+  "--momentum 1.5|--momentum 1.5: must be in [0, 1)"
+  "--momentum 1|--momentum 1: must be in [0, 1)"
+  "--momentum -0.1|--momentum -0.1: must be in [0, 1)"
+  "--byol-momentum 1|--byol-momentum 1: must be in [0, 1)"
+  "--threads -3|--threads -3: must be >= 0"
+  "--workers -1|--workers -1: must be >= 0"
+  "--epochs 0|--epochs 0: must be >= 1"
+  "--batch-size 1|--batch-size 1: must be >= 2"
+  "--warmup-epochs -1|--warmup-epochs -1: must be >= 0"
+  "--eval-every -1|--eval-every -1: must be >= 0"
+  "--max-steps -1|--max-steps -1: must be >= 0"
+  "--width -8|--width -8: must be >= 0"
+  "--stem-padding 3|--stem-padding"
+  "--temperature 0|--temperature 0: must be > 0"
+  "--simclr-temperature -1|--simclr-temperature -1: must be > 0"
+  "--swav-temperature 0|--swav-temperature 0: must be > 0"
+  "--sinkhorn-eps 0|--sinkhorn-eps 0: must be > 0"
+  "--sinkhorn-iters 0|--sinkhorn-iters 0: must be >= 1"
+  "--swav-prototypes 0|--swav-prototypes 0: must be >= 1"
+  "--swav-freeze-iters -1|--swav-freeze-iters -1: must be >= 0"
+  "--byol-pred-hidden 0|--byol-pred-hidden 0: must be >= 1"
+  "--vicreg-var -1|--vicreg-var -1: must be >= 0"
+  "--mlp 64--32|--mlp '64--32': must be layer sizes"
+  "--mlp abc|--mlp 'abc': must be layer sizes"
+  "--method dino|--method"
+  "--arch vgg|--arch"
+  "--optimizer adam|--optimizer"
+  "--device tpu|--device 'tpu': must be cpu, cuda or cuda:N"
+  "--probe-epochs -1|--probe-epochs -1: must be >= 0"
+  "--checkpoint-every-minutes -1|--checkpoint-every-minutes -1: must be >= 0"
+  "--train-subset -5|--train-subset -5: must be >= 0"
+  "--eval-subset 64|--eval-subset 64: must be 0 (all) or >= 200"
+  "--eval-subset -1|--eval-subset -1: must be 0 (all) or >= 200"
+  "--lr abc|--lr"
+)
+# The checks that need the dataset's size.
+if [ -f "$DATA/train-images-idx3-ubyte.gz" ]; then
+  CASES+=(
+    "--train-subset 100000|--train-subset 100000: must be at most the 60000 training images"
+    "--eval-subset 20000|--eval-subset 20000: must be at most 10000"
+    "--batch-size 400|--batch-size 400: must be at most the 320 training images"
+  )
+fi
+fail=0
+i=0
+for row in "${CASES[@]}"; do
+  i=$((i + 1))
+  read -r -a args <<< "${row%%|*}"
+  want=${row#*|}
+  out="$TMP/run$i"
+  rc=0
+  msg=$(timeout 120 "$BIN" "${BASE[@]}" --out "$out" "${args[@]}" 2>&1) || rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+    echo "FAIL: ${args[*]} exited $rc (expected a refusal)"; fail=1
+  elif ! grep -qF -- "$want" <<< "$msg"; then
+    echo "FAIL: ${args[*]}: the message does not say '$want':"; echo "$msg" | head -5; fail=1
+  elif grep -q '"type":"step"' "$out/log.jsonl" 2>/dev/null; then
+    echo "FAIL: ${args[*]} trained before refusing"; fail=1
+  else
+    echo "ok: ${args[*]} -> $(head -1 <<< "$msg")"
+  fi
+done
+[ -n "$BENCH" ] || exit $fail
+BENCH_CASES=(
+  "--arch vgg|--arch"
+  "--width -1|--width: value -1 must be >= 0"
+  "--mlp 64--32|--mlp: '64--32' must be layer sizes"
+  "--batch 1|--batch: value 1 must be >= 2"
+  "--image 0|--image: value 0 must be >= 1"
+  "--channels 0|--channels: value 0 must be >= 1"
+  "--threads 0|--threads: value 0 must be >= 1"
+  "--device tpu|--device: 'tpu' must be cpu, cuda or cuda:N"
+  "--variant x|--variant"
+  "--warmup -1|--warmup: value -1 must be >= 0"
+  "--runs 0|--runs: value 0 must be >= 1"
+  "--runs abc|--runs"
+)
+for row in "${BENCH_CASES[@]}"; do
+  read -r -a args <<< "${row%%|*}"
+  want=${row#*|}
+  rc=0
+  msg=$(timeout 60 "$BENCH" "${args[@]}" 2>&1) || rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+    echo "FAIL: resa_bench ${args[*]} exited $rc (expected a refusal)"; fail=1
+  elif ! grep -qF -- "$want" <<< "$msg"; then
+    echo "FAIL: resa_bench ${args[*]}: the message does not say '$want':"; echo "$msg" | head -5; fail=1
+  else
+    echo "ok: resa_bench ${args[*]} -> $(head -1 <<< "$msg")"
+  fi
+done
+exit $fail
