@@ -22,16 +22,14 @@ namespace {
 
 struct Layer {
   int64_t c, hw, k, ks, stride;
-  std::string name() const {
-    return fmt::format("{}x{}x{}-{}-{}x{}-s{}", c, hw, hw, k, ks, ks, stride);
-  }
+  std::string name() const { return fmt::format("{}x{}x{}-{}-{}x{}-s{}", c, hw, hw, k, ks, ks, stride); }
 };
 
 // ResNet-18 on CIFAR (3x3 stem, no max-pool): the stem, each stage's 3x3 convs and the stride-2
 // entries with their 1x1 downsample.
 const std::vector<Layer> kLayers = {
-    {3, 32, 64, 3, 1},                                          // stem
-    {64, 32, 64, 3, 1},                                         // layer1
+    {3, 32, 64, 3, 1},                                                 // stem
+    {64, 32, 64, 3, 1},                                                // layer1
     {64, 32, 128, 3, 2},  {64, 32, 128, 1, 2},  {128, 16, 128, 3, 1},  // layer2
     {128, 16, 256, 3, 2}, {128, 16, 256, 1, 2}, {256, 8, 256, 3, 1},   // layer3
     {256, 8, 512, 3, 2},  {256, 8, 512, 1, 2},  {512, 4, 512, 3, 1},   // layer4
@@ -39,11 +37,11 @@ const std::vector<Layer> kLayers = {
 
 // The small ResNet of the Fashion-MNIST job (one BasicBlock per stage, width 32, 1x28x28 input).
 const std::vector<Layer> kSmallLayers = {
-    {1, 28, 32, 3, 1},                                          // stem
-    {32, 28, 32, 3, 1},                                         // layer1
-    {32, 28, 64, 3, 2},   {32, 28, 64, 1, 2},   {64, 14, 64, 3, 1},    // layer2
-    {64, 14, 128, 3, 2},  {64, 14, 128, 1, 2},  {128, 7, 128, 3, 1},   // layer3
-    {128, 7, 256, 3, 2},  {128, 7, 256, 1, 2},  {256, 4, 256, 3, 1},   // layer4
+    {1, 28, 32, 3, 1},                                              // stem
+    {32, 28, 32, 3, 1},                                             // layer1
+    {32, 28, 64, 3, 2},  {32, 28, 64, 1, 2},  {64, 14, 64, 3, 1},   // layer2
+    {64, 14, 128, 3, 2}, {64, 14, 128, 1, 2}, {128, 7, 128, 3, 1},  // layer3
+    {128, 7, 256, 3, 2}, {128, 7, 256, 1, 2}, {256, 4, 256, 3, 1},  // layer4
 };
 
 double median_ms(int warmup, int runs, const std::function<void()>& f) {

@@ -39,9 +39,15 @@ int main(int argc, char** argv) {
   int64_t images = 2048, batch = 256, runs = 5;
   int threads = 0;
   std::vector<std::string> files;
-  app.add_option("--images", images, "images per run")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  app.add_option("--batch", batch, "images per forward pass")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
-  app.add_option("--runs", runs, "timed runs (the median is printed)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  app.add_option("--images", images, "images per run")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--batch", batch, "images per forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  app.add_option("--runs", runs, "timed runs (the median is printed)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 4096));
   app.add_option("--encoder", files, "encoder.safetensors file(s) to time instead of the two built-in encoders");
   CLI11_PARSE(app, argc, argv);

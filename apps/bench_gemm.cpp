@@ -112,8 +112,8 @@ int main(int argc, char** argv) {
   std::printf("openblas: %s | eigen-avx2: %s\n", cpu::gemm_backend_name(GemmBackend::OpenBLAS),
               eigen_ok ? "available" : "not available on this CPU");
   std::printf("float GFLOP/s (2 n^3 / median time), %d repeats\n\n", repeats);
-  std::printf("%6s %7s %10s %10s %12s %11s %10s\n", "n", "threads", "matmul", "cpu::gemm", "cblas_sgemm",
-              "eigen-avx2", "FMA peak");
+  std::printf("%6s %7s %10s %10s %12s %11s %10s\n", "n", "threads", "matmul", "cpu::gemm", "cblas_sgemm", "eigen-avx2",
+              "FMA peak");
 
   for (int threads : thread_counts) {
     set_num_threads(threads);
@@ -127,9 +127,7 @@ int main(int argc, char** argv) {
           {"matmul", [&] { Tensor y = matmul(a, b); }},
           {"cpu::gemm", [&] { cpu::gemm(false, false, n, n, n, 1.f, pa, n, pb, n, 0.f, pc, n); }},
           {"cblas_sgemm",
-           [&] {
-             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, pa, n, pb, n, 0.f, pc, n);
-           }},
+           [&] { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, pa, n, pb, n, 0.f, pc, n); }},
       };
       if (eigen_ok)
         methods.push_back({"eigen-avx2", [&] {

@@ -25,12 +25,12 @@ using namespace resa;
 #ifdef RESA_WITH_CUDA
 namespace {
 
-#define BENCH_CHECK(cond, what)                                               \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
+#define BENCH_CHECK(cond, what)                                                  \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
       std::fprintf(stderr, "bench_gpu: %s failed at line %d\n", what, __LINE__); \
-      std::exit(1);                                                           \
-    }                                                                         \
+      std::exit(1);                                                              \
+    }                                                                            \
   } while (0)
 
 template <typename F>
@@ -103,18 +103,29 @@ int main(int argc, char** argv) {
     Row row{n, 0, 0};
     const double flops = 2.0 * static_cast<double>(n) * n * n;
     cuda::set_allow_tf32(false);
-    row.ours = flops / time_per_call(warmup, iters, [&] { c_ours = matmul(a, b); }, raw_stream) / 1e12;
-    row.raw = flops / time_per_call(warmup, iters, [&] { raw(CUBLAS_COMPUTE_32F); }, raw_stream) / 1e12;
+    row.ours = flops /
+               time_per_call(
+                   warmup, iters, [&] { c_ours = matmul(a, b); }, raw_stream) /
+               1e12;
+    row.raw = flops /
+              time_per_call(
+                  warmup, iters, [&] { raw(CUBLAS_COMPUTE_32F); }, raw_stream) /
+              1e12;
     // Both computed the same product: they must agree (same library, maybe another algorithm).
     BENCH_CHECK(cudaStreamSynchronize(raw_stream) == cudaSuccess, "cudaStreamSynchronize");
     double num = max(abs(sub(c_ours, c_raw))).item(), den = max(abs(c_raw)).item();
     row.rel_err = num / den;
     if (tf32) {
       cuda::set_allow_tf32(true);
-      row.ours_tf32 = flops / time_per_call(warmup, iters, [&] { c_ours = matmul(a, b); }, raw_stream) / 1e12;
+      row.ours_tf32 = flops /
+                      time_per_call(
+                          warmup, iters, [&] { c_ours = matmul(a, b); }, raw_stream) /
+                      1e12;
       cuda::set_allow_tf32(false);
-      row.raw_tf32 =
-          flops / time_per_call(warmup, iters, [&] { raw(CUBLAS_COMPUTE_32F_FAST_TF32); }, raw_stream) / 1e12;
+      row.raw_tf32 = flops /
+                     time_per_call(
+                         warmup, iters, [&] { raw(CUBLAS_COMPUTE_32F_FAST_TF32); }, raw_stream) /
+                     1e12;
     }
     rows.push_back(row);
   }

@@ -41,11 +41,12 @@ int main(int argc, char** argv) {
     }
     std::vector<ViewConfig> views{ViewConfig::weak(32).normalize(kCifar10Mean, kCifar10Std),
                                   ViewConfig::strong(32).normalize(kCifar10Mean, kCifar10Std)};
-    std::printf("source %s, %lld images of %lldx%lldx%lld, batch %lld, views: weak + strong (32x32)\n",
-                source.c_str(), (long long)ds->size(), (long long)ds->channels(), (long long)ds->height(),
-                (long long)ds->width(), (long long)batch);
+    std::printf("source %s, %lld images of %lldx%lldx%lld, batch %lld, views: weak + strong (32x32)\n", source.c_str(),
+                (long long)ds->size(), (long long)ds->channels(), (long long)ds->height(), (long long)ds->width(),
+                (long long)batch);
     for (int64_t w : workers) {
-      Loader loader(ds, views, LoaderOptions().batch_size(batch).num_workers(w).prefetch(std::max<int64_t>(4, 2 * w)).seed(0));
+      Loader loader(ds, views,
+                    LoaderOptions().batch_size(batch).num_workers(w).prefetch(std::max<int64_t>(4, 2 * w)).seed(0));
       // Warm-up epoch 0 batch (threads, buffers), then time whole epochs.
       loader.start_epoch(0);
       (void)loader.next();

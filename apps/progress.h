@@ -21,8 +21,8 @@ class Progress {
     double left = images_per_s > 0 && rate_steps_per_s(images_per_s) > 0
                       ? static_cast<double>(total_ - step) / rate_steps_per_s(images_per_s)
                       : 0.0;
-    std::string line = fmt::format("epoch {:>3} step {:>6}/{} loss {:.4f} lr {:.4f} {:>7.1f} img/s ETA {}", epoch,
-                                   step, total_, loss, lr, images_per_s, hms(left));
+    std::string line = fmt::format("epoch {:>3} step {:>6}/{} loss {:.4f} lr {:.4f} {:>7.1f} img/s ETA {}", epoch, step,
+                                   total_, loss, lr, images_per_s, hms(left));
     if (tty_) {
       int width = 30;
       int filled = total_ > 0 ? static_cast<int>(width * step / total_) : 0;

@@ -15,12 +15,12 @@
 #include "resa/autograd/functions.h"
 #include "resa/core/cpu_info.h"
 #include "resa/core/parallel.h"
+#include "resa/methods/resa.h"
 #include "resa/nn/mlp.h"
 #include "resa/nn/optim/optimizer.h"
 #include "resa/nn/resnet.h"
 #include "resa/ops/cpu/gemm.h"
 #include "resa/ops/dispatch.h"
-#include "resa/methods/resa.h"
 #include "resa/sinkhorn.h"
 #ifdef RESA_WITH_CUDA
 #include "resa/ops/cuda/runtime.h"
@@ -54,7 +54,7 @@ double time_ms(F&& f, int warmup, int runs, Device dev) {
 // ResNet (BasicBlock: two 3x3 convs; Bottleneck: 1x1, 3x3, 1x1) and the 1x1 downsample convs.
 double encoder_flops(const std::string& arch, int64_t width, int64_t cin, int64_t s) {
   bool bottleneck = arch == "resnet50";
-  std::vector<int64_t> blocks = arch == "resnet18"   ? std::vector<int64_t>{2, 2, 2, 2}
+  std::vector<int64_t> blocks = arch == "resnet18"       ? std::vector<int64_t>{2, 2, 2, 2}
                                 : arch == "resnet_small" ? std::vector<int64_t>{1, 1, 1, 1}
                                                          : std::vector<int64_t>{3, 4, 6, 3};
   auto conv = [](int64_t ci, int64_t co, int64_t k, int64_t out) { return 2.0 * ci * co * k * k * out * out; };
@@ -186,7 +186,8 @@ int main(int argc, char** argv) {
 #endif
     double step_ms = time_ms(full_step, warmup, runs, dev);
 #ifdef RESA_WITH_CUDA
-    if (dev.is_cuda()) peak_gpu_mb = static_cast<double>(cuda::allocator_stats(cuda::current_device()).peak) / (1 << 20);
+    if (dev.is_cuda())
+      peak_gpu_mb = static_cast<double>(cuda::allocator_stats(cuda::current_device()).peak) / (1 << 20);
 #endif
 
     const auto allocs_before = cpu_allocator_stats().num_allocs;
@@ -195,30 +196,41 @@ int main(int argc, char** argv) {
 
     // Pieces.
     std::vector<std::pair<std::string, double>> pieces;
-    pieces.emplace_back("encoder forward, 1 view (no grad)", time_ms([&] {
-      NoGradGuard ng;
-      (void)sum(encoder->forward(views[0])).item();
-    }, warmup, runs, dev));
-    pieces.emplace_back("online forward+backward, 1 view", time_ms([&] {
-      sgd.zero_grad();
-      Tensor l = sum(projector->forward(encoder->forward(views[0])));
-      l.backward();
-    }, warmup, runs, dev));
+    pieces.emplace_back("encoder forward, 1 view (no grad)", time_ms(
+                                                                 [&] {
+                                                                   NoGradGuard ng;
+                                                                   (void)sum(encoder->forward(views[0])).item();
+                                                                 },
+                                                                 warmup, runs, dev));
+    pieces.emplace_back("online forward+backward, 1 view",
+                        time_ms(
+                            [&] {
+                              sgd.zero_grad();
+                              Tensor l = sum(projector->forward(encoder->forward(views[0])));
+                              l.backward();
+                            },
+                            warmup, runs, dev));
     const int64_t d = encoder->feature_dim(), e = projector->out_dim();
     Tensor h = randn({batch, d}, {}, &gen).to(dev), ht = randn({batch, d}, {}, &gen).to(dev);
     Tensor z0 = randn({batch, e}, {}, &gen).to(dev).requires_grad_(), z1 = randn({batch, e}, {}, &gen).to(dev);
-    pieces.emplace_back("sinkhorn + loss + its backward", time_ms([&] {
-      z0.zero_grad();
-      resa_loss(h, ht, {z0, z0}, {z1, z1}).loss.backward();
-    }, warmup, runs, dev));
+    pieces.emplace_back("sinkhorn + loss + its backward", time_ms(
+                                                              [&] {
+                                                                z0.zero_grad();
+                                                                resa_loss(h, ht, {z0, z0}, {z1, z1}).loss.backward();
+                                                              },
+                                                              warmup, runs, dev));
     full_step();  // leaves gradients for the optimizer timing
     pieces.emplace_back("SGD step (all parameters)", time_ms([&] { sgd.step(); }, warmup, runs, dev));
     auto teacher = encoder->clone();
-    pieces.emplace_back("EMA update of the encoder", time_ms([&] {
-      NoGradGuard ng;
-      auto tp = teacher->parameters(), sp = encoder->parameters();
-      for (size_t i = 0; i < tp.size(); ++i) tp[i].copy_(add(mul(tp[i].detach(), 0.996), mul(sp[i].detach(), 0.004)));
-    }, warmup, runs, dev));
+    pieces.emplace_back("EMA update of the encoder",
+                        time_ms(
+                            [&] {
+                              NoGradGuard ng;
+                              auto tp = teacher->parameters(), sp = encoder->parameters();
+                              for (size_t i = 0; i < tp.size(); ++i)
+                                tp[i].copy_(add(mul(tp[i].detach(), 0.996), mul(sp[i].detach(), 0.004)));
+                            },
+                            warmup, runs, dev));
 
     const double enc_f = encoder_flops(arch, width, channels, image);
     auto sizes = nn::parse_mlp_spec(mlp);
@@ -240,16 +252,18 @@ int main(int argc, char** argv) {
     fmt::print("| piece | ms (median of {}) |\n|---|---|\n", runs);
     fmt::print("| full step | {:.1f} |\n", step_ms);
     for (auto& [name, ms] : pieces) fmt::print("| {} | {:.1f} |\n", name, ms);
-    fmt::print("encoder forward: {:.3f} GFLOP/image; step: {:.1f} GFLOP; {:.1f} GFLOP/s; {:.1f} images/s; "
-               "{} host allocations/step; peak RSS {} MB; peak GPU memory {:.0f} MB{}\n",
-               fwd / 1e9, step_flops / 1e9, step_flops / step_ms / 1e6, 1000.0 * batch / step_ms, allocs_per_step,
-               peak_rss_mb(), peak_gpu_mb, tf32 ? " (TF32)" : "");
-    fmt::print("{{\"impl\":\"resa\",\"arch\":\"{}\",\"batch\":{},\"image\":{},\"threads\":{},\"device\":\"{}\","
-               "\"ms_per_step\":{:.3f},\"images_per_s\":{:.2f},\"step_gflop\":{:.3f},\"gflops\":{:.2f},"
-               "\"peak_rss_mb\":{},\"peak_gpu_mb\":{:.1f},\"tf32\":{},\"cpu\":\"{}\",\"isa\":\"{}\",\"gemm\":\"{}\"}}\n",
-               arch, batch, image, threads, device, step_ms, 1000.0 * batch / step_ms, step_flops / 1e9,
-               step_flops / step_ms / 1e6, peak_rss_mb(), peak_gpu_mb, tf32, cpu_model_name(), cpu_vector_isa(),
-               cpu::gemm_backend_name());
+    fmt::print(
+        "encoder forward: {:.3f} GFLOP/image; step: {:.1f} GFLOP; {:.1f} GFLOP/s; {:.1f} images/s; "
+        "{} host allocations/step; peak RSS {} MB; peak GPU memory {:.0f} MB{}\n",
+        fwd / 1e9, step_flops / 1e9, step_flops / step_ms / 1e6, 1000.0 * batch / step_ms, allocs_per_step,
+        peak_rss_mb(), peak_gpu_mb, tf32 ? " (TF32)" : "");
+    fmt::print(
+        "{{\"impl\":\"resa\",\"arch\":\"{}\",\"batch\":{},\"image\":{},\"threads\":{},\"device\":\"{}\","
+        "\"ms_per_step\":{:.3f},\"images_per_s\":{:.2f},\"step_gflop\":{:.3f},\"gflops\":{:.2f},"
+        "\"peak_rss_mb\":{},\"peak_gpu_mb\":{:.1f},\"tf32\":{},\"cpu\":\"{}\",\"isa\":\"{}\",\"gemm\":\"{}\"}}\n",
+        arch, batch, image, threads, device, step_ms, 1000.0 * batch / step_ms, step_flops / 1e9,
+        step_flops / step_ms / 1e6, peak_rss_mb(), peak_gpu_mb, tf32, cpu_model_name(), cpu_vector_isa(),
+        cpu::gemm_backend_name());
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());

@@ -1,5 +1,6 @@
-// resa_cifar: trains ReSA (official CIFAR recipe by default) or a baseline (--method simclr | byol | swav | vicreg) on CIFAR-10/100, Fashion-MNIST or an
-// image folder, on the CPU or one GPU, then evaluates the encoder (kNN and a linear probe).
+// resa_cifar: trains ReSA (official CIFAR recipe by default) or a baseline (--method simclr | byol | swav | vicreg) on
+// CIFAR-10/100, Fashion-MNIST or an image folder, on the CPU or one GPU, then evaluates the encoder (kNN and a linear
+// probe).
 //
 //   resa_cifar --dataset cifar10 --data ./cifar-10-batches-bin --out runs/c10          (the recipe)
 //   resa_cifar --dataset fashion-mnist --arch resnet_small --epochs 3 --batch-size 128  (a quick CPU run)
@@ -17,13 +18,13 @@
 #include <variant>
 
 #include "omp_env.h"
+#include "progress.h"
 #include "resa/autograd/functions.h"
 #include "resa/core/parallel.h"
-#include "resa/nn/resnet.h"
-#include "progress.h"
+#include "resa/eval/features.h"
 #include "resa/eval/knn.h"
 #include "resa/eval/linear_probe.h"
-#include "resa/eval/features.h"
+#include "resa/nn/resnet.h"
 #include "resa/train/trainer.h"
 
 using namespace resa;
@@ -34,14 +35,15 @@ Trainer* g_trainer = nullptr;
 // The signals that stop a run cleanly: Ctrl-C, a scheduler's SIGTERM (Slurm, Kubernetes, systemd send it
 // before SIGKILL), and SIGUSR1 (what Slurm's --signal sends ahead of the time limit; mpirun forwards it).
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGUSR1};
-volatile std::sig_atomic_t g_signal = 0;  // the first stop signal received (before the trainer exists too)
+volatile std::sig_atomic_t g_signal = 0;      // the first stop signal received (before the trainer exists too)
 volatile std::sig_atomic_t g_evaluating = 0;  // training is over and checkpointed: a stop need not wait
 void on_stop_signal(int sig) {
   if (g_signal == 0) g_signal = sig;
   if (g_evaluating) {
     // The final evaluation can take long (the linear probe); the last checkpoint holds everything, so
     // stop now: --resume finds the run trained and evaluates it again.
-    static const char msg[] = "\nstopped during the final evaluation; the checkpoint is complete (--resume evaluates)\n";
+    static const char msg[] =
+        "\nstopped during the final evaluation; the checkpoint is complete (--resume evaluates)\n";
     (void)!::write(STDERR_FILENO, msg, sizeof(msg) - 1);
     ::_exit(128 + sig);
   }
@@ -67,21 +69,30 @@ bool ev_too_small(const Trainer& t) {
 
 int main(int argc, char** argv) {
   app::ensure_passive_openmp(argv);
-  CLI::App app{"Train ReSA (self-assignment SSL) or a baseline and evaluate its encoder. Defaults: ReSA's official CIFAR recipe."};
+  CLI::App app{
+      "Train ReSA (self-assignment SSL) or a baseline and evaluate its encoder. Defaults: ReSA's official CIFAR "
+      "recipe."};
   // A flag given twice takes its last value (a script's defaults, then the user's overrides).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   TrainConfig cfg;
   bool resume = false, baselines = false;
   int64_t probe_epochs = 500;
-  app.add_option("--dataset", cfg.dataset, "cifar10 | cifar100 | fashion-mnist | mnist | folder")->capture_default_str();
+  app.add_option("--dataset", cfg.dataset, "cifar10 | cifar100 | fashion-mnist | mnist | folder")
+      ->capture_default_str();
   app.add_option("--data", cfg.data,
                  "dataset folder (CIFAR binary batches; MNIST-style IDX files, default for fashion-mnist: "
                  "/usr/share/datasets/fashion-mnist; folder: DIR/train and DIR/test with one subfolder per class)");
-  app.add_option("--train-subset", cfg.train_subset, "train on a seeded random subset of N images (0: all)")->capture_default_str();
-  app.add_option("--eval-subset", cfg.eval_subset, "evaluate on the first N train and N test images (0: all)")->capture_default_str();
-  app.add_option("--arch", cfg.arch, "encoder: resnet18 | resnet34 | resnet50 | resnet_small (one block per stage, width 32)")->capture_default_str();
-  app.add_option("--width", cfg.width, "encoder base width (0: the architecture's, 64; 32 for resnet_small)")->capture_default_str();
-  app.add_option("--mlp", cfg.mlp, "projector sizes: hidden-...-embedding (Linear-BN-ReLU blocks, then Linear-BN)")->capture_default_str();
+  app.add_option("--train-subset", cfg.train_subset, "train on a seeded random subset of N images (0: all)")
+      ->capture_default_str();
+  app.add_option("--eval-subset", cfg.eval_subset, "evaluate on the first N train and N test images (0: all)")
+      ->capture_default_str();
+  app.add_option("--arch", cfg.arch,
+                 "encoder: resnet18 | resnet34 | resnet50 | resnet_small (one block per stage, width 32)")
+      ->capture_default_str();
+  app.add_option("--width", cfg.width, "encoder base width (0: the architecture's, 64; 32 for resnet_small)")
+      ->capture_default_str();
+  app.add_option("--mlp", cfg.mlp, "projector sizes: hidden-...-embedding (Linear-BN-ReLU blocks, then Linear-BN)")
+      ->capture_default_str();
   app.add_option("--zero-init-residual", cfg.zero_init_residual,
                  "zero the last BN weight of every residual branch: on | off | auto (the official rule: off for "
                  "resnet18 and resnet_small, on for resnet34/50)")
@@ -98,7 +109,8 @@ int main(int argc, char** argv) {
     std::visit(
         [&](const auto& now) {
           using T = std::decay_t<decltype(now)>;
-          CLI::Option* o = app.add_option_function<T>(s.flag, [&cfg, &s](const T& v) { s.set(cfg, v); }, s.help);
+          CLI::Option* o = app.add_option_function<T>(
+              s.flag, [&cfg, &s](const T& v) { s.set(cfg, v); }, s.help);
           o->default_str(setting_text(now));
           if (!s.choices.empty()) o->check(CLI::IsMember(s.choices));
         },
@@ -125,7 +137,8 @@ int main(int argc, char** argv) {
       d.swav.temperature_, d.swav.freeze_iters_, d.vicreg.sim_, d.vicreg.var_, d.vicreg.cov_));
   app.add_option("--epochs", cfg.epochs, "training epochs")->capture_default_str();
   app.add_option("--batch-size", cfg.batch_size, "images per step (each seen in two views)")->capture_default_str();
-  app.add_option("--lr", cfg.lr, "base learning rate (0: 0.3 x batch / 256); warm-up then cosine to 0.1 x base")->capture_default_str();
+  app.add_option("--lr", cfg.lr, "base learning rate (0: 0.3 x batch / 256); warm-up then cosine to 0.1 x base")
+      ->capture_default_str();
   app.add_option("--warmup-epochs", cfg.warmup_epochs, "linear warm-up epochs")->capture_default_str();
   app.add_option("--wd", cfg.weight_decay, "weight decay")->capture_default_str();
   app.add_option("--optimizer", cfg.optimizer, "sgd (momentum 0.9) | lars")->capture_default_str();
@@ -133,9 +146,12 @@ int main(int argc, char** argv) {
   app.add_option("--threads", cfg.threads, "CPU threads for the kernels (0: all cores)")->capture_default_str();
   app.add_option("--workers", cfg.workers, "data loader threads")->capture_default_str();
   app.add_option("--seed", cfg.seed, "seed of the weights, the shuffles and the augmentations")->capture_default_str();
-  app.add_option("--eval-every", cfg.eval_every, "epochs between kNN evaluations (0: at the end only)")->capture_default_str();
-  app.add_option("--max-steps", cfg.max_steps, "stop after this many steps in total (0: no limit)")->capture_default_str();
-  app.add_option("--out", cfg.out, "output folder: checkpoint, encoder.safetensors, log.jsonl, curves.png")->capture_default_str();
+  app.add_option("--eval-every", cfg.eval_every, "epochs between kNN evaluations (0: at the end only)")
+      ->capture_default_str();
+  app.add_option("--max-steps", cfg.max_steps, "stop after this many steps in total (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--out", cfg.out, "output folder: checkpoint, encoder.safetensors, log.jsonl, curves.png")
+      ->capture_default_str();
   app.add_flag("--keep-checkpoints", cfg.keep_epoch_checkpoints,
                "also keep OUT/epoch_NNN.safetensors after each epoch (for resa_cluster --checkpoints)");
   app.add_option("--checkpoint-every-minutes", cfg.checkpoint_every_minutes,
@@ -177,11 +193,13 @@ int main(int argc, char** argv) {
     const TrainConfig& c = trainer.config();
     const bool root = trainer.is_root();  // under mpirun, rank 0 alone prints and evaluates
     if (ev_too_small(trainer)) return 2;
-    if (root) fmt::print("{} | {} {} on {} | {} train images, {} steps/epoch x {} epochs | batch {} lr {:.4f} | "
-               "zero-init residual {}, stem padding {} | {} threads | out {}\n",
-               trainer.method().name(), c.arch, c.mlp, c.device, trainer.data().train->size(), trainer.steps_per_epoch(), c.epochs,
-               c.batch_size, c.base_lr(), c.zero_init_residual_on() ? "on" : "off", c.stem_padding,
-               get_num_threads(), c.out);
+    if (root)
+      fmt::print(
+          "{} | {} {} on {} | {} train images, {} steps/epoch x {} epochs | batch {} lr {:.4f} | "
+          "zero-init residual {}, stem padding {} | {} threads | out {}\n",
+          trainer.method().name(), c.arch, c.mlp, c.device, trainer.data().train->size(), trainer.steps_per_epoch(),
+          c.epochs, c.batch_size, c.base_lr(), c.zero_init_residual_on() ? "on" : "off", c.stem_padding,
+          get_num_threads(), c.out);
     int64_t total = trainer.steps_per_epoch() * c.epochs;
     if (c.max_steps > 0) total = std::min(total, c.max_steps);
     app::Progress progress(total);

@@ -20,9 +20,8 @@
 #include "resa/core/parallel.h"
 #include "resa/eval/analysis.h"
 #include "resa/eval/embedding_map.h"
-#include "resa/eval/plot.h"
-#include "resa/train/checkpoint_analysis.h"
 #include "resa/eval/features.h"
+#include "resa/eval/plot.h"
 #include "resa/train/checkpoint_analysis.h"
 #include "resa/train/setup.h"
 
@@ -47,7 +46,8 @@ int main(int argc, char** argv) {
   app.add_option("--split", split, "test | train")->capture_default_str();
   app.add_option("--samples", samples, "the first N images of the split (0: all)")->capture_default_str();
   app.add_option("--metric", metric, "silhouette distance: cosine | euclidean")->capture_default_str();
-  app.add_option("--restarts", restarts, "k-means restarts (k-means++ seeds; the lowest inertia wins)")->capture_default_str();
+  app.add_option("--restarts", restarts, "k-means restarts (k-means++ seeds; the lowest inertia wins)")
+      ->capture_default_str();
   app.add_option("--seed", seed, "k-means seed")->capture_default_str();
   app.add_option("--data", data, "dataset folder (default: the run's own)");
   app.add_option("--device", device, "cpu | cuda | cuda:N (feature extraction)")->capture_default_str();
@@ -103,15 +103,21 @@ int main(int argc, char** argv) {
     std::stable_sort(results.begin(), results.end(),
                      [](const CheckpointAnalysis& a, const CheckpointAnalysis& b) { return a.step < b.step; });
 
-    nlohmann::json meta{{"dataset", cfg.dataset}, {"arch", cfg.arch},   {"mlp", cfg.mlp},
-                        {"split", split},         {"samples", ad.images->size()}, {"metric", metric},
-                        {"kmeans_restarts", restarts}, {"kmeans_seed", seed}};
+    nlohmann::json meta{{"dataset", cfg.dataset},
+                        {"arch", cfg.arch},
+                        {"mlp", cfg.mlp},
+                        {"split", split},
+                        {"samples", ad.images->size()},
+                        {"metric", metric},
+                        {"kmeans_restarts", restarts},
+                        {"kmeans_seed", seed}};
     if (pixels) {
       nn::Flatten flat;
       Component px{"pixels", extract_features(flat, *ad.images, ad.mean, ad.std, ad.image_size, kCPU, batch)};
       ComponentScores s = score_component(px, ad.labels, opts);
       meta["pixels"] = {{"dim", s.dim}, {"sc_mean", s.sc_mean}, {"sc_std", s.sc_std}, {"ari", s.ari}};
-      fmt::print("raw pixels ({} dims): SC_mean {:.4f}, SC_std {:.4f}, ARI {:.4f}\n", s.dim, s.sc_mean, s.sc_std, s.ari);
+      fmt::print("raw pixels ({} dims): SC_mean {:.4f}, SC_std {:.4f}, ARI {:.4f}\n", s.dim, s.sc_mean, s.sc_std,
+                 s.ari);
     }
     write_analysis(out, results, meta);
     if (map) {
@@ -125,11 +131,13 @@ int main(int argc, char** argv) {
       RESA_CHECK(perplexity < static_cast<double>(n), "[resa_cluster] --perplexity {} must be below the {} map images",
                  perplexity, n);
       auto subset = data::make_subset_first(ad.images, n);
-      auto comps = extract_components(*method->eval_encoder(), *proj, *subset, ad.mean, ad.std, ad.image_size, dev, batch);
+      auto comps =
+          extract_components(*method->eval_encoder(), *proj, *subset, ad.mean, ad.std, ad.image_size, dev, batch);
       std::vector<int64_t> labels = ad.labels.narrow(0, 0, n).to_vector<int64_t>();
       std::vector<std::string> names = ad.images->class_names();
       if (names.empty() && cfg.dataset == "fashion-mnist")  // the IDX files carry no names
-        names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+        names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
       std::vector<plot::ScatterPanel> tsne_panels, pca_panels;
       for (const Component* c : {&comps.front(), &comps.back()}) {
         const std::string what = c->name == "H" ? "ENCODING H" : "EMBEDDING Z";
@@ -138,8 +146,8 @@ int main(int argc, char** argv) {
         auto xy = [](const Tensor& m, int64_t col) { return m.select(1, col).contiguous().to_vector<double>(); };
         const double trust_t = trustworthiness(c->features, t.embedding, 10);
         const double trust_p = trustworthiness(c->features, p2, 10);
-        tsne_panels.push_back({fmt::format("{}: TRUST {:.3f}", what, trust_t), xy(t.embedding, 0), xy(t.embedding, 1),
-                               labels, names});
+        tsne_panels.push_back(
+            {fmt::format("{}: TRUST {:.3f}", what, trust_t), xy(t.embedding, 0), xy(t.embedding, 1), labels, names});
         pca_panels.push_back({fmt::format("{}: TRUST {:.3f}", what, trust_p), xy(p2, 0), xy(p2, 1), labels, names});
         fmt::print("map of {} ({} dims): t-SNE KL {:.3f}, trustworthiness(10) t-SNE {:.4f}, PCA {:.4f}\n", c->name,
                    c->features.size(1), t.kl, trust_t, trust_p);

@@ -38,7 +38,8 @@ std::vector<uint8_t> thumbnail(const data::Image& img_in, int64_t tile) {
       for (int64_t c = 0; c < 3; ++c) {
         const int64_t src = img.channels >= 3 ? c : 0;
         const float v = chw[static_cast<size_t>((src * tile + y) * tile + x)];
-        rgb[static_cast<size_t>((y * tile + x) * 3 + c)] = static_cast<uint8_t>(std::clamp(v * 255.0f + 0.5f, 0.0f, 255.0f));
+        rgb[static_cast<size_t>((y * tile + x) * 3 + c)] =
+            static_cast<uint8_t>(std::clamp(v * 255.0f + 0.5f, 0.0f, 255.0f));
       }
   return rgb;
 }
@@ -73,12 +74,17 @@ int main(int argc, char** argv) {
   app.add_option("--encoder", encoder_path, "encoder.safetensors written by resa_cifar")->required();
   app.add_option("--images", images, "folder of images (searched recursively)");
   app.add_option("--out", out, "where to write the features (default: embeddings.safetensors; not with --embeddings)");
-  app.add_option("--embeddings", embeddings, "features written by an earlier resa_embed run (instead of embedding --images)");
+  app.add_option("--embeddings", embeddings,
+                 "features written by an earlier resa_embed run (instead of embedding --images)");
   app.add_option("--query", query, "an image: print its k nearest images (cosine) and write a contact sheet");
   app.add_option("-k", k, "neighbours to show")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1000}));
   app.add_option("--sheet", sheet, "contact sheet PNG (default: next to the features, <name>_query.png)");
-  app.add_option("--tile", tile, "contact sheet tile size in pixels")->capture_default_str()->check(CLI::Range(int64_t{8}, int64_t{1024}));
-  app.add_option("--batch", batch, "images per forward pass")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--tile", tile, "contact sheet tile size in pixels")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{8}, int64_t{1024}));
+  app.add_option("--batch", batch, "images per forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("--device", device, "cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 4096));
   CLI11_PARSE(app, argc, argv);
@@ -86,7 +92,8 @@ int main(int argc, char** argv) {
   try {
     RESA_CHECK(!images.empty(), "[resa_embed] --images DIR is required (the folder the features describe)");
     RESA_CHECK(fs::is_directory(images), "[resa_embed] --images {} is not a folder", images);
-    RESA_CHECK(embeddings.empty() || out.empty(), "[resa_embed] give --out (embed now) or --embeddings (reuse), not both");
+    RESA_CHECK(embeddings.empty() || out.empty(),
+               "[resa_embed] give --out (embed now) or --embeddings (reuse), not both");
     if (threads > 0) set_num_threads(threads);
     Encoder enc = Encoder::load(encoder_path, Device::parse(device));
     fmt::print("encoder {} ({}, width {}, {} channels, {} px, {}-d features)\n", encoder_path, enc.info().arch,
@@ -104,8 +111,8 @@ int main(int argc, char** argv) {
       features = it->second;
       files = nlohmann::json::parse(file.metadata.at("files")).get<std::vector<std::string>>();
       RESA_CHECK(static_cast<int64_t>(files.size()) == features.size(0) && features.size(1) == enc.feature_dim(),
-                 "[resa_embed] --embeddings {}: {} files for {} rows of {} features (this encoder gives {})", embeddings,
-                 files.size(), features.size(0), features.size(1), enc.feature_dim());
+                 "[resa_embed] --embeddings {}: {} files for {} rows of {} features (this encoder gives {})",
+                 embeddings, files.size(), features.size(0), features.size(1), enc.feature_dim());
       features_path = embeddings;
     } else {
       if (out.empty()) out = "embeddings.safetensors";
@@ -155,7 +162,9 @@ int main(int argc, char** argv) {
         fmt::print("{:>3}  {:.4f}  {}\n", r + 1, nn[r].second, files[static_cast<size_t>(nn[r].first)]);
         shown.push_back((fs::path(images) / files[static_cast<size_t>(nn[r].first)]).string());
       }
-      if (sheet.empty()) sheet = (fs::path(features_path).parent_path() / (fs::path(features_path).stem().string() + "_query.png")).string();
+      if (sheet.empty())
+        sheet =
+            (fs::path(features_path).parent_path() / (fs::path(features_path).stem().string() + "_query.png")).string();
       write_contact_sheet(sheet, shown, tile);
       fmt::print("contact sheet (query, then neighbours) -> {}\n", sheet);
     }

@@ -9,12 +9,12 @@
 
 #include "omp_env.h"
 #include "resa/core/parallel.h"
+#include "resa/eval/features.h"
+#include "resa/eval/knn.h"
+#include "resa/eval/linear_probe.h"
 #include "resa/nn/io/checkpoint.h"
 #include "resa/nn/io/safetensors.h"
 #include "resa/nn/resnet.h"
-#include "resa/eval/knn.h"
-#include "resa/eval/linear_probe.h"
-#include "resa/eval/features.h"
 #include "resa/train/trainer.h"
 
 using namespace resa;
@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   app.add_option("--arch", arch_opt, "resnet18 | resnet34 | resnet50 | resnet_small (default: the file's metadata)");
   app.add_option("--stem-padding", stem_padding_opt,
                  "CIFAR stem conv padding (default: the file's metadata, 1 for files without it)");
-  app.add_option("--dataset", cfg.dataset, "cifar10 | cifar100 | fashion-mnist | mnist | folder")->capture_default_str();
+  app.add_option("--dataset", cfg.dataset, "cifar10 | cifar100 | fashion-mnist | mnist | folder")
+      ->capture_default_str();
   app.add_option("--data", cfg.data, "dataset folder (see resa_cifar --help)");
   app.add_option("--eval-subset", cfg.eval_subset, "first N train and N test images (0: all)")->capture_default_str();
   app.add_option("--probe-epochs", probe_epochs, "linear-probe epochs (0: skip)")->capture_default_str();
@@ -58,16 +59,20 @@ int main(int argc, char** argv) {
       std::string arch = arch_opt.empty() ? meta("arch") : arch_opt;
       RESA_CHECK(!arch.empty(), "[resa_eval] {} has no 'arch' metadata: pass --arch", encoder_path);
       // Files written before the stem padding was recorded were trained with padding 1.
-      int64_t stem_padding = stem_padding_opt >= 0 ? stem_padding_opt
+      int64_t stem_padding = stem_padding_opt >= 0          ? stem_padding_opt
                              : meta("stem_padding").empty() ? 1
                                                             : std::stoll(meta("stem_padding"));
       auto w = file.tensors.find("conv1.weight");
-      RESA_CHECK(w != file.tensors.end() && w->second.dim() == 4, "[resa_eval] {} has no 4-D conv1.weight", encoder_path);
+      RESA_CHECK(w != file.tensors.end() && w->second.dim() == 4, "[resa_eval] {} has no 4-D conv1.weight",
+                 encoder_path);
       // Width and input channels come from the stem's weight: (width, channels, 3, 3).
       const int64_t width = w->second.size(0), channels = w->second.size(1);
       const double base = arch == "resnet_small" ? 32.0 : 64.0;
-      auto encoder = nn::make_resnet(
-          nn::ResNetOptions().arch(arch).in_channels(channels).width_multiplier(width / base).stem_padding(stem_padding));
+      auto encoder = nn::make_resnet(nn::ResNetOptions()
+                                         .arch(arch)
+                                         .in_channels(channels)
+                                         .width_multiplier(width / base)
+                                         .stem_padding(stem_padding));
       encoder->load_state_dict(file.tensors, true);
       encoder->to(dev);
       RESA_CHECK(ev.train->channels() == channels, "[resa_eval] {} takes {} channels, dataset {} has {}", encoder_path,
@@ -86,7 +91,9 @@ int main(int argc, char** argv) {
                                  arch, role, width, ev.train->size(), ev.test->size(), 100 * knn, 100 * wk.top1,
                                  100 * wk.top5, probe));
     }
-    fmt::print("| encoder | train / test images | kNN k=5 | weighted kNN k=200 top-1 / top-5 | linear probe top-1 / top-5 |\n");
+    fmt::print(
+        "| encoder | train / test images | kNN k=5 | weighted kNN k=200 top-1 / top-5 | linear probe top-1 / top-5 "
+        "|\n");
     fmt::print("|---|---|---|---|---|\n");
     for (auto& r : rows) fmt::print("{}\n", r);
   } catch (const std::exception& e) {

@@ -54,31 +54,31 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   if (!autograd::any_requires_grad({x, weight, bias})) return y;
   const bool rx = x.requires_grad(), rw = weight.defined() && weight.requires_grad(),
              rb = bias.defined() && bias.requires_grad();
-  return autograd::record(
-      y, "sync_batch_norm", {x, weight, bias},
-      [xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor(), mean, invstd, total, rx, rw, rb,
-       sum_over_ranks](const Tensor& g) {
-        auto [sdy, sdyx] = ops::batch_norm_backward_reduce(g, xd, mean, invstd);
-        std::vector<Tensor> grads(3);
-        // This rank's share of the parameter gradients; the data-parallel gradient average adds the rest.
-        if (rw) grads[1] = sdyx.to(wd.dtype()).to(wd.device());
-        if (rb) grads[2] = sdy.to(xd.dtype()).to(xd.device());
-        if (rx) {
-          const int64_t c = xd.size(1);
-          Tensor packed = Tensor::empty({2 * c}, DType::Float64);
-          double* p = packed.data<double>();
-          std::copy_n(sdy.data<double>(), c, p);
-          std::copy_n(sdyx.data<double>(), c, p + c);
-          sum_over_ranks(packed);
-          Tensor md = Tensor::empty({c}, DType::Float64), mdx = Tensor::empty({c}, DType::Float64);
-          for (int64_t i = 0; i < c; ++i) {
-            md.data<double>()[i] = p[i] / total;
-            mdx.data<double>()[i] = p[c + i] / total;
-          }
-          grads[0] = ops::batch_norm_backward_elemt(g, xd, mean, invstd, wd, md, mdx);
-        }
-        return grads;
-      });
+  return autograd::record(y, "sync_batch_norm", {x, weight, bias},
+                          [xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor(), mean, invstd, total, rx,
+                           rw, rb, sum_over_ranks](const Tensor& g) {
+                            auto [sdy, sdyx] = ops::batch_norm_backward_reduce(g, xd, mean, invstd);
+                            std::vector<Tensor> grads(3);
+                            // This rank's share of the parameter gradients; the data-parallel gradient average adds the
+                            // rest.
+                            if (rw) grads[1] = sdyx.to(wd.dtype()).to(wd.device());
+                            if (rb) grads[2] = sdy.to(xd.dtype()).to(xd.device());
+                            if (rx) {
+                              const int64_t c = xd.size(1);
+                              Tensor packed = Tensor::empty({2 * c}, DType::Float64);
+                              double* p = packed.data<double>();
+                              std::copy_n(sdy.data<double>(), c, p);
+                              std::copy_n(sdyx.data<double>(), c, p + c);
+                              sum_over_ranks(packed);
+                              Tensor md = Tensor::empty({c}, DType::Float64), mdx = Tensor::empty({c}, DType::Float64);
+                              for (int64_t i = 0; i < c; ++i) {
+                                md.data<double>()[i] = p[i] / total;
+                                mdx.data<double>()[i] = p[c + i] / total;
+                              }
+                              grads[0] = ops::batch_norm_backward_elemt(g, xd, mean, invstd, wd, md, mdx);
+                            }
+                            return grads;
+                          });
 }
 
 }  // namespace resa

@@ -19,8 +19,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
   const bool rx = x.requires_grad(), rw = w.requires_grad(), rb = b.defined() && b.requires_grad();
   // Save only what the needed gradients read: dx needs w, dw needs x, db needs neither.
   return record(y, "conv2d", {x, w, b},
-                [xd = rw ? x.detach() : Tensor(), wd = rx ? w.detach() : Tensor(), xs = x.shape(), ws = w.shape(),
-                 p, rx, rw, rb](const Tensor& g) {
+                [xd = rw ? x.detach() : Tensor(), wd = rx ? w.detach() : Tensor(), xs = x.shape(), ws = w.shape(), p,
+                 rx, rw, rb](const Tensor& g) {
                   Tensor gx, gw, gb;
                   if (rx) gx = ops::conv2d_backward_input(g, wd, xs, p);
                   if (rw || rb) std::tie(gw, gb) = ops::conv2d_backward_weight(xd, g, ws, p, rw, rb);
@@ -43,10 +43,8 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 }
 
 Tensor adaptive_avg_pool2d_1x1(const Tensor& x) {
-  RESA_CHECK(x.dim() == 4, "[adaptive_avg_pool2d_1x1] expects a 4-D input (N, C, H, W), got {}",
-             shape_str(x.shape()));
-  RESA_CHECK(x.size(2) * x.size(3) > 0, "[adaptive_avg_pool2d_1x1] input {} has an empty plane",
-             shape_str(x.shape()));
+  RESA_CHECK(x.dim() == 4, "[adaptive_avg_pool2d_1x1] expects a 4-D input (N, C, H, W), got {}", shape_str(x.shape()));
+  RESA_CHECK(x.size(2) * x.size(3) > 0, "[adaptive_avg_pool2d_1x1] input {} has an empty plane", shape_str(x.shape()));
   return mean(x, {2, 3}, true);
 }
 
@@ -61,8 +59,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   const bool rx = x.requires_grad(), rw = weight.defined() && weight.requires_grad(),
              rb = bias.defined() && bias.requires_grad();
   return record(r.out, "batch_norm", {x, weight, bias},
-                [xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor(), mean = r.mean,
-                 invstd = r.invstd, training, rx, rw, rb](const Tensor& g) {
+                [xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor(), mean = r.mean, invstd = r.invstd,
+                 training, rx, rw, rb](const Tensor& g) {
                   auto grads = ops::batch_norm_backward(g, xd, wd, mean, invstd, training, rx, rw, rb);
                   return std::vector<Tensor>{grads[0], grads[1], grads[2]};
                 });

@@ -10,12 +10,30 @@ struct Conv2dOptions {
   std::array<int64_t, 2> stride_{1, 1};
   std::array<int64_t, 2> padding_{0, 0};
   std::array<int64_t, 2> dilation_{1, 1};
-  Conv2dOptions& stride(int64_t s) { stride_ = {s, s}; return *this; }
-  Conv2dOptions& padding(int64_t p) { padding_ = {p, p}; return *this; }
-  Conv2dOptions& dilation(int64_t d) { dilation_ = {d, d}; return *this; }
-  Conv2dOptions& stride(int64_t sh, int64_t sw) { stride_ = {sh, sw}; return *this; }
-  Conv2dOptions& padding(int64_t ph, int64_t pw) { padding_ = {ph, pw}; return *this; }
-  Conv2dOptions& dilation(int64_t dh, int64_t dw) { dilation_ = {dh, dw}; return *this; }
+  Conv2dOptions& stride(int64_t s) {
+    stride_ = {s, s};
+    return *this;
+  }
+  Conv2dOptions& padding(int64_t p) {
+    padding_ = {p, p};
+    return *this;
+  }
+  Conv2dOptions& dilation(int64_t d) {
+    dilation_ = {d, d};
+    return *this;
+  }
+  Conv2dOptions& stride(int64_t sh, int64_t sw) {
+    stride_ = {sh, sw};
+    return *this;
+  }
+  Conv2dOptions& padding(int64_t ph, int64_t pw) {
+    padding_ = {ph, pw};
+    return *this;
+  }
+  Conv2dOptions& dilation(int64_t dh, int64_t dw) {
+    dilation_ = {dh, dw};
+    return *this;
+  }
 };
 
 // x: (N, C, H, W), w: (K, C, R, S), b: (K) or undefined -> (N, K, P, Q), cross-correlation as PyTorch's

@@ -18,8 +18,7 @@ using ops::UnaryOp;
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
   const int64_t lead = g.dim() - static_cast<int64_t>(shape.size());
-  RESA_CHECK(lead >= 0, "[sum_to] cannot reduce shape {} to larger shape {}", shape_str(g.shape()),
-             shape_str(shape));
+  RESA_CHECK(lead >= 0, "[sum_to] cannot reduce shape {} to larger shape {}", shape_str(g.shape()), shape_str(shape));
   std::vector<int64_t> dims;
   for (int64_t i = 0; i < lead; ++i) dims.push_back(i);
   for (size_t i = 0; i < shape.size(); ++i)
@@ -66,12 +65,11 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  return record(ops::binary(BinaryOp::Maximum, a, b), "maximum", {a, b},
-                [ad = a.detach(), bd = b.detach()](const Tensor& g) {
-                  Tensor take_a = ops::binary(BinaryOp::Ge, ad, bd);
-                  return std::vector<Tensor>{sum_to(mul(g, take_a), ad.shape()),
-                                             sum_to(mul(g, rsub(1.0, take_a)), bd.shape())};
-                });
+  return record(
+      ops::binary(BinaryOp::Maximum, a, b), "maximum", {a, b}, [ad = a.detach(), bd = b.detach()](const Tensor& g) {
+        Tensor take_a = ops::binary(BinaryOp::Ge, ad, bd);
+        return std::vector<Tensor>{sum_to(mul(g, take_a), ad.shape()), sum_to(mul(g, rsub(1.0, take_a)), bd.shape())};
+      });
 }
 
 Tensor add(const Tensor& a, double b) {
@@ -135,7 +133,8 @@ Tensor abs(const Tensor& x) {
 Tensor clamp(const Tensor& x, double lo, double hi) {
   RESA_CHECK(lo <= hi, "[clamp] lower bound {} is above upper bound {}", lo, hi);
   return record(ops::unary(UnaryOp::Clamp, x, lo, hi), "clamp", {x}, [xd = x.detach(), lo, hi](const Tensor& g) {
-    Tensor inside = mul(ops::binary(BinaryOp::Ge, xd, scalar_like(lo, xd)), ops::binary(BinaryOp::Le, xd, scalar_like(hi, xd)));
+    Tensor inside =
+        mul(ops::binary(BinaryOp::Ge, xd, scalar_like(lo, xd)), ops::binary(BinaryOp::Le, xd, scalar_like(hi, xd)));
     return std::vector<Tensor>{mul(g, inside)};
   });
 }
@@ -151,23 +150,20 @@ Tensor relu_backward(const Tensor& g, const Tensor& o) {
 
 Tensor relu(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Relu, x);
-  return record(out, "relu", {x}, [o = out.detach()](const Tensor& g) {
-    return std::vector<Tensor>{relu_backward(g, o)};
-  });
+  return record(out, "relu", {x},
+                [o = out.detach()](const Tensor& g) { return std::vector<Tensor>{relu_backward(g, o)}; });
 }
 
 Tensor sigmoid(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Sigmoid, x);
-  return record(out, "sigmoid", {x}, [o = out.detach()](const Tensor& g) {
-    return std::vector<Tensor>{mul(g, mul(o, rsub(1.0, o)))};
-  });
+  return record(out, "sigmoid", {x},
+                [o = out.detach()](const Tensor& g) { return std::vector<Tensor>{mul(g, mul(o, rsub(1.0, o)))}; });
 }
 
 Tensor tanh(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Tanh, x);
-  return record(out, "tanh", {x}, [o = out.detach()](const Tensor& g) {
-    return std::vector<Tensor>{mul(g, rsub(1.0, mul(o, o)))};
-  });
+  return record(out, "tanh", {x},
+                [o = out.detach()](const Tensor& g) { return std::vector<Tensor>{mul(g, rsub(1.0, mul(o, o)))}; });
 }
 
 Tensor eq(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Eq, a, b); }

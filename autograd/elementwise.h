@@ -10,8 +10,8 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double b);
 Tensor mul(const Tensor& a, double b);
-Tensor rsub(double a, const Tensor& b);  // a - b
-Tensor rdiv(double a, const Tensor& b);  // a / b
+Tensor rsub(double a, const Tensor& b);            // a - b
+Tensor rdiv(double a, const Tensor& b);            // a / b
 Tensor maximum(const Tensor& a, const Tensor& b);  // gradient goes to a where a >= b
 
 Tensor neg(const Tensor& x);

@@ -39,9 +39,7 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
     if (t.defined() && t.requires_grad()) return true;
   return false;
 }
-bool any_requires_grad(std::initializer_list<Tensor> inputs) {
-  return any_requires_grad(std::vector<Tensor>(inputs));
-}
+bool any_requires_grad(std::initializer_list<Tensor> inputs) { return any_requires_grad(std::vector<Tensor>(inputs)); }
 
 Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn fn) {
   if (!any_requires_grad(inputs)) return out;
@@ -159,8 +157,8 @@ void walk(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bo
                  "pass retain_graph=true to the first call to walk it twice",
                  n->name);
       input_grads = n->backward(g);
-      RESA_CHECK(input_grads.size() == n->edges.size(), "[backward of {}] returned {} gradients for {} inputs",
-                 n->name, input_grads.size(), n->edges.size());
+      RESA_CHECK(input_grads.size() == n->edges.size(), "[backward of {}] returned {} gradients for {} inputs", n->name,
+                 input_grads.size(), n->edges.size());
       if (!retain_graph) n->backward = nullptr;
     }
     for (size_t i = 0; i < n->edges.size(); ++i) {
@@ -168,9 +166,8 @@ void walk(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bo
       if (!e.active()) continue;
       if (i < input_grads.size() && input_grads[i].defined()) {
         const Tensor& gi = input_grads[i];
-        RESA_CHECK(gi.shape() == n->input_shapes[i],
-                   "[backward of {}] gradient for input {} has shape {}, expected {}", n->name, i,
-                   shape_str(gi.shape()), shape_str(n->input_shapes[i]));
+        RESA_CHECK(gi.shape() == n->input_shapes[i], "[backward of {}] gradient for input {} has shape {}, expected {}",
+                   n->name, i, shape_str(gi.shape()), shape_str(n->input_shapes[i]));
         if (e.node)
           accumulate(buffer[e.node.get()], gi);
         else

@@ -24,7 +24,7 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>
 
 struct Node {
   std::string name;
-  std::vector<Edge> edges;  // one per input, in the order of BackwardFn's result
+  std::vector<Edge> edges;          // one per input, in the order of BackwardFn's result
   std::vector<Shape> input_shapes;  // checked against the gradients the closure returns
   BackwardFn backward;
   Shape output_shape;

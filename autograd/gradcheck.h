@@ -13,10 +13,22 @@ struct GradcheckOptions {
   double atol_ = 1e-6;
   double rtol_ = 1e-4;
   uint64_t seed_ = 1234;
-  GradcheckOptions& eps(double v) { eps_ = v; return *this; }
-  GradcheckOptions& atol(double v) { atol_ = v; return *this; }
-  GradcheckOptions& rtol(double v) { rtol_ = v; return *this; }
-  GradcheckOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  GradcheckOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  GradcheckOptions& atol(double v) {
+    atol_ = v;
+    return *this;
+  }
+  GradcheckOptions& rtol(double v) {
+    rtol_ = v;
+    return *this;
+  }
+  GradcheckOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
 };
 
 struct GradcheckResult {

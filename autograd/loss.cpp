@@ -68,8 +68,7 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
 }
 
 Tensor mse_loss(const Tensor& a, const Tensor& b) {
-  RESA_CHECK(a.shape() == b.shape(), "[mse_loss] shapes {} and {} differ", shape_str(a.shape()),
-             shape_str(b.shape()));
+  RESA_CHECK(a.shape() == b.shape(), "[mse_loss] shapes {} and {} differ", shape_str(a.shape()), shape_str(b.shape()));
   Tensor diff = sub(a, b);
   return mean(mul(diff, diff));
 }

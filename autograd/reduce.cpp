@@ -33,9 +33,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
                 });
 }
 
-Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
-  return ops::reduce(ReduceOp::ArgMax, x, {dim}, keepdim);
-}
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return ops::reduce(ReduceOp::ArgMax, x, {dim}, keepdim); }
 
 Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   int64_t d = wrap_dim(dim, x.dim(), "max");
@@ -61,8 +59,8 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, bool unbiased, 
   auto dims = ops::normalize_dims(dims_in, x.dim(), "var");
   int64_t n = 1;
   for (auto d : dims) n *= x.shape()[d];
-  RESA_CHECK(n > (unbiased ? 1 : 0), "[var] needs more than {} elements along the reduced dims of {}",
-             unbiased ? 1 : 0, shape_str(x.shape()));
+  RESA_CHECK(n > (unbiased ? 1 : 0), "[var] needs more than {} elements along the reduced dims of {}", unbiased ? 1 : 0,
+             shape_str(x.shape()));
   Tensor d = sub(x, mean(x, dims, true));
   return mul(sum(mul(d, d), dims, keepdim), 1.0 / static_cast<double>(n - (unbiased ? 1 : 0)));
 }

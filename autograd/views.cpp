@@ -2,11 +2,11 @@
 // base's shape. Copies (contiguous, clone, to) record identity-like backwards.
 #include <numeric>
 
-#include "resa/core/views.h"
 #include "resa/autograd/elementwise.h"
 #include "resa/autograd/engine.h"
 #include "resa/autograd/linalg.h"
 #include "resa/autograd/reduce.h"
+#include "resa/core/views.h"
 #include "resa/ops/elementwise.h"
 
 namespace resa {
@@ -137,7 +137,8 @@ Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
   Tensor out = Tensor::empty(shape(), dtype(), d);
   ops::copy(out, *this);
-  return record(out, "to_device", {*this}, [src = device()](const Tensor& g) { return std::vector<Tensor>{g.to(src)}; });
+  return record(out, "to_device", {*this},
+                [src = device()](const Tensor& g) { return std::vector<Tensor>{g.to(src)}; });
 }
 
 Tensor Tensor::to(DType t) const {
@@ -151,9 +152,7 @@ Tensor Tensor::to(DType t) const {
 Tensor Tensor::detach() const { return alias(*this); }
 
 Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const { return resa::sum(*this, dims, keepdim); }
-Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const {
-  return resa::mean(*this, dims, keepdim);
-}
+Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const { return resa::mean(*this, dims, keepdim); }
 Tensor Tensor::matmul(const Tensor& other) const { return resa::matmul(*this, other); }
 
 }  // namespace resa

@@ -16,8 +16,8 @@ const DeviceBackend* cuda() { return g_cuda.load(std::memory_order_acquire); }
 
 const DeviceBackend& require_cuda(const char* what) {
   const DeviceBackend* b = cuda();
-  RESA_CHECK(b != nullptr,
-             "[{}] this build has no CUDA backend (configure with -DRESA_CUDA=ON on a machine with nvcc)", what);
+  RESA_CHECK(b != nullptr, "[{}] this build has no CUDA backend (configure with -DRESA_CUDA=ON on a machine with nvcc)",
+             what);
   return *b;
 }
 

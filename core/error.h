@@ -13,8 +13,8 @@ class Error : public std::runtime_error {
 };
 
 // Throws resa::Error with a fmt-formatted message when `cond` is false.
-#define RESA_CHECK(cond, ...)                                   \
-  do {                                                          \
+#define RESA_CHECK(cond, ...)                                     \
+  do {                                                            \
     if (!(cond)) throw ::resa::Error(::fmt::format(__VA_ARGS__)); \
   } while (0)
 

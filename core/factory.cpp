@@ -30,9 +30,7 @@ Tensor full(const Shape& shape, double value, const TensorOptions& opts) {
 
 Tensor zeros(const Shape& shape, const TensorOptions& opts) { return full(shape, 0.0, opts); }
 Tensor ones(const Shape& shape, const TensorOptions& opts) { return full(shape, 1.0, opts); }
-Tensor zeros_like(const Tensor& t) {
-  return zeros(t.shape(), TensorOptions().dtype(t.dtype()).device(t.device()));
-}
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), TensorOptions().dtype(t.dtype()).device(t.device())); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), TensorOptions().dtype(t.dtype()).device(t.device())); }
 Tensor scalar_tensor(double value, const TensorOptions& opts) { return full({}, value, opts); }
 

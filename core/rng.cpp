@@ -84,8 +84,7 @@ void fill_normal(T* out, int64_t n, uint64_t seed, uint64_t start, double mean, 
   });
 }
 
-Tensor random_tensor(const Shape& shape, const TensorOptions& opts, Generator* gen, bool normal, double a,
-                     double b) {
+Tensor random_tensor(const Shape& shape, const TensorOptions& opts, Generator* gen, bool normal, double a, double b) {
   RESA_CHECK(is_floating(opts.dtype_), "[rand] dtype must be floating, got {}", dtype_name(opts.dtype_));
   Generator& g = gen ? *gen : default_generator();
   Tensor t = Tensor::empty(shape, opts.dtype_, kCPU);

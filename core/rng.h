@@ -18,7 +18,10 @@ class Generator {
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }
-  void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
+  void set_state(uint64_t seed, uint64_t offset) {
+    seed_ = seed;
+    offset_ = offset;
+  }
   // Reserves n consecutive counters and returns the first.
   uint64_t advance(uint64_t n) {
     uint64_t start = offset_;
@@ -47,10 +50,8 @@ inline double uint_to_unit_double(uint32_t hi, uint32_t lo) {
 // Tensors of uniform [low, high) and normal(mean, std) numbers.
 Tensor rand(const Shape& shape, const TensorOptions& opts = {}, Generator* gen = nullptr);
 Tensor randn(const Shape& shape, const TensorOptions& opts = {}, Generator* gen = nullptr);
-Tensor uniform(const Shape& shape, double low, double high, const TensorOptions& opts = {},
-               Generator* gen = nullptr);
-Tensor normal(const Shape& shape, double mean, double std, const TensorOptions& opts = {},
-              Generator* gen = nullptr);
+Tensor uniform(const Shape& shape, double low, double high, const TensorOptions& opts = {}, Generator* gen = nullptr);
+Tensor normal(const Shape& shape, double mean, double std, const TensorOptions& opts = {}, Generator* gen = nullptr);
 // A random permutation of 0..n-1 (int64), Fisher-Yates on the generator's stream.
 Tensor randperm(int64_t n, Generator* gen = nullptr);
 

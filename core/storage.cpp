@@ -148,8 +148,7 @@ Storage::Storage(size_t nbytes, Device device, Allocator* allocator)
   data_ = allocator_->allocate(nbytes, device.index);
 }
 
-Storage::Storage(void* external, size_t nbytes, Device device)
-    : data_(external), nbytes_(nbytes), device_(device) {}
+Storage::Storage(void* external, size_t nbytes, Device device) : data_(external), nbytes_(nbytes), device_(device) {}
 
 Storage::~Storage() {
   if (allocator_ && data_) allocator_->deallocate(data_, nbytes_, device_.index);

@@ -68,8 +68,8 @@ void Tensor::set_grad(const Tensor& g) {
     impl()->autograd.grad.reset();
     return;
   }
-  RESA_CHECK(g.shape() == shape(), "[set_grad] gradient shape {} differs from tensor shape {}",
-             shape_str(g.shape()), shape_str(shape()));
+  RESA_CHECK(g.shape() == shape(), "[set_grad] gradient shape {} differs from tensor shape {}", shape_str(g.shape()),
+             shape_str(shape()));
   impl()->autograd.grad = std::make_shared<Tensor>(g);
 }
 

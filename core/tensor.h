@@ -23,8 +23,8 @@ class Tensor;
 
 struct AutogradMeta {
   bool requires_grad = false;
-  std::shared_ptr<Tensor> grad;                  // accumulated gradient of a leaf (or retained)
-  std::shared_ptr<autograd::Node> grad_fn;       // the node that produced this tensor (null for leaves)
+  std::shared_ptr<Tensor> grad;             // accumulated gradient of a leaf (or retained)
+  std::shared_ptr<autograd::Node> grad_fn;  // the node that produced this tensor (null for leaves)
 };
 
 struct TensorImpl {
@@ -42,9 +42,18 @@ struct TensorOptions {
   Device device_ = kCPU;
   bool requires_grad_ = false;
 
-  TensorOptions& dtype(DType d) { dtype_ = d; return *this; }
-  TensorOptions& device(Device d) { device_ = d; return *this; }
-  TensorOptions& requires_grad(bool r = true) { requires_grad_ = r; return *this; }
+  TensorOptions& dtype(DType d) {
+    dtype_ = d;
+    return *this;
+  }
+  TensorOptions& device(Device d) {
+    device_ = d;
+    return *this;
+  }
+  TensorOptions& requires_grad(bool r = true) {
+    requires_grad_ = r;
+    return *this;
+  }
 };
 
 class Tensor {
@@ -80,7 +89,8 @@ class Tensor {
 
   // Pointer to the first element (storage + offset). data<T>() checks that T matches the dtype.
   void* raw_data() const;
-  template <typename T> T* data() const {
+  template <typename T>
+  T* data() const {
     RESA_CHECK(dtype_of<T>::value == dtype(), "[data] tensor has dtype {}, asked for {}", dtype_name(dtype()),
                dtype_name(dtype_of<T>::value));
     return static_cast<T*>(raw_data());
@@ -131,7 +141,8 @@ class Tensor {
   // The value of a one-element tensor, as double (copied to the host if needed).
   double item() const;
   // All elements, contiguous, copied to the host and converted to T.
-  template <typename T> std::vector<T> to_vector() const;
+  template <typename T>
+  std::vector<T> to_vector() const;
 
   // ---- in-place, never recorded (optimizers, initialisers, buffers) ----
   Tensor& zero_();

@@ -47,8 +47,8 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape
                shape_str(shape), shape_str(from), numel);
     out[infer] = numel / known;
   }
-  RESA_CHECK(numel_of(out) == numel, "[{}] shape {} is invalid for input {} of {} elements", op,
-             shape_str(shape), shape_str(from), numel);
+  RESA_CHECK(numel_of(out) == numel, "[{}] shape {} is invalid for input {} of {} elements", op, shape_str(shape),
+             shape_str(from), numel);
   return out;
 }
 

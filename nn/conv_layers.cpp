@@ -27,13 +27,17 @@ Tensor Conv2d::forward(const Tensor& x) {
 }
 
 std::string Conv2d::extra_repr() const {
-  return fmt::format("{}, {}, kernel_size={}, stride={}, padding={}, bias={}", opts_.in_channels_,
-                     opts_.out_channels_, opts_.kernel_size_, opts_.stride_, opts_.padding_, opts_.bias_);
+  return fmt::format("{}, {}, kernel_size={}, stride={}, padding={}, bias={}", opts_.in_channels_, opts_.out_channels_,
+                     opts_.kernel_size_, opts_.stride_, opts_.padding_, opts_.bias_);
 }
 
 BatchNorm::BatchNorm(int64_t num_features, int64_t expected_dim, bool affine, double momentum, double eps)
     : Cloneable(expected_dim == 2 ? "BatchNorm1d" : "BatchNorm2d"),
-      c_(num_features), dim_(expected_dim), affine_(affine), momentum_(momentum), eps_(eps) {
+      c_(num_features),
+      dim_(expected_dim),
+      affine_(affine),
+      momentum_(momentum),
+      eps_(eps) {
   RESA_CHECK(num_features > 0, "[{}] num_features must be positive, got {}", type_name(), num_features);
   if (affine) {
     register_parameter("weight", ones({num_features}));
@@ -60,8 +64,8 @@ Tensor BatchNorm::forward(const Tensor& x) {
     }
   }
   if (training && sync_) return forward_sync(x);  // statistics over every rank's batch (nn/layers.h)
-  return batch_norm(x, affine_ ? param("weight") : Tensor(), affine_ ? param("bias") : Tensor(),
-                    buffer("running_mean"), buffer("running_var"), training, momentum_, eps_);
+  return batch_norm(x, affine_ ? param("weight") : Tensor(), affine_ ? param("bias") : Tensor(), buffer("running_mean"),
+                    buffer("running_var"), training, momentum_, eps_);
 }
 
 std::string BatchNorm::extra_repr() const {
@@ -70,9 +74,7 @@ std::string BatchNorm::extra_repr() const {
 
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, k_, s_, p_); }
 
-std::string MaxPool2d::extra_repr() const {
-  return fmt::format("kernel_size={}, stride={}, padding={}", k_, s_, p_);
-}
+std::string MaxPool2d::extra_repr() const { return fmt::format("kernel_size={}, stride={}, padding={}", k_, s_, p_); }
 
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d_1x1(x); }
 

@@ -30,10 +30,20 @@ struct Conv2dLayerOptions {
   int64_t in_channels_, out_channels_, kernel_size_;
   int64_t stride_ = 1, padding_ = 0;
   bool bias_ = true;
-  Conv2dLayerOptions(int64_t in, int64_t out, int64_t kernel) : in_channels_(in), out_channels_(out), kernel_size_(kernel) {}
-  Conv2dLayerOptions& stride(int64_t s) { stride_ = s; return *this; }
-  Conv2dLayerOptions& padding(int64_t p) { padding_ = p; return *this; }
-  Conv2dLayerOptions& bias(bool b) { bias_ = b; return *this; }
+  Conv2dLayerOptions(int64_t in, int64_t out, int64_t kernel)
+      : in_channels_(in), out_channels_(out), kernel_size_(kernel) {}
+  Conv2dLayerOptions& stride(int64_t s) {
+    stride_ = s;
+    return *this;
+  }
+  Conv2dLayerOptions& padding(int64_t p) {
+    padding_ = p;
+    return *this;
+  }
+  Conv2dLayerOptions& bias(bool b) {
+    bias_ = b;
+    return *this;
+  }
 };
 
 // weight (out, in, k, k), bias (out) when enabled.

@@ -176,9 +176,8 @@ Module::LoadResult Module::load_state_dict(const StateDict& sd, bool strict) {
   for (auto& [k, t] : sd)
     if (!used.count(k)) unexpected.push_back(k);
   if (strict) {
-    RESA_CHECK(missing.empty() && unexpected.empty(),
-               "[load_state_dict] {}: missing keys [{}]; unexpected keys [{}]", type_name_, fmt::join(missing, ", "),
-               fmt::join(unexpected, ", "));
+    RESA_CHECK(missing.empty() && unexpected.empty(), "[load_state_dict] {}: missing keys [{}]; unexpected keys [{}]",
+               type_name_, fmt::join(missing, ", "), fmt::join(unexpected, ", "));
   }
   NoGradGuard ng;
   for (auto& [k, t] : mine) {

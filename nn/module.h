@@ -43,7 +43,8 @@ class Module {
   Tensor& buffer(const std::string& name);
   bool has_param(const std::string& name) const;
   ModulePtr child(const std::string& name) const;
-  template <typename M> std::shared_ptr<M> child_as(const std::string& name) const {
+  template <typename M>
+  std::shared_ptr<M> child_as(const std::string& name) const {
     auto p = std::dynamic_pointer_cast<M>(child(name));
     RESA_CHECK(p != nullptr, "[module] child '{}' of {} has another type", name, type_name_);
     return p;
@@ -115,13 +116,12 @@ class Cloneable : public Module {
   using Module::Module;
 
  protected:
-  ModulePtr shallow_copy() const override {
-    return std::make_shared<Derived>(static_cast<const Derived&>(*this));
-  }
+  ModulePtr shallow_copy() const override { return std::make_shared<Derived>(static_cast<const Derived&>(*this)); }
 };
 
 // Cast helper: clone() of a typed module.
-template <typename M> std::shared_ptr<M> clone_as(const std::shared_ptr<M>& m) {
+template <typename M>
+std::shared_ptr<M> clone_as(const std::shared_ptr<M>& m) {
   return std::dynamic_pointer_cast<M>(m->clone());
 }
 

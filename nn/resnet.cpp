@@ -33,8 +33,7 @@ std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride,
 }
 
 std::shared_ptr<Sequential> downsample_branch(int64_t in, int64_t out, int64_t stride, Generator* gen) {
-  return std::make_shared<Sequential>(
-      std::vector<ModulePtr>{conv(in, out, 1, stride, 0, gen), BatchNorm2d(out)});
+  return std::make_shared<Sequential>(std::vector<ModulePtr>{conv(in, out, 1, stride, 0, gen), BatchNorm2d(out)});
 }
 
 }  // namespace
@@ -93,8 +92,10 @@ ResNet::ResNet(const ResNetOptions& opts) : Cloneable("ResNet"), opts_(opts) {
   }
   register_module("bn1", BatchNorm2d(width));
   register_module("relu", std::make_shared<ReLU>());
-  if (opts.stem_ == ResNetStem::Cifar) register_module("maxpool", std::make_shared<Identity>());
-  else register_module("maxpool", std::make_shared<MaxPool2d>(3, 2, 1));
+  if (opts.stem_ == ResNetStem::Cifar)
+    register_module("maxpool", std::make_shared<Identity>());
+  else
+    register_module("maxpool", std::make_shared<MaxPool2d>(3, 2, 1));
   int64_t inplanes = width;
   for (int stage = 0; stage < 4; ++stage) {
     int64_t planes = width << stage;
@@ -103,8 +104,10 @@ ResNet::ResNet(const ResNetOptions& opts) : Cloneable("ResNet"), opts_(opts) {
     for (int64_t b = 0; b < spec.blocks[stage]; ++b) {
       int64_t s = b == 0 ? stride : 1;
       bool ds = b == 0 && (s != 1 || inplanes != planes * expansion);
-      if (spec.bottleneck) layer->push_back(std::make_shared<Bottleneck>(inplanes, planes, s, ds, &gen));
-      else layer->push_back(std::make_shared<BasicBlock>(inplanes, planes, s, ds, &gen));
+      if (spec.bottleneck)
+        layer->push_back(std::make_shared<Bottleneck>(inplanes, planes, s, ds, &gen));
+      else
+        layer->push_back(std::make_shared<BasicBlock>(inplanes, planes, s, ds, &gen));
       inplanes = planes * expansion;
     }
     register_module("layer" + std::to_string(stage + 1), layer);

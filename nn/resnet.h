@@ -29,13 +29,34 @@ struct ResNetOptions {
   int64_t stem_padding_ = 1;
   uint64_t seed_ = 0;
 
-  ResNetOptions& arch(std::string a) { arch_ = std::move(a); return *this; }
-  ResNetOptions& stem(ResNetStem s) { stem_ = s; return *this; }
-  ResNetOptions& in_channels(int64_t c) { in_channels_ = c; return *this; }
-  ResNetOptions& width_multiplier(double w) { width_multiplier_ = w; return *this; }
-  ResNetOptions& zero_init_residual(bool z = true) { zero_init_residual_ = z; return *this; }
-  ResNetOptions& stem_padding(int64_t p) { stem_padding_ = p; return *this; }
-  ResNetOptions& seed(uint64_t s) { seed_ = s; return *this; }
+  ResNetOptions& arch(std::string a) {
+    arch_ = std::move(a);
+    return *this;
+  }
+  ResNetOptions& stem(ResNetStem s) {
+    stem_ = s;
+    return *this;
+  }
+  ResNetOptions& in_channels(int64_t c) {
+    in_channels_ = c;
+    return *this;
+  }
+  ResNetOptions& width_multiplier(double w) {
+    width_multiplier_ = w;
+    return *this;
+  }
+  ResNetOptions& zero_init_residual(bool z = true) {
+    zero_init_residual_ = z;
+    return *this;
+  }
+  ResNetOptions& stem_padding(int64_t p) {
+    stem_padding_ = p;
+    return *this;
+  }
+  ResNetOptions& seed(uint64_t s) {
+    seed_ = s;
+    return *this;
+  }
 };
 
 // conv1-bn1-relu-conv2-bn2 (+ downsample) then relu; expansion 1.

@@ -10,11 +10,10 @@
 namespace resa::ops {
 namespace {
 
-
 void check_channel_vector(const char* op, const char* what, const Tensor& t, const Tensor& x) {
   if (!t.defined()) return;
-  RESA_CHECK(t.dim() == 1 && t.size(0) == x.size(1), "[{}] {} {} does not match the {} channels of input {}", op,
-             what, shape_str(t.shape()), x.size(1), shape_str(x.shape()));
+  RESA_CHECK(t.dim() == 1 && t.size(0) == x.size(1), "[{}] {} {} does not match the {} channels of input {}", op, what,
+             shape_str(t.shape()), x.size(1), shape_str(x.shape()));
   check_same_device(op, t, x);
   check_same_dtype(op, t, x);
 }
@@ -41,8 +40,8 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight, const Tenso
   RESA_CHECK(running_mean.defined() == running_var.defined(),
              "[batch_norm] input {}: running_mean and running_var must both be given or both be undefined",
              shape_str(x_in.shape()));
-  RESA_CHECK(training || running_mean.defined(),
-             "[batch_norm] input {}: eval mode needs running_mean and running_var", shape_str(x_in.shape()));
+  RESA_CHECK(training || running_mean.defined(), "[batch_norm] input {}: eval mode needs running_mean and running_var",
+             shape_str(x_in.shape()));
   RESA_CHECK(!training || n * l > 1, "[batch_norm] input {}: training needs more than one value per channel",
              shape_str(x_in.shape()));
   for (const Tensor* t : {&running_mean, &running_var})
@@ -57,8 +56,8 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight, const Tenso
     RESA_BACKEND_CALL(x.device(), op, batch_norm_train, x.dtype(), n, c, l, raw(x), raw(w), raw(b), eps, momentum,
                       raw(r.out), raw(r.mean), raw(r.invstd), raw(running_mean), raw(running_var));
   else
-    RESA_BACKEND_CALL(x.device(), op, batch_norm_eval, x.dtype(), n, c, l, raw(x), raw(w), raw(b),
-                      raw(running_mean), raw(running_var), eps, raw(r.out), raw(r.mean), raw(r.invstd));
+    RESA_BACKEND_CALL(x.device(), op, batch_norm_eval, x.dtype(), n, c, l, raw(x), raw(w), raw(b), raw(running_mean),
+                      raw(running_var), eps, raw(r.out), raw(r.mean), raw(r.invstd));
   return r;
 }
 

@@ -17,8 +17,8 @@ struct Geom {
 Geom geometry(const Tensor& x, const char* op) {
   RESA_CHECK(x.defined() && (x.dim() == 2 || x.dim() == 4), "[{}] expects (N, C) or (N, C, H, W), got {}", op,
              x.defined() ? shape_str(x.shape()) : std::string("undefined"));
-  RESA_CHECK(x.dtype() == DType::Float32 || x.dtype() == DType::Float64, "[{}] x {} must be float32 or float64",
-             op, shape_str(x.shape()));
+  RESA_CHECK(x.dtype() == DType::Float32 || x.dtype() == DType::Float64, "[{}] x {} must be float32 or float64", op,
+             shape_str(x.shape()));
   return {x.size(0), x.size(1), x.dim() == 4 ? x.size(2) * x.size(3) : 1};
 }
 
@@ -38,7 +38,10 @@ void check_param(const Tensor& p, const Tensor& x, const char* op, const char* w
              shape_str(x.shape()));
 }
 
-template <typename T> const T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+template <typename T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
 const void* raw_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
 #ifdef RESA_WITH_CUDA
@@ -94,8 +97,8 @@ Tensor batch_norm_elemt(const Tensor& x, const Tensor& mean, const Tensor& invst
     cpu::batch_norm_elemt(g.n, g.c, g.l, xc.data<float>(), m, is, ptr_or_null<float>(wc), ptr_or_null<float>(bc),
                           y.data<float>());
   else
-    cpu::batch_norm_elemt(g.n, g.c, g.l, xc.data<double>(), m, is, ptr_or_null<double>(wc),
-                          ptr_or_null<double>(bc), y.data<double>());
+    cpu::batch_norm_elemt(g.n, g.c, g.l, xc.data<double>(), m, is, ptr_or_null<double>(wc), ptr_or_null<double>(bc),
+                          y.data<double>());
   return y;
 }
 
@@ -157,11 +160,11 @@ Tensor batch_norm_backward_elemt(const Tensor& dy, const Tensor& x, const Tensor
   }
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
   if (x.dtype() == DType::Float32)
-    cpu::batch_norm_backward_elemt(g.n, g.c, g.l, gc.data<float>(), xc.data<float>(), m, is, ptr_or_null<float>(wc),
-                                   md, mdx, dx.data<float>());
+    cpu::batch_norm_backward_elemt(g.n, g.c, g.l, gc.data<float>(), xc.data<float>(), m, is, ptr_or_null<float>(wc), md,
+                                   mdx, dx.data<float>());
   else
-    cpu::batch_norm_backward_elemt(g.n, g.c, g.l, gc.data<double>(), xc.data<double>(), m, is,
-                                   ptr_or_null<double>(wc), md, mdx, dx.data<double>());
+    cpu::batch_norm_backward_elemt(g.n, g.c, g.l, gc.data<double>(), xc.data<double>(), m, is, ptr_or_null<double>(wc),
+                                   md, mdx, dx.data<double>());
   return dx;
 }
 

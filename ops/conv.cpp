@@ -1,7 +1,7 @@
 #include "resa/ops/conv.h"
 
-#include "resa/ops/cpu/conv.h"
 #include "resa/core/views.h"
+#include "resa/ops/cpu/conv.h"
 #include "resa/ops/dispatch.h"
 #include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
@@ -11,10 +11,9 @@
 namespace resa::ops {
 namespace {
 
-
 ConvShape conv_shape(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) {
-  return ConvShape{x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3],
-                        p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]};
+  return ConvShape{x[0], x[1],        x[2],        x[3],         w[0],         w[2],          w[3],         y[2],
+                   y[3], p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]};
 }
 
 std::string pair_str(const std::array<int64_t, 2>& a) { return fmt::format("({}, {})", a[0], a[1]); }
@@ -70,8 +69,10 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
 
 Tensor conv2d_backward_input(const Tensor& dy_in, const Tensor& w_in, const Shape& x_shape, const Conv2dParams& p) {
   Shape ys = conv2d_output_shape(x_shape, w_in.shape(), p);
-  RESA_CHECK(dy_in.shape() == ys, "[conv2d_backward_input] grad_output {} does not match the output {} of input {} "
-             "and weight {}", shape_str(dy_in.shape()), shape_str(ys), shape_str(x_shape), shape_str(w_in.shape()));
+  RESA_CHECK(dy_in.shape() == ys,
+             "[conv2d_backward_input] grad_output {} does not match the output {} of input {} "
+             "and weight {}",
+             shape_str(dy_in.shape()), shape_str(ys), shape_str(x_shape), shape_str(w_in.shape()));
   check_floating("conv2d_backward_input", dy_in);
   check_same_device("conv2d_backward_input", dy_in, w_in);
   check_same_dtype("conv2d_backward_input", dy_in, w_in);
@@ -92,8 +93,10 @@ std::pair<Tensor, Tensor> conv2d_backward_weight(const Tensor& x_in, const Tenso
   Shape ys;
   if (x_in.defined()) {
     ys = conv2d_output_shape(x_in.shape(), w_shape, p);
-    RESA_CHECK(dy_in.shape() == ys, "[conv2d_backward_weight] grad_output {} does not match the output {} of input {} "
-               "and weight {}", shape_str(dy_in.shape()), shape_str(ys), shape_str(x_in.shape()), shape_str(w_shape));
+    RESA_CHECK(dy_in.shape() == ys,
+               "[conv2d_backward_weight] grad_output {} does not match the output {} of input {} "
+               "and weight {}",
+               shape_str(dy_in.shape()), shape_str(ys), shape_str(x_in.shape()), shape_str(w_shape));
     check_same_device(op, x_in, dy_in);
     check_same_dtype(op, x_in, dy_in);
   } else {

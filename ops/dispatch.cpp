@@ -32,9 +32,7 @@ void cuda_wait_host_buffer(const void*) {}
 void cuda_copy_bytes(void*, Device, const void*, Device, size_t) { cuda_allocator(); }
 void cuda_synchronize() {}
 void* cuda_stream() { return nullptr; }
-void no_cuda_kernel(const char* op) {
-  RESA_FAIL("[{}] has no CUDA kernel (this build has no CUDA backend)", op);
-}
+void no_cuda_kernel(const char* op) { RESA_FAIL("[{}] has no CUDA kernel (this build has no CUDA backend)", op); }
 #endif
 
 }  // namespace resa::dispatch

@@ -18,39 +18,39 @@
 #include <cstddef>
 
 // Unary ops: float32 / float64 only.
-#define RESA_UNARY_OPS(X)                                                                 \
-  X(Neg, "neg", -v)                                                                       \
-  X(Exp, "exp", M::exp(v))                                                                \
-  X(Log, "log", M::log(v))                                                                \
-  X(Sqrt, "sqrt", M::sqrt(v))                                                             \
-  X(Abs, "abs", M::abs(v))                                                                \
-  X(Relu, "relu", v > T(0) ? v : T(0))                                                    \
-  X(Sigmoid, "sigmoid", T(1) / (T(1) + M::exp(-v)))                                       \
-  X(Tanh, "tanh", M::tanh(v))                                                             \
-  /* x^p0; both backends compute p0 == 2 as v * v (ops::unary_square_fast_path) */        \
-  X(Pow, "pow", M::pow(v, p0))                                                            \
-  /* min(max(x, p0), p1): NaN stays NaN */                                                \
-  X(Clamp, "clamp", M::min(M::max(v, p0), p1))                                            \
-  X(AddScalar, "add_scalar", v + p0)                                                      \
-  X(MulScalar, "mul_scalar", v * p0)                                                      \
-  X(RSub, "rsub", p0 - v)                                                                 \
-  X(RDiv, "rdiv", p0 / v)                                                                 \
-  /* x > p0 ? 1 : 0 (masks for gradients) */                                              \
+#define RESA_UNARY_OPS(X)                                                          \
+  X(Neg, "neg", -v)                                                                \
+  X(Exp, "exp", M::exp(v))                                                         \
+  X(Log, "log", M::log(v))                                                         \
+  X(Sqrt, "sqrt", M::sqrt(v))                                                      \
+  X(Abs, "abs", M::abs(v))                                                         \
+  X(Relu, "relu", v > T(0) ? v : T(0))                                             \
+  X(Sigmoid, "sigmoid", T(1) / (T(1) + M::exp(-v)))                                \
+  X(Tanh, "tanh", M::tanh(v))                                                      \
+  /* x^p0; both backends compute p0 == 2 as v * v (ops::unary_square_fast_path) */ \
+  X(Pow, "pow", M::pow(v, p0))                                                     \
+  /* min(max(x, p0), p1): NaN stays NaN */                                         \
+  X(Clamp, "clamp", M::min(M::max(v, p0), p1))                                     \
+  X(AddScalar, "add_scalar", v + p0)                                               \
+  X(MulScalar, "mul_scalar", v* p0)                                                \
+  X(RSub, "rsub", p0 - v)                                                          \
+  X(RDiv, "rdiv", p0 / v)                                                          \
+  /* x > p0 ? 1 : 0 (masks for gradients) */                                       \
   X(Step, "step", v > p0 ? T(1) : T(0))
 
 // Binary ops with broadcasting: all dtypes (uint8 arithmetic wraps as in C, T(...) narrows back).
-#define RESA_BINARY_OPS(X)                                                                \
-  X(Add, "add", T(x + y))                                                                 \
-  X(Sub, "sub", T(x - y))                                                                 \
-  X(Mul, "mul", T(x * y))                                                                 \
-  X(Div, "div", T(x / y))                                                                 \
-  X(Maximum, "maximum", x >= y ? x : y)                                                   \
-  X(Eq, "eq", T(x == y))                                                                  \
-  X(Ne, "ne", T(x != y))                                                                  \
-  X(Lt, "lt", T(x < y))                                                                   \
-  X(Le, "le", T(x <= y))                                                                  \
-  X(Gt, "gt", T(x > y))                                                                   \
-  X(Ge, "ge", T(x >= y))                                                                  \
+#define RESA_BINARY_OPS(X)                                                                     \
+  X(Add, "add", T(x + y))                                                                      \
+  X(Sub, "sub", T(x - y))                                                                      \
+  X(Mul, "mul", T(x* y))                                                                       \
+  X(Div, "div", T(x / y))                                                                      \
+  X(Maximum, "maximum", x >= y ? x : y)                                                        \
+  X(Eq, "eq", T(x == y))                                                                       \
+  X(Ne, "ne", T(x != y))                                                                       \
+  X(Lt, "lt", T(x < y))                                                                        \
+  X(Le, "le", T(x <= y))                                                                       \
+  X(Gt, "gt", T(x > y))                                                                        \
+  X(Ge, "ge", T(x >= y))                                                                       \
   /* b > 0 ? a : 0 (a gradient through a ReLU, from the ReLU's output b: one pass, no mask) */ \
   X(MaskPositive, "mask_positive", y > T(0) ? x : T(0))
 
@@ -115,19 +115,19 @@ struct UnaryFn;
 template <typename T, typename M, BinaryOp OP>
 struct BinaryFn;
 
-#define RESA_OP_UNARY_FN_ROW_(Name, str, formula)                           \
-  template <typename T, typename M>                                         \
-  struct UnaryFn<T, M, UnaryOp::Name> {                                     \
-    T p0, p1;                                                               \
-    RESA_ELEMENTWISE_FN T operator()(T v) const { return formula; }         \
+#define RESA_OP_UNARY_FN_ROW_(Name, str, formula)                   \
+  template <typename T, typename M>                                 \
+  struct UnaryFn<T, M, UnaryOp::Name> {                             \
+    T p0, p1;                                                       \
+    RESA_ELEMENTWISE_FN T operator()(T v) const { return formula; } \
   };
 RESA_UNARY_OPS(RESA_OP_UNARY_FN_ROW_)
 #undef RESA_OP_UNARY_FN_ROW_
 
-#define RESA_OP_BINARY_FN_ROW_(Name, str, formula)                          \
-  template <typename T, typename M>                                         \
-  struct BinaryFn<T, M, BinaryOp::Name> {                                   \
-    RESA_ELEMENTWISE_FN T operator()(T x, T y) const { return formula; }    \
+#define RESA_OP_BINARY_FN_ROW_(Name, str, formula)                       \
+  template <typename T, typename M>                                      \
+  struct BinaryFn<T, M, BinaryOp::Name> {                                \
+    RESA_ELEMENTWISE_FN T operator()(T x, T y) const { return formula; } \
   };
 RESA_BINARY_OPS(RESA_OP_BINARY_FN_ROW_)
 #undef RESA_OP_BINARY_FN_ROW_

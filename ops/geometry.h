@@ -11,9 +11,7 @@ struct ConvShape {
   int64_t p, q;        // output (N, K, P, Q)
   int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   // A 1x1 kernel with stride 1 and no padding reads the input plane as the column matrix itself.
-  bool pointwise() const {
-    return r == 1 && s == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
-  }
+  bool pointwise() const { return r == 1 && s == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0; }
 };
 
 struct PoolShape {

@@ -10,7 +10,6 @@
 namespace resa::ops {
 namespace {
 
-
 // Dim of a tensor of rank ndim (a 0-dim tensor takes dim 0 or -1, as PyTorch).
 int64_t index_dim(int64_t dim, int64_t ndim, const char* op) { return wrap_dim(dim, std::max<int64_t>(ndim, 1), op); }
 
@@ -25,8 +24,8 @@ void check_bounds(const char* op, const Tensor& index, int64_t n, int64_t dim, c
   const int64_t* p = index.data<int64_t>();
   for (int64_t i = 0; i < index.numel(); ++i)
     RESA_CHECK(p[i] >= 0 && p[i] < n,
-               "[{}] index {} (at position {}) is out of range for dim {} of size {} (input {}, index {})", op, p[i],
-               i, dim, n, shape_str(x.shape()), shape_str(index.shape()));
+               "[{}] index {} (at position {}) is out of range for dim {} of size {} (input {}, index {})", op, p[i], i,
+               dim, n, shape_str(x.shape()), shape_str(index.shape()));
 }
 
 struct Layout {
@@ -51,8 +50,8 @@ void check_gather_shapes(const char* op, const Tensor& x, const Tensor& index, i
              shape_str(x.shape()));
   for (int64_t i = 0; i < x.dim(); ++i)
     RESA_CHECK(i == d || index.shape()[i] <= x.shape()[i],
-               "[{}] index {} is larger than input {} at dim {} (only dim {} may differ)", op,
-               shape_str(index.shape()), shape_str(x.shape()), i, d);
+               "[{}] index {} is larger than input {} at dim {} (only dim {} may differ)", op, shape_str(index.shape()),
+               shape_str(x.shape()), i, d);
 }
 
 }  // namespace
@@ -110,8 +109,8 @@ void index_add_(const Tensor& dst, int64_t dim, const Tensor& index_in, const Te
   check_same_dtype(op, dst, src_in);
   check_same_device(op, dst, src_in);
   RESA_CHECK(dst.is_contiguous(), "[{}] destination {} must be contiguous", op, shape_str(dst.shape()));
-  RESA_CHECK(index_in.dim() <= 1, "[{}] index must be 1-D, got {} for destination {}", op,
-             shape_str(index_in.shape()), shape_str(dst.shape()));
+  RESA_CHECK(index_in.dim() <= 1, "[{}] index must be 1-D, got {} for destination {}", op, shape_str(index_in.shape()),
+             shape_str(dst.shape()));
   const int64_t d = index_dim(dim, dst.dim(), op);
   const int64_t k = index_in.numel();
   Shape want = dst.shape();
@@ -149,9 +148,10 @@ void scatter_add_(const Tensor& dst, int64_t dim, const Tensor& index_in, const 
   RESA_CHECK(src_in.shape() == index_in.shape(), "[{}] source {} must have the shape of index {}", op,
              shape_str(src_in.shape()), shape_str(index_in.shape()));
   Tensor src = contiguous_of(src_in), index = contiguous_of(index_in);
-  check_bounds(op, to_device(index, kCPU), dst.dim() == 0 ? 1 : dst.shape()[d], d, dst);  // on a host copy of a device index
-  RESA_BACKEND_CALL(dst.device(), op, scatter_add, dst.dtype(), d, index.shape(), index.data<int64_t>(),
-                    src.raw_data(), dst.raw_data(), dst.strides());
+  check_bounds(op, to_device(index, kCPU), dst.dim() == 0 ? 1 : dst.shape()[d], d,
+               dst);  // on a host copy of a device index
+  RESA_BACKEND_CALL(dst.device(), op, scatter_add, dst.dtype(), d, index.shape(), index.data<int64_t>(), src.raw_data(),
+                    dst.raw_data(), dst.strides());
 }
 
 }  // namespace resa::ops

@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "resa/core/parallel.h"
-#include "resa/ops/cpu/gemm.h"
 #include "resa/core/views.h"
+#include "resa/ops/cpu/gemm.h"
 #include "resa/ops/dispatch.h"
 #include "resa/ops/elementwise.h"
 #ifdef RESA_WITH_CUDA
@@ -27,8 +27,10 @@ constexpr int64_t kSmallGemm = 96 * 96 * 96;
 
 MatrixLayout layout_of(const Tensor& t) {
   int64_t r = t.size(-2), c = t.size(-1), sr = t.stride(-2), sc = t.stride(-1);
-  if ((sc == 1 || c == 1) && (sr >= std::max<int64_t>(c, 1) || r == 1)) return {true, false, std::max<int64_t>({sr, c, 1})};
-  if ((sr == 1 || r == 1) && (sc >= std::max<int64_t>(r, 1) || c == 1)) return {true, true, std::max<int64_t>({sc, r, 1})};
+  if ((sc == 1 || c == 1) && (sr >= std::max<int64_t>(c, 1) || r == 1))
+    return {true, false, std::max<int64_t>({sr, c, 1})};
+  if ((sr == 1 || r == 1) && (sc >= std::max<int64_t>(r, 1) || c == 1))
+    return {true, true, std::max<int64_t>({sc, r, 1})};
   return {};
 }
 

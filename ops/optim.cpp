@@ -7,8 +7,8 @@ namespace resa::ops {
 bool sgd_fusable(const Tensor& p, std::initializer_list<const Tensor*> others) {
   if (!p.device().is_cpu() || !p.is_contiguous() || !is_floating(p.dtype())) return false;
   for (const Tensor* t : others)
-    if (t->defined() && (!t->device().is_cpu() || !t->is_contiguous() || t->dtype() != p.dtype() ||
-                         t->shape() != p.shape()))
+    if (t->defined() &&
+        (!t->device().is_cpu() || !t->is_contiguous() || t->dtype() != p.dtype() || t->shape() != p.shape()))
       return false;
   return true;
 }

@@ -10,7 +10,6 @@
 namespace resa::ops {
 namespace {
 
-
 PoolShape pool_shape(const char* op, const Shape& x, int64_t kernel, int64_t stride, int64_t padding) {
   RESA_CHECK(x.size() == 4, "[{}] expects a 4-D input (N, C, H, W), got {}", op, shape_str(x));
   RESA_CHECK(kernel >= 1 && stride >= 1, "[{}] input {}: kernel {} and stride {} must be >= 1", op, shape_str(x),
@@ -20,8 +19,14 @@ PoolShape pool_shape(const char* op, const Shape& x, int64_t kernel, int64_t str
   RESA_CHECK(x[2] + 2 * padding >= kernel && x[3] + 2 * padding >= kernel,
              "[{}] kernel {} is larger than the padded input ({}, {}) of input {} with padding {}", op, kernel,
              x[2] + 2 * padding, x[3] + 2 * padding, shape_str(x), padding);
-  return PoolShape{x[0] * x[1], x[2], x[3], (x[2] + 2 * padding - kernel) / stride + 1,
-                        (x[3] + 2 * padding - kernel) / stride + 1, kernel, stride, padding};
+  return PoolShape{x[0] * x[1],
+                   x[2],
+                   x[3],
+                   (x[2] + 2 * padding - kernel) / stride + 1,
+                   (x[3] + 2 * padding - kernel) / stride + 1,
+                   kernel,
+                   stride,
+                   padding};
 }
 
 Shape out_shape(const Shape& x, const PoolShape& g) { return {x[0], x[1], g.p, g.q}; }
@@ -69,12 +74,11 @@ Tensor avg_pool2d(const Tensor& x_in, int64_t kernel, int64_t stride, int64_t pa
   return y;
 }
 
-Tensor avg_pool2d_backward(const Tensor& dy_in, const Shape& x_shape, int64_t kernel, int64_t stride,
-                           int64_t padding) {
+Tensor avg_pool2d_backward(const Tensor& dy_in, const Shape& x_shape, int64_t kernel, int64_t stride, int64_t padding) {
   auto g = pool_shape("avg_pool2d_backward", x_shape, kernel, stride, padding);
   RESA_CHECK(dy_in.shape() == out_shape(x_shape, g),
-             "[avg_pool2d_backward] grad_output {} does not match the output {} of input {}",
-             shape_str(dy_in.shape()), shape_str(out_shape(x_shape, g)), shape_str(x_shape));
+             "[avg_pool2d_backward] grad_output {} does not match the output {} of input {}", shape_str(dy_in.shape()),
+             shape_str(out_shape(x_shape, g)), shape_str(x_shape));
   check_floating("avg_pool2d_backward", dy_in);
   Tensor dx = Tensor::empty(x_shape, dy_in.dtype(), dy_in.device());
   if (dx.numel() == 0) return dx;

@@ -59,8 +59,8 @@ Tensor softmax_backward_impl(const Tensor& grad, const Tensor& y_in, int64_t dim
   Tensor y = y_in.is_contiguous() ? y_in : contiguous_copy(y_in);
   Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
   Layout l = layout_of(y.shape(), d);
-  RESA_BACKEND_CALL(y.device(), op, softmax_backward, y.dtype(), log, l.outer, l.n, l.inner, g.raw_data(),
-                    y.raw_data(), dx.raw_data());
+  RESA_BACKEND_CALL(y.device(), op, softmax_backward, y.dtype(), log, l.outer, l.n, l.inner, g.raw_data(), y.raw_data(),
+                    dx.raw_data());
   return dx;
 }
 
@@ -68,17 +68,14 @@ Tensor softmax_backward_impl(const Tensor& grad, const Tensor& y_in, int64_t dim
 void check_logits(const char* op, const Tensor& logits) {
   check_floating(op, logits);
   RESA_CHECK(logits.dim() == 2, "[{}] logits must be (N, C), got {}", op, shape_str(logits.shape()));
-  RESA_CHECK(logits.shape()[0] > 0 && logits.shape()[1] > 0, "[{}] logits {} are empty", op,
-             shape_str(logits.shape()));
+  RESA_CHECK(logits.shape()[0] > 0 && logits.shape()[1] > 0, "[{}] logits {} are empty", op, shape_str(logits.shape()));
 }
 
 void check_scalar_grad(const char* op, const Tensor& grad, const Tensor& logits) {
-  RESA_CHECK(grad.numel() == 1, "[{}] gradient of the loss must have one element, got {}", op,
-             shape_str(grad.shape()));
+  RESA_CHECK(grad.numel() == 1, "[{}] gradient of the loss must have one element, got {}", op, shape_str(grad.shape()));
   check_same_dtype(op, grad, logits);
   check_same_device(op, grad, logits);
 }
-
 
 }  // namespace
 
@@ -97,8 +94,8 @@ std::pair<Tensor, Tensor> cross_entropy(const Tensor& logits_in, const Tensor& l
   RESA_CHECK(labels_in.dtype() == DType::Int64, "[{}] labels must be int64, got {} labels {} for logits {}", op,
              dtype_name(labels_in.dtype()), shape_str(labels_in.shape()), shape_str(logits_in.shape()));
   RESA_CHECK(labels_in.dim() == 1 && labels_in.shape()[0] == logits_in.shape()[0],
-             "[{}] labels must be (N) for logits (N, C): got labels {} for logits {}", op,
-             shape_str(labels_in.shape()), shape_str(logits_in.shape()));
+             "[{}] labels must be (N) for logits (N, C): got labels {} for logits {}", op, shape_str(labels_in.shape()),
+             shape_str(logits_in.shape()));
   check_same_device(op, logits_in, labels_in);
   const int64_t N = logits_in.shape()[0], C = logits_in.shape()[1];
   Tensor logits = contiguous_of(logits_in), labels = contiguous_of(labels_in);
@@ -106,12 +103,12 @@ std::pair<Tensor, Tensor> cross_entropy(const Tensor& logits_in, const Tensor& l
   Tensor host_labels = to_device(labels, kCPU);
   const int64_t* lab = host_labels.data<int64_t>();
   for (int64_t i = 0; i < N; ++i)
-    RESA_CHECK(lab[i] >= 0 && lab[i] < C, "[{}] label {} at row {} is out of range for C = {} classes (logits {})",
-               op, lab[i], i, C, shape_str(logits.shape()));
+    RESA_CHECK(lab[i] >= 0 && lab[i] < C, "[{}] label {} at row {} is out of range for C = {} classes (logits {})", op,
+               lab[i], i, C, shape_str(logits.shape()));
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
   Tensor lse = Tensor::empty({N}, DType::Float64, logits.device());
-  RESA_BACKEND_CALL(logits.device(), op, cross_entropy, logits.dtype(), N, C, logits.raw_data(),
-                    labels.data<int64_t>(), loss.raw_data(), lse.raw_data());
+  RESA_BACKEND_CALL(logits.device(), op, cross_entropy, logits.dtype(), N, C, logits.raw_data(), labels.data<int64_t>(),
+                    loss.raw_data(), lse.raw_data());
   return {loss, lse};
 }
 
@@ -128,8 +125,8 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits_in, const
   Tensor logits = contiguous_of(logits_in), labels = contiguous_of(labels_in), lse = contiguous_of(lse_in);
   Tensor g = contiguous_of(grad);
   Tensor dx = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
-  RESA_BACKEND_CALL(logits.device(), op, cross_entropy_backward, logits.dtype(), N, C, g.raw_data(),
-                    logits.raw_data(), labels.data<int64_t>(), lse.raw_data(), dx.raw_data());
+  RESA_BACKEND_CALL(logits.device(), op, cross_entropy_backward, logits.dtype(), N, C, g.raw_data(), logits.raw_data(),
+                    labels.data<int64_t>(), lse.raw_data(), dx.raw_data());
   return dx;
 }
 
@@ -144,8 +141,8 @@ std::pair<Tensor, Tensor> cross_entropy_soft(const Tensor& logits_in, const Tens
   Tensor logits = contiguous_of(logits_in), target = contiguous_of(target_in);
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
   Tensor lse = Tensor::empty({N}, DType::Float64, logits.device());
-  RESA_BACKEND_CALL(logits.device(), op, cross_entropy_soft, logits.dtype(), N, C, logits.raw_data(),
-                    target.raw_data(), loss.raw_data(), lse.raw_data());
+  RESA_BACKEND_CALL(logits.device(), op, cross_entropy_soft, logits.dtype(), N, C, logits.raw_data(), target.raw_data(),
+                    loss.raw_data(), lse.raw_data());
   return {loss, lse};
 }
 

@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "resa/autograd/functions.h"
-#include "resa/data/augment.h"
 #include "resa/core/parallel.h"
+#include "resa/data/augment.h"
 #include "resa/eval/features.h"
 #include "resa/nn/io/safetensors.h"
 
@@ -124,8 +124,8 @@ Encoder Encoder::load(const std::string& path, Device device) {
     RESA_CHECK(parse_int(meta("in_channels"), path, "in_channels") == info.in_channels,
                "[Encoder] {}: metadata says {} input channels, conv1.weight has {}", path, meta("in_channels"),
                info.in_channels);
-  RESA_CHECK(info.in_channels == 1 || info.in_channels == 3, "[Encoder] {}: {} input channels (1 or 3 supported)",
-             path, info.in_channels);
+  RESA_CHECK(info.in_channels == 1 || info.in_channels == 3, "[Encoder] {}: {} input channels (1 or 3 supported)", path,
+             info.in_channels);
   const bool gray = info.in_channels == 1;
   auto fill = [&](const char* key, auto set_default) {
     if (meta(key).empty()) {
@@ -250,7 +250,8 @@ FolderEmbedding embed_folder(const Encoder& encoder, const std::string& dir, int
     if (!it->is_regular_file()) continue;
     std::string ext = it->path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg") paths.push_back(fs::relative(it->path(), dir).generic_string());
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg")
+      paths.push_back(fs::relative(it->path(), dir).generic_string());
   }
   std::sort(paths.begin(), paths.end());
   FolderEmbedding out;
@@ -264,8 +265,8 @@ FolderEmbedding embed_folder(const Encoder& encoder, const std::string& dir, int
     parallel_for(e - b, 4, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         try {
-          images[static_cast<size_t>(i)] =
-              data::read_image((fs::path(dir) / paths[static_cast<size_t>(b + i)]).string(), encoder.info().in_channels);
+          images[static_cast<size_t>(i)] = data::read_image(
+              (fs::path(dir) / paths[static_cast<size_t>(b + i)]).string(), encoder.info().in_channels);
         } catch (const std::exception& ex) {
           errors[static_cast<size_t>(i)] = ex.what();
           if (errors[static_cast<size_t>(i)].empty()) errors[static_cast<size_t>(i)] = "unreadable";

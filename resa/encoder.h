@@ -24,13 +24,13 @@
 namespace resa {
 
 struct EncoderInfo {
-  std::string arch;            // resnet18 | resnet34 | resnet50 | resnet_small
-  int64_t in_channels = 0;     // 1 (grayscale) or 3 (RGB)
-  int64_t width = 0;           // channels of the stem
-  int64_t stem_padding = 1;    // the CIFAR stem conv's padding
-  int64_t image_size = 0;      // inputs are resized to image_size x image_size
-  std::vector<float> mean, std;  // per channel, on pixels / 255
-  std::string role;            // "teacher" | "online" | "" (unknown)
+  std::string arch;                    // resnet18 | resnet34 | resnet50 | resnet_small
+  int64_t in_channels = 0;             // 1 (grayscale) or 3 (RGB)
+  int64_t width = 0;                   // channels of the stem
+  int64_t stem_padding = 1;            // the CIFAR stem conv's padding
+  int64_t image_size = 0;              // inputs are resized to image_size x image_size
+  std::vector<float> mean, std;        // per channel, on pixels / 255
+  std::string role;                    // "teacher" | "online" | "" (unknown)
   std::vector<std::string> defaulted;  // the metadata keys the file lacked, filled with defaults
 };
 
@@ -75,9 +75,9 @@ class Encoder {
 // order. A file that cannot be decoded is skipped and listed with the reason; nothing else stops the
 // walk. `progress(done, total)` is called after each batch.
 struct FolderEmbedding {
-  std::vector<std::string> files;                             // relative to dir, '/'-separated
-  Tensor features;                                            // (files.size(), d) float32
-  std::vector<std::pair<std::string, std::string>> skipped;   // file, why
+  std::vector<std::string> files;                            // relative to dir, '/'-separated
+  Tensor features;                                           // (files.size(), d) float32
+  std::vector<std::pair<std::string, std::string>> skipped;  // file, why
 };
 FolderEmbedding embed_folder(const Encoder& encoder, const std::string& dir, int64_t batch = 256,
                              const std::function<void(int64_t, int64_t)>& progress = {});

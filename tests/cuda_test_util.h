@@ -8,12 +8,12 @@
 namespace resa::test {
 
 // Ends the test case with a message where there is no CUDA device (CPU-only build or no GPU).
-#define SKIP_WITHOUT_CUDA()                     \
-  do {                                          \
-    if (resa::cuda_device_count() == 0) {       \
-      MESSAGE("no CUDA device: skipped");       \
-      return;                                   \
-    }                                           \
+#define SKIP_WITHOUT_CUDA()               \
+  do {                                    \
+    if (resa::cuda_device_count() == 0) { \
+      MESSAGE("no CUDA device: skipped"); \
+      return;                             \
+    }                                     \
   } while (0)
 
 inline const Device kGPU = cuda_device(0);

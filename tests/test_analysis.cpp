@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "resa/core/rng.h"
-#include "resa/nn/io/checkpoint.h"
 #include "resa/eval/analysis.h"
 #include "resa/eval/features.h"
+#include "resa/nn/io/checkpoint.h"
 #include "resa/train/checkpoint_analysis.h"
 #include "resa/train/setup.h"
 #include "test_util.h"

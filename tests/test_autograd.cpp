@@ -52,7 +52,11 @@ TEST_CASE("a reused node accumulates both uses: b = a + a; c = b * b") {
   sum(c).backward();
   // c = 4 a^2, dc/da = 8 a
   CHECK(a.grad().to_vector<double>() == std::vector<double>{12.0, -16.0});
-  RESA_GRADCHECK(Fn([](auto& v) { auto t = v[0] + v[0]; return t * t; }), {rand64({5}, 8)});
+  RESA_GRADCHECK(Fn([](auto& v) {
+                   auto t = v[0] + v[0];
+                   return t * t;
+                 }),
+                 {rand64({5}, 8)});
 }
 
 TEST_CASE("a chain of depth 10000 runs backward and is freed without overflowing the stack") {

@@ -12,8 +12,8 @@ using namespace resa::test;
 TEST_CASE("silhouette samples equal scikit-learn's (Euclidean and cosine, float64 and float32)") {
   auto fx = load_fixture("cluster_metrics");
   Tensor lab = fx.get("labels", DType::Int64);
-  for (auto [metric, name] : {std::pair{DistanceMetric::Euclidean, "sil_euclidean"},
-                              std::pair{DistanceMetric::Cosine, "sil_cosine"}}) {
+  for (auto [metric, name] :
+       {std::pair{DistanceMetric::Euclidean, "sil_euclidean"}, std::pair{DistanceMetric::Cosine, "sil_cosine"}}) {
     CAPTURE(name);
     Tensor ref = fx.get(name, DType::Float64);
     auto rv = ref.to_vector<double>();
@@ -33,8 +33,7 @@ TEST_CASE("silhouette samples equal scikit-learn's (Euclidean and cosine, float6
     auto r32 = silhouette(fx.get("x", DType::Float32), lab, metric, 50);
     CHECK(max_abs_error(r32.samples, ref) < 1e-4);
   }
-  RESA_CHECK_THROWS_WITH_SUBSTR(silhouette(zeros({5, 2}), zeros({5}, TensorOptions().dtype(DType::Int64))),
-                                "clusters");
+  RESA_CHECK_THROWS_WITH_SUBSTR(silhouette(zeros({5, 2}), zeros({5}, TensorOptions().dtype(DType::Int64))), "clusters");
 }
 
 TEST_CASE("adjusted Rand index equals scikit-learn's") {

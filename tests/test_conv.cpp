@@ -176,8 +176,8 @@ TEST_CASE("batch_norm passes gradcheck in training and eval, affine on and off, 
           RESA_GRADCHECK(Fn([=](auto& v) { return batch_norm(v[0], v[1], v[2], rm, rv, training, 0.1, 1e-5); }),
                          {x, w, b});
         } else {
-          RESA_GRADCHECK(
-              Fn([=](auto& v) { return batch_norm(v[0], Tensor(), Tensor(), rm, rv, training, 0.1, 1e-5); }), {x});
+          RESA_GRADCHECK(Fn([=](auto& v) { return batch_norm(v[0], Tensor(), Tensor(), rm, rv, training, 0.1, 1e-5); }),
+                         {x});
         }
       }
     }
@@ -201,8 +201,8 @@ TEST_CASE("batch_norm in training normalises each channel to mean 0, variance 1 
 // ---------------------------------------------------------------- tier 2: PyTorch values (float32)
 
 TEST_CASE("conv2d forward and backward match PyTorch") {
-  for (std::string name : {"conv_s1p1", "conv_s2p0", "conv_s2p1_nobias", "conv_1x1", "conv_1x1_s2", "conv_2x3_dil2",
-                           "conv_wide"}) {
+  for (std::string name :
+       {"conv_s1p1", "conv_s2p0", "conv_s2p1_nobias", "conv_1x1", "conv_1x1_s2", "conv_2x3_dil2", "conv_wide"}) {
     CAPTURE(name);
     auto fx = load_fixture(name);
     bool bias = fx.meta["bias"].get<bool>();
@@ -259,7 +259,8 @@ TEST_CASE("batch_norm matches PyTorch in training (running stats updated) and ev
 TEST_CASE("conv2d errors name the op and the shapes") {
   auto x = zeros({2, 3, 7, 5}), w = zeros({4, 2, 3, 3});
   RESA_CHECK_THROWS_WITH_SUBSTR(conv2d(x, w), "[conv2d] input (2, 3, 7, 5) has 3 channels but weight (4, 2, 3, 3)");
-  RESA_CHECK_THROWS_WITH_SUBSTR(conv2d(x, zeros({4, 3, 3, 3}), zeros({5})), "bias (5) does not match weight (4, 3, 3, 3)");
+  RESA_CHECK_THROWS_WITH_SUBSTR(conv2d(x, zeros({4, 3, 3, 3}), zeros({5})),
+                                "bias (5) does not match weight (4, 3, 3, 3)");
   // A 9-tall kernel does not fit 7 + 2 * 0 rows.
   RESA_CHECK_THROWS_WITH_SUBSTR(conv2d(x, zeros({4, 3, 9, 3})), "larger than the padded input (7, 5)");
   // Dilation 4 makes a 3x3 kernel span 9 rows, still too tall with padding 0 ...

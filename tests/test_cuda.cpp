@@ -10,12 +10,12 @@
 #include <cmath>
 #include <limits>
 
+#include "cuda_test_util.h"
+#include "resa/data/loader.h"
 #include "resa/ops/elementwise.h"
 #include "resa/ops/index.h"
 #include "resa/ops/reduce.h"
 #include "resa/ops/softmax.h"
-#include "resa/data/loader.h"
-#include "cuda_test_util.h"
 #ifdef RESA_WITH_CUDA
 #include "resa/ops/cuda/runtime.h"
 #endif
@@ -97,7 +97,7 @@ TEST_CASE("cuda: broadcasting, transposed and strided operands") {
   for (DType dt : {DType::Float32, DType::Float64}) {
     Tensor x = randn_cpu({3, 5, 7}, 21, dt);
     Tensor col = randn_cpu({5, 1}, 22, dt), row = randn_cpu({1, 7}, 23, dt), s = randn_cpu({}, 24, dt);
-    Tensor xt = randn_cpu({7, 5, 3}, 25, dt).permute({2, 1, 0});         // transposed view of (3, 5, 7)
+    Tensor xt = randn_cpu({7, 5, 3}, 25, dt).permute({2, 1, 0});  // transposed view of (3, 5, 7)
     Tensor big = randn_cpu({6, 11, 15}, 26, dt);
     Tensor xs = big.slice(0, 1, 6, 2).slice(1, 0, 10, 2).slice(2, 3, 10);  // strided (3, 5, 7)
     Tensor xg = x.to(kGPU), colg = col.to(kGPU), rowg = row.to(kGPU), sg = s.to(kGPU);
@@ -124,15 +124,13 @@ TEST_CASE("cuda: unary ops at odd sizes") {
     double p0, p1;
     bool positive;
   };
-  const Case cases[] = {{UnaryOp::Neg, 0, 0, false},      {UnaryOp::Exp, 0, 0, false},
-                        {UnaryOp::Log, 0, 0, true},       {UnaryOp::Sqrt, 0, 0, true},
-                        {UnaryOp::Abs, 0, 0, false},      {UnaryOp::Relu, 0, 0, false},
-                        {UnaryOp::Sigmoid, 0, 0, false},  {UnaryOp::Tanh, 0, 0, false},
-                        {UnaryOp::Pow, 2.0, 0, false},    {UnaryOp::Pow, 3.0, 0, false},
-                        {UnaryOp::Pow, -1.5, 0, true},    {UnaryOp::Clamp, -0.5, 0.7, false},
-                        {UnaryOp::AddScalar, 1.5, 0, false}, {UnaryOp::MulScalar, -2.5, 0, false},
-                        {UnaryOp::RSub, 2.0, 0, false},   {UnaryOp::RDiv, 3.0, 0, true},
-                        {UnaryOp::Step, 0.1, 0, false}};
+  const Case cases[] = {
+      {UnaryOp::Neg, 0, 0, false},         {UnaryOp::Exp, 0, 0, false},          {UnaryOp::Log, 0, 0, true},
+      {UnaryOp::Sqrt, 0, 0, true},         {UnaryOp::Abs, 0, 0, false},          {UnaryOp::Relu, 0, 0, false},
+      {UnaryOp::Sigmoid, 0, 0, false},     {UnaryOp::Tanh, 0, 0, false},         {UnaryOp::Pow, 2.0, 0, false},
+      {UnaryOp::Pow, 3.0, 0, false},       {UnaryOp::Pow, -1.5, 0, true},        {UnaryOp::Clamp, -0.5, 0.7, false},
+      {UnaryOp::AddScalar, 1.5, 0, false}, {UnaryOp::MulScalar, -2.5, 0, false}, {UnaryOp::RSub, 2.0, 0, false},
+      {UnaryOp::RDiv, 3.0, 0, true},       {UnaryOp::Step, 0.1, 0, false}};
   for (DType dt : {DType::Float32, DType::Float64}) {
     for (int64_t n : kOddSizes) {
       Tensor x = randn_cpu({n}, 31, dt), xp = positive_cpu({n}, 32, dt);
@@ -163,8 +161,7 @@ TEST_CASE("cuda: copies between all dtypes, layouts and devices") {
       std::string what = fmt::format("{} -> {}", dtype_name(src_dt), dtype_name(dst_dt));
       // Contiguous and transposed sources, contiguous destination.
       check_equal<double>(src_g.to(dst_dt), src.to(dst_dt), what + " contiguous");
-      check_equal<double>(src_g.permute({2, 0, 1}).to(dst_dt), src.permute({2, 0, 1}).to(dst_dt),
-                          what + " permuted");
+      check_equal<double>(src_g.permute({2, 0, 1}).to(dst_dt), src.permute({2, 0, 1}).to(dst_dt), what + " permuted");
       // Strided destination on the device.
       Tensor dst_g = Tensor::empty({3, 5, 7}, dst_dt, kGPU).permute({2, 1, 0});
       Tensor dst_c = Tensor::empty({3, 5, 7}, dst_dt, kCPU).permute({2, 1, 0});
@@ -201,10 +198,22 @@ TEST_CASE("cuda: reductions over every geometry") {
   // Each geometry reaches a different kernel: short r, rows by warps and by blocks, rows split in
   // segments, column tiles, column tiles split in segments, one thread per output for wide inner dims.
   const Case cases[] = {
-      {{1}, {}},           {{31}, {}},           {{257}, {0}},           {{1000003}, {}},
-      {{3, 5, 7}, {0}},    {{3, 5, 7}, {1}},     {{3, 5, 7}, {2}},       {{3, 5, 7}, {0, 2}},
-      {{1000, 40}, {1}},   {{3, 5000}, {1}},     {{5, 70001}, {1}},      {{257, 31}, {0}},
-      {{2, 100003, 3}, {1}}, {{40000, 65}, {0}}, {{64, 33, 4001}, {1}},  {{7, 3, 301}, {0, 2}},
+      {{1}, {}},
+      {{31}, {}},
+      {{257}, {0}},
+      {{1000003}, {}},
+      {{3, 5, 7}, {0}},
+      {{3, 5, 7}, {1}},
+      {{3, 5, 7}, {2}},
+      {{3, 5, 7}, {0, 2}},
+      {{1000, 40}, {1}},
+      {{3, 5000}, {1}},
+      {{5, 70001}, {1}},
+      {{257, 31}, {0}},
+      {{2, 100003, 3}, {1}},
+      {{40000, 65}, {0}},
+      {{64, 33, 4001}, {1}},
+      {{7, 3, 301}, {0, 2}},
   };
   for (DType dt : {DType::Float32, DType::Float64}) {
     for (const auto& c : cases) {
@@ -308,8 +317,8 @@ TEST_CASE("cuda: the same autograd graph gives the same gradients on both device
     for (size_t i = 0; i < cpu_in.size(); ++i) {
       REQUIRE(gpu_in[i].grad().defined());
       CHECK(gpu_in[i].grad().device().is_cuda());
-      check_close(gpu_in[i].grad(), cpu_in[i].grad(), tol, std::string("grad of ") + names[i] + " " +
-                                                                std::string(dtype_name(dt)));
+      check_close(gpu_in[i].grad(), cpu_in[i].grad(), tol,
+                  std::string("grad of ") + names[i] + " " + std::string(dtype_name(dt)));
     }
   }
 }
@@ -321,8 +330,8 @@ TEST_CASE("cuda: softmax and log_softmax forward and backward along every kind o
     int64_t dim;
   };
   // Rows by warps (n <= 1024) and by blocks, one huge row, and columns (the dim not innermost).
-  const Case cases[] = {{{1}, 0},       {{31}, 0},       {{257, 1000}, 1}, {{3, 2049}, 1}, {{1000003}, 0},
-                        {{3, 5, 7}, 0}, {{3, 5, 7}, 1},  {{3, 5, 7}, 2},   {{257, 31}, 0}};
+  const Case cases[] = {{{1}, 0},       {{31}, 0},      {{257, 1000}, 1}, {{3, 2049}, 1}, {{1000003}, 0},
+                        {{3, 5, 7}, 0}, {{3, 5, 7}, 1}, {{3, 5, 7}, 2},   {{257, 31}, 0}};
   for (DType dt : {DType::Float32, DType::Float64}) {
     const double tol = dt == DType::Float32 ? 1e-5 : 1e-12;
     for (const auto& c : cases) {
@@ -335,7 +344,8 @@ TEST_CASE("cuda: softmax and log_softmax forward and backward along every kind o
         check_close(yg, y, tol, what + (log ? " log_softmax" : " softmax"));
         // Backward from the same y (the CPU one, copied), so only the backward kernel is compared.
         Tensor dx = log ? ops::log_softmax_backward(g, y, c.dim) : ops::softmax_backward(g, y, c.dim);
-        Tensor dxg = log ? ops::log_softmax_backward(gg, y.to(kGPU), c.dim) : ops::softmax_backward(gg, y.to(kGPU), c.dim);
+        Tensor dxg =
+            log ? ops::log_softmax_backward(gg, y.to(kGPU), c.dim) : ops::softmax_backward(gg, y.to(kGPU), c.dim);
         check_close(dxg, dx, tol, what + (log ? " log_softmax backward" : " softmax backward"));
       }
     }
@@ -456,7 +466,8 @@ TEST_CASE("cuda: random tensors on the device equal the CPU ones bit for bit") {
     Tensor d = randn({257, 3}, TensorOptions().dtype(dt).device(kGPU), &g2);
     CHECK(d.device().is_cuda());
     check_equal<double>(d, c, "randn");
-    Tensor u1 = rand({1001}, TensorOptions().dtype(dt), &g1), u2 = rand({1001}, TensorOptions().dtype(dt).device(kGPU), &g2);
+    Tensor u1 = rand({1001}, TensorOptions().dtype(dt), &g1),
+           u2 = rand({1001}, TensorOptions().dtype(dt).device(kGPU), &g2);
     check_equal<double>(u2, u1, "rand after randn (same stream position)");
   }
 }
@@ -534,7 +545,6 @@ double max_off(const Tensor& x, double value) { return max(abs(add(x, -value))).
 // Device work queued ahead of a copy, so that the copy is still pending (or running) when the host goes
 // on: a host write that skipped the fence would then land in the bytes the copy has yet to read.
 Tensor keep_gpu_busy(const Tensor& a) { return matmul(matmul(a, a), a); }
-
 
 }  // namespace
 

@@ -12,13 +12,13 @@
 #include <cmath>
 #include <string>
 
+#include "cuda_test_util.h"
 #include "resa/autograd/functions.h"
+#include "resa/methods/resa.h"
 #include "resa/nn/mlp.h"
 #include "resa/nn/optim/optimizer.h"
 #include "resa/nn/resnet.h"
 #include "resa/ops/pool.h"
-#include "resa/methods/resa.h"
-#include "cuda_test_util.h"
 
 using namespace resa;
 using namespace resa::test;
@@ -72,8 +72,11 @@ TEST_CASE("cuda: conv2d forward and backward at odd sizes") {
       {"1x1 stride 1, bias", {3, 5, 11, 9}, {7, 5, 1, 1}, Conv2dOptions(), true},
       {"7x7 stride 2 pad 3, bias", {3, 5, 11, 9}, {7, 5, 7, 7}, Conv2dOptions().stride(2).padding(3), true},
       {"3x3 dilation 2 pad 2", {3, 5, 11, 9}, {7, 5, 3, 3}, Conv2dOptions().dilation(2).padding(2), false},
-      {"2x3 stride (1, 2) pad (0, 1) dilation (2, 1), bias", {3, 5, 11, 9}, {7, 5, 2, 3},
-       Conv2dOptions().stride(1, 2).padding(0, 1).dilation(2, 1), true},
+      {"2x3 stride (1, 2) pad (0, 1) dilation (2, 1), bias",
+       {3, 5, 11, 9},
+       {7, 5, 2, 3},
+       Conv2dOptions().stride(1, 2).padding(0, 1).dilation(2, 1),
+       true},
       {"one image, one channel", {1, 1, 11, 9}, {7, 1, 3, 3}, Conv2dOptions().padding(1), true},
   };
   for (DType dt : {DType::Float32, DType::Float64}) {
@@ -82,8 +85,8 @@ TEST_CASE("cuda: conv2d forward and backward at odd sizes") {
       Tensor x = randn_cpu(cs.x, seed++, dt), w = randn_cpu(cs.w, seed++, dt);
       Tensor b = cs.bias ? randn_cpu({cs.w[0]}, seed++, dt) : Tensor();
       compare_graph(
-          {x, w, b}, [&](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], cs.opts); },
-          tol_of(dt), cs.name + " " + std::string(dtype_name(dt)));
+          {x, w, b}, [&](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], cs.opts); }, tol_of(dt),
+          cs.name + " " + std::string(dtype_name(dt)));
     }
   }
 }
@@ -189,8 +192,7 @@ TEST_CASE("cuda: one tiny ReSA step gives the CPU's loss and gradients") {
   // A Linear bias followed by batch norm has a true gradient of 0: both sides hold float32 rounding
   // noise, compared in absolute terms against the largest gradient.
   double largest = 0;
-  const std::vector<std::pair<nn::ModulePtr, nn::ModulePtr>> pairs = {{encoder, encoder_g},
-                                                                       {projector, projector_g}};
+  const std::vector<std::pair<nn::ModulePtr, nn::ModulePtr>> pairs = {{encoder, encoder_g}, {projector, projector_g}};
   for (auto& [mc, mg] : pairs)
     for (auto& [name, p] : mc->named_parameters()) largest = std::max(largest, max(abs(p.grad())).item());
   int checked = 0;

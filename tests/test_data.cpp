@@ -92,19 +92,19 @@ Image rgb_image(int h, int w, int seed) {
   return img;
 }
 
-#define CHECK_THROWS_MSG(expr, a, b)                              \
-  do {                                                            \
-    bool thrown = false;                                          \
-    try {                                                         \
-      (void)(expr);                                               \
-    } catch (const ::resa::Error& e) {                            \
-      thrown = true;                                              \
-      std::string m = e.what();                                   \
-      INFO("message: " << m);                                     \
-      CHECK(m.find(a) != std::string::npos);                      \
-      CHECK(m.find(b) != std::string::npos);                      \
-    }                                                             \
-    CHECK(thrown);                                                \
+#define CHECK_THROWS_MSG(expr, a, b)         \
+  do {                                       \
+    bool thrown = false;                     \
+    try {                                    \
+      (void)(expr);                          \
+    } catch (const ::resa::Error& e) {       \
+      thrown = true;                         \
+      std::string m = e.what();              \
+      INFO("message: " << m);                \
+      CHECK(m.find(a) != std::string::npos); \
+      CHECK(m.find(b) != std::string::npos); \
+    }                                        \
+    CHECK(thrown);                           \
   } while (0)
 
 }  // namespace
@@ -251,7 +251,8 @@ TEST_CASE("IDX bad input: missing, bad magic, truncated, trailing bytes, bad gzi
   write_bytes(dir / "lb3", idx_bytes({3}, {0, 1, 2}));
   CHECK_THROWS_MSG(load_idx((dir / "im").string(), (dir / "lb3").string()), "has 2 images", "has 3 labels");
   write_bytes(dir / "lb", idx_bytes({2}, {0, 10}));
-  CHECK_THROWS_MSG(load_idx((dir / "im").string(), (dir / "lb").string()), "lb", "label 10 of sample 1 is outside [0, 10)");
+  CHECK_THROWS_MSG(load_idx((dir / "im").string(), (dir / "lb").string()), "lb",
+                   "label 10 of sample 1 is outside [0, 10)");
   CHECK_THROWS_MSG(load_idx((dir / "lb").string(), (dir / "lb").string()), "lb", "images need 3 or 4 dimensions");
 }
 
@@ -279,7 +280,8 @@ TEST_CASE("image folder: PNG and JPEG written with stb_image_write, classes from
   Image rc = ds->image(2);
   REQUIRE(rc.pixels.size() == c.pixels.size());
   int maxdiff = 0;
-  for (size_t i = 0; i < rc.pixels.size(); ++i) maxdiff = std::max(maxdiff, std::abs(int(rc.pixels[i]) - int(c.pixels[i])));
+  for (size_t i = 0; i < rc.pixels.size(); ++i)
+    maxdiff = std::max(maxdiff, std::abs(int(rc.pixels[i]) - int(c.pixels[i])));
   CHECK(maxdiff <= 12);  // JPEG at quality 100 on a smooth gradient (chroma subsampling)
 
   auto gray = load_image_folder(root.string(), FolderOptions().channels(1).preload());

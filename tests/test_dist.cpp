@@ -6,17 +6,17 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "resa/data/loader.h"
+#include "resa/dist/communicator.h"
+#include "resa/dist/data_parallel.h"
+#include "resa/methods/factory.h"
+#include "resa/methods/resa.h"
 #include "resa/nn/layers.h"
 #include "resa/nn/mlp.h"
 #include "resa/nn/optim/optimizer.h"
 #include "resa/nn/resnet.h"
 #include "resa/ops/batchnorm_stats.h"
 #include "resa/ops/dispatch.h"
-#include "resa/data/loader.h"
-#include "resa/dist/communicator.h"
-#include "resa/dist/data_parallel.h"
-#include "resa/methods/factory.h"
-#include "resa/methods/resa.h"
 #include "test_util.h"
 
 using namespace resa;
@@ -186,11 +186,12 @@ TEST_CASE("sync_batch_norm on CUDA equals the CPU (forward, running statistics, 
         // Fresh leaves on d (to(kCPU) of a CPU tensor would be the tensor itself).
         auto leaf = [&](const Tensor& t) { return t.to(d).detach().clone().requires_grad_(true); };
         Tensor xd = leaf(x), wd = leaf(w), bd = leaf(b);
-        Tensor rm = zeros({c}, TensorOptions().dtype(dt).device(d)), rv = ones({c}, TensorOptions().dtype(dt).device(d));
+        Tensor rm = zeros({c}, TensorOptions().dtype(dt).device(d)),
+               rv = ones({c}, TensorOptions().dtype(dt).device(d));
         Tensor y = sync_batch_norm(xd, wd, bd, rm, rv, 0.1, 1e-5, none);
         sum(mul(y, up.to(d))).backward();
-        return std::vector<Tensor>{y.to(kCPU), xd.grad().to(kCPU), wd.grad().to(kCPU), bd.grad().to(kCPU),
-                                   rm.to(kCPU), rv.to(kCPU)};
+        return std::vector<Tensor>{y.to(kCPU),         xd.grad().to(kCPU), wd.grad().to(kCPU),
+                                   bd.grad().to(kCPU), rm.to(kCPU),        rv.to(kCPU)};
       };
       auto cpu = run(kCPU), cuda = run(gpu);
       const double tol = dt == DType::Float32 ? 1e-5 : 1e-12;
@@ -251,7 +252,8 @@ TEST_CASE("distributed sampler: the ranks' batches, in rank order, are the globa
           auto b = shards[static_cast<size_t>(r)]->next();
           REQUIRE(b.has_value());
           CHECK(max_abs_error(b->indices, g->indices.narrow(0, r * B, B)) == 0);
-          for (size_t v = 0; v < views.size(); ++v) CHECK(max_abs_error(b->views[v], g->views[v].narrow(0, r * B, B)) == 0);
+          for (size_t v = 0; v < views.size(); ++v)
+            CHECK(max_abs_error(b->views[v], g->views[v].narrow(0, r * B, B)) == 0);
         }
         ++nb;
       }
@@ -279,8 +281,8 @@ struct Run {
 // At 0.05 every method stays within ~1e-5.
 const double kLr = 0.05;
 Run make_run(const std::string& method) {
-  auto encoder = nn::make_resnet(
-      nn::ResNetOptions().arch("resnet_small").in_channels(1).width_multiplier(8.0 / 32.0).seed(3));
+  auto encoder =
+      nn::make_resnet(nn::ResNetOptions().arch("resnet_small").in_channels(1).width_multiplier(8.0 / 32.0).seed(3));
   MethodSpec spec;
   spec.name = method == "resa-no-momentum" ? "resa" : method;
   spec.resa.momentum_teacher(method != "resa-no-momentum");
@@ -321,7 +323,9 @@ double step(Run& run, const std::vector<Tensor>& views, int64_t k, dist::Communi
 
 }  // namespace
 
-TEST_CASE("two ranks with batch B take the same SGD steps as one process with batch 2B, for every method (SyncBN, global batch losses)") {
+TEST_CASE(
+    "two ranks with batch B take the same SGD steps as one process with batch 2B, for every method (SyncBN, global "
+    "batch losses)") {
   auto comm = world();
   const int r = comm->rank(), w = comm->world_size();
   if (w == 1) {
@@ -378,9 +382,9 @@ TEST_CASE("two ranks with batch B take the same SGD steps as one process with ba
       }
       INFO("largest scaled parameter/buffer difference " << worst << " at " << worst_name);
       CHECK(worst < 1e-8);
-      if (r == 0) MESSAGE(variant << " step " << k << ": loss " << ldp << " vs " << lref
-                                                                   << ", largest scaled difference " << worst << " ("
-                                                                   << worst_name << ")");
+      if (r == 0)
+        MESSAGE(variant << " step " << k << ": loss " << ldp << " vs " << lref << ", largest scaled difference "
+                        << worst << " (" << worst_name << ")");
     }
   }
 }

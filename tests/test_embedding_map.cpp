@@ -48,8 +48,8 @@ TEST_CASE("exact t-SNE keeps neighbours as well as scikit-learn's and reaches a 
   REQUIRE(r.embedding.shape() == Shape{240, 2});
   const double trust = trustworthiness(x, r.embedding, 5), trust_ref = fx.meta["trust5_sklearn_map"];
   const double kl_ref = fx.meta["kl_sklearn"];
-  MESSAGE("trustworthiness(5) ours " << trust << " vs scikit-learn " << trust_ref << "; KL ours " << r.kl
-                                     << " vs " << kl_ref);
+  MESSAGE("trustworthiness(5) ours " << trust << " vs scikit-learn " << trust_ref << "; KL ours " << r.kl << " vs "
+                                     << kl_ref);
   // Both optimisers follow the same method from the same PCA start; runs of either differ by a few
   // thousandths in trustworthiness and a few percent in KL from rounding and stopping alone.
   CHECK(trust >= trust_ref - 0.01);

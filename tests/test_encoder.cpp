@@ -108,8 +108,7 @@ TEST_CASE("Encoder::load + embed equal the trainer's feature extraction, bit for
         for (int64_t i = 0; i < ds->size(); ++i)
           for (int64_t c = 0; c < channels; ++c)
             for (int64_t y = 0; y < side; ++y)
-              for (int64_t x = 0; x < side; ++x)
-                *f++ = ds->image(i).at(c, y, x) / 255.0f;
+              for (int64_t x = 0; x < side; ++x) *f++ = ds->image(i).at(c, y, x) / 255.0f;
         CHECK(same_bits(enc.embed(u8), ref));
       }
     }
@@ -184,8 +183,8 @@ TEST_CASE("embed_folder: every PNG/JPEG under a folder, recursively; bad files s
   FolderEmbedding fe = embed_folder(enc, dir, 4, [&](int64_t done, int64_t total) { calls.emplace_back(done, total); });
   // RGB, 8- and 16-bit grayscale, RGBA, a 1x1 image and a JPEG with an upper-case extension in a
   // subfolder are embedded; the corrupt PNG is skipped with its name; the text file is not an image.
-  CHECK(fe.files == std::vector<std::string>{"gray.png", "gray16.png", "rgb.png", "sub/photo.JPG", "sub/rgba.png",
-                                             "tiny_1x1.png"});
+  CHECK(fe.files ==
+        std::vector<std::string>{"gray.png", "gray16.png", "rgb.png", "sub/photo.JPG", "sub/rgba.png", "tiny_1x1.png"});
   REQUIRE(fe.skipped.size() == 1);
   CHECK(fe.skipped[0].first == "corrupt.png");
   CHECK(!fe.skipped[0].second.empty());

@@ -43,8 +43,7 @@ TEST_CASE("kNN vote and tie rules on a hand-made case") {
   CHECK(knn_classify(xtr, ytr, xte).predictions.to_vector<int64_t>() == std::vector<int64_t>{1});
   CHECK(knn_classify(xtr, ytr, xte, {}, KnnOptions().tie_break(KnnTieBreak::NearestNeighbor))
             .predictions.to_vector<int64_t>() == std::vector<int64_t>{3});
-  CHECK(knn_classify(xtr, ytr, xte, {}, KnnOptions().k(1)).predictions.to_vector<int64_t>() ==
-        std::vector<int64_t>{3});
+  CHECK(knn_classify(xtr, ytr, xte, {}, KnnOptions().k(1)).predictions.to_vector<int64_t>() == std::vector<int64_t>{3});
   RESA_CHECK_THROWS_WITH_SUBSTR(knn_classify(xtr, ytr, xte, {}, KnnOptions().k(7)), "[knn] k = 7");
   RESA_CHECK_THROWS_WITH_SUBSTR(knn_classify(xtr, ytr, from_vector<double>({0, 1}, {1, 2})), "[knn]");
 }
@@ -70,8 +69,10 @@ TEST_CASE("weighted cosine kNN equals the NumPy reference (top-5 ranking, top-1/
       auto opts = WeightedKnnOptions().k(c["k"]).temperature(c["T"]).block_rows(13);
       auto r = weighted_knn_classify(fx.get("xtr", dt), ytr, fx.get("xte", dt), yte, opts);
       REQUIRE(r.predictions.shape() == ref.shape());
-      if (dt == DType::Float64) CHECK(r.predictions.to_vector<int64_t>() == rv);
-      else CHECK(r.predictions.select(1, 0).to_vector<int64_t>() == ref.select(1, 0).to_vector<int64_t>());
+      if (dt == DType::Float64)
+        CHECK(r.predictions.to_vector<int64_t>() == rv);
+      else
+        CHECK(r.predictions.select(1, 0).to_vector<int64_t>() == ref.select(1, 0).to_vector<int64_t>());
       CHECK(r.top1 == doctest::Approx(t1));
       CHECK(r.top5 == doctest::Approx(t5));
     }

@@ -209,6 +209,6 @@ TEST_CASE("restarting an epoch midway, errors from workers, bad options") {
   Loader unstarted(ds, {ViewConfig::weak(4)}, LoaderOptions().batch_size(4).num_workers(1));
   RESA_CHECK_THROWS_WITH_SUBSTR(unstarted.next(), "start_epoch");
   RESA_CHECK_THROWS_WITH_SUBSTR(Loader(ds, {ViewConfig::weak(4)}, LoaderOptions().batch_size(0)), "batch size");
-  RESA_CHECK_THROWS_WITH_SUBSTR(
-      Loader(ds, {ViewConfig::weak(4).normalize({0.5f}, {0.5f})}, LoaderOptions()), "normalization has 1 channels");
+  RESA_CHECK_THROWS_WITH_SUBSTR(Loader(ds, {ViewConfig::weak(4).normalize({0.5f}, {0.5f})}, LoaderOptions()),
+                                "normalization has 1 channels");
 }

@@ -224,15 +224,18 @@ TEST_CASE("bad calls to the loss functions throw with the op, shapes and values"
                                 "[cross_entropy] label 7 at row 2 is out of range for C = 7 classes");
   RESA_CHECK_THROWS_WITH_SUBSTR(cross_entropy(logits, labels_of({0, -1, 1, 2})), "label -1 at row 1");
   RESA_CHECK_THROWS_WITH_SUBSTR(cross_entropy(logits, zeros({4})), "[cross_entropy] labels must be int64, got float32");
-  RESA_CHECK_THROWS_WITH_SUBSTR(cross_entropy(logits, labels_of({0, 1, 2})),
-                                "[cross_entropy] labels must be (N) for logits (N, C): got labels (3) for logits (4, 7)");
-  RESA_CHECK_THROWS_WITH_SUBSTR(cross_entropy(zeros({7}), labels_of({0})), "[cross_entropy] logits must be (N, C), got (7)");
+  RESA_CHECK_THROWS_WITH_SUBSTR(
+      cross_entropy(logits, labels_of({0, 1, 2})),
+      "[cross_entropy] labels must be (N) for logits (N, C): got labels (3) for logits (4, 7)");
+  RESA_CHECK_THROWS_WITH_SUBSTR(cross_entropy(zeros({7}), labels_of({0})),
+                                "[cross_entropy] logits must be (N, C), got (7)");
   RESA_CHECK_THROWS_WITH_SUBSTR(cross_entropy_soft(logits, zeros({4, 6})),
                                 "[cross_entropy_soft] target (4, 6) must have the shape of logits (4, 7)");
   RESA_CHECK_THROWS_WITH_SUBSTR(cross_entropy_soft(logits, zeros({4, 7}, TensorOptions().dtype(DType::Float64))),
                                 "[cross_entropy_soft] dtypes differ");
   RESA_CHECK_THROWS_WITH_SUBSTR(softmax(logits, 2), "[softmax] dim 2 is out of range for a tensor of 2 dims");
-  RESA_CHECK_THROWS_WITH_SUBSTR(log_softmax(labels_of({1, 2}), 0), "[log_softmax] expects a float32 or float64 tensor, got int64");
+  RESA_CHECK_THROWS_WITH_SUBSTR(log_softmax(labels_of({1, 2}), 0),
+                                "[log_softmax] expects a float32 or float64 tensor, got int64");
   RESA_CHECK_THROWS_WITH_SUBSTR(mse_loss(logits, zeros({4, 6})), "[mse_loss] shapes (4, 7) and (4, 6) differ");
   RESA_CHECK_THROWS_WITH_SUBSTR(l2_normalize(logits, 3), "[l2_normalize] dim 3 is out of range");
   RESA_CHECK_THROWS_WITH_SUBSTR(ops::softmax_backward(zeros({4, 6}), logits, 1),

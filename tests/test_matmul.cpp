@@ -100,9 +100,9 @@ void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t pad, 
           double err = std::abs(static_cast<double>(c[at]) - static_cast<double>(ref[at]));
           worst = std::max(worst, err / ((k + 2) * eps * bound[at] + std::numeric_limits<double>::min()));
         }
-      INFO(std::string(cpu::gemm_backend_name(backend)) << " threads=" << threads << " ta=" << ta << " tb=" << tb << " m=" << m
-                                           << " n=" << n << " k=" << k << " pad=" << pad << " alpha=" << alpha
-                                           << " beta=" << beta);
+      INFO(std::string(cpu::gemm_backend_name(backend))
+           << " threads=" << threads << " ta=" << ta << " tb=" << tb << " m=" << m << " n=" << n << " k=" << k
+           << " pad=" << pad << " alpha=" << alpha << " beta=" << beta);
       CHECK(finite);
       CHECK(padding_kept);
       CHECK(worst <= 1.0);
@@ -169,7 +169,9 @@ TEST_CASE("matmul of transposed and sliced views passes gradcheck and matches th
     RESA_GRADCHECK(Fn([](auto& x) { return matmul(x[0].slice(1, 0, 9, 2), x[1].slice(0, 1, 10, 2)); }),
                    {rand64({3, 9}, 29), rand64({10, 4}, 30)});
     // a batch dim sliced with a step, and an expanded (stride 0) matrix operand
-    RESA_GRADCHECK(Fn([](auto& x) { return matmul(x[0].slice(0, 0, 5, 2), x[1].expand({5, 4})); }),
+    RESA_GRADCHECK(Fn([](auto& x) {
+                     return matmul(x[0].slice(0, 0, 5, 2), x[1].expand({5, 4}));
+                   }),
                    {rand64({5, 3, 5}, 31), rand64({5, 1}, 32)});
   });
   // The same views in forward, compared with the product of contiguous copies.
@@ -183,8 +185,7 @@ TEST_CASE("matmul of transposed and sliced views passes gradcheck and matches th
 }
 
 TEST_CASE("matmul float32 forward and backward match PyTorch") {
-  for (const char* name :
-       {"matmul_2d", "matmul_broadcast", "matmul_transposed", "matmul_vec_mat", "matmul_mat_vec"}) {
+  for (const char* name : {"matmul_2d", "matmul_broadcast", "matmul_transposed", "matmul_vec_mat", "matmul_mat_vec"}) {
     auto fx = load_fixture(name);
     const bool transpose_both = fx.meta["mode"] == "transpose_both";
     for_each_backend([&] {
@@ -208,8 +209,8 @@ TEST_CASE("every GEMM backend matches a naive triple loop at odd sizes, transpos
   struct Size {
     int64_t m, n, k;
   };
-  for (Size s : {Size{37, 53, 29}, Size{1, 1, 1}, Size{1, 300, 7}, Size{300, 1, 7}, Size{7, 5, 300},
-                 Size{65, 33, 129}, Size{3, 4, 0}}) {
+  for (Size s : {Size{37, 53, 29}, Size{1, 1, 1}, Size{1, 300, 7}, Size{300, 1, 7}, Size{7, 5, 300}, Size{65, 33, 129},
+                 Size{3, 4, 0}}) {
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         check_gemm<float>(ta, tb, s.m, s.n, s.k, 0, 1.0f, 0.0f);
@@ -259,8 +260,10 @@ TEST_CASE("a batch against one shared matrix (folded into one GEMM where the str
 
 TEST_CASE("resa::set_num_threads governs OpenBLAS, also from another thread") {
   std::vector<float> a(256 * 256, 1.0f), c(256 * 256);
-  auto run = [&] { cpu::gemm(GemmBackend::OpenBLAS, false, false, 256, 256, 256, 1.f, a.data(), 256, a.data(), 256,
-                             0.f, c.data(), 256); };
+  auto run = [&] {
+    cpu::gemm(GemmBackend::OpenBLAS, false, false, 256, 256, 256, 1.f, a.data(), 256, a.data(), 256, 0.f, c.data(),
+              256);
+  };
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     run();
@@ -293,16 +296,15 @@ TEST_CASE("the GEMM backend can be chosen and says which it is") {
   cpu::set_gemm_backend(saved);
   // leading dims too small for the matrix are an error, not a silent BLAS message
   std::vector<float> x(64, 1.0f);
-  RESA_CHECK_THROWS_WITH_SUBSTR(
-      cpu::gemm(false, false, 4, 4, 4, 1.f, x.data(), 3, x.data(), 4, 0.f, x.data(), 4), "leading dims");
+  RESA_CHECK_THROWS_WITH_SUBSTR(cpu::gemm(false, false, 4, 4, 4, 1.f, x.data(), 3, x.data(), 4, 0.f, x.data(), 4),
+                                "leading dims");
 }
 
 TEST_CASE("matmul shape errors name the op and both shapes") {
   RESA_CHECK_THROWS_WITH_SUBSTR(matmul(zeros({64, 512}), zeros({256, 10})),
                                 "[matmul] (64, 512) x (256, 10): inner dimensions 512 and 256 differ");
   RESA_CHECK_THROWS_WITH_SUBSTR(matmul(zeros({2, 3, 4}), zeros({3, 4, 5})), "[matmul]");
-  RESA_CHECK_THROWS_WITH_SUBSTR(matmul(zeros({3, 4}), zeros({4, 5}, TensorOptions().dtype(DType::Float64))),
-                                "matmul");
+  RESA_CHECK_THROWS_WITH_SUBSTR(matmul(zeros({3, 4}), zeros({4, 5}, TensorOptions().dtype(DType::Float64))), "matmul");
 }
 
 TEST_CASE("matmul with an empty inner dimension gives zeros") {

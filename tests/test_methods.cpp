@@ -6,9 +6,6 @@
 #include <filesystem>
 #include <set>
 
-#include "resa/nn/mlp.h"
-#include "resa/nn/optim/optimizer.h"
-#include "resa/nn/resnet.h"
 #include "resa/data/augment.h"
 #include "resa/data/dataset.h"
 #include "resa/methods/byol.h"
@@ -16,6 +13,9 @@
 #include "resa/methods/simclr.h"
 #include "resa/methods/swav.h"
 #include "resa/methods/vicreg.h"
+#include "resa/nn/mlp.h"
+#include "resa/nn/optim/optimizer.h"
+#include "resa/nn/resnet.h"
 #include "resa/train/trainer.h"
 #include "test_util.h"
 
@@ -360,13 +360,16 @@ TEST_CASE("validate: the defaults pass; every numeric method setting has a range
     CAPTURE(st.flag);
     const train::SettingValue v = st.get(cfg);
     if (!st.choices.empty()) continue;
-    const double x = std::holds_alternative<double>(v) ? std::get<double>(v) : static_cast<double>(std::get<int64_t>(v));
+    const double x =
+        std::holds_alternative<double>(v) ? std::get<double>(v) : static_cast<double>(std::get<int64_t>(v));
     CHECK(st.range.contains(x));
     // Just outside the range: validate names the flag (the test of every flag is tests/test_flags.sh).
     const double bad = std::isinf(st.range.lo) ? st.range.hi + 1 : st.range.lo - 1;
     train::TrainConfig c = cfg;
-    if (std::holds_alternative<double>(v)) st.set(c, bad);
-    else st.set(c, static_cast<int64_t>(bad));
+    if (std::holds_alternative<double>(v))
+      st.set(c, bad);
+    else
+      st.set(c, static_cast<int64_t>(bad));
     RESA_CHECK_THROWS_WITH_SUBSTR(train::validate(c), st.flag + " ");
   }
   CHECK(train::ValueRange::unit_open().contains(0.0));
@@ -433,8 +436,10 @@ TEST_CASE("SwAV: prototypes are l2-normalised every step and get no gradient whi
     out.loss.backward();
     CHECK(w.grad().defined() == (step >= 2));
     sgd->step();
-    if (step < 2) CHECK(max_abs_error(w.detach(), w_before) == 0.0);  // weight decay skipped too
-    else CHECK(max_abs_error(w.detach(), w_before) > 0.0);
+    if (step < 2)
+      CHECK(max_abs_error(w.detach(), w_before) == 0.0);  // weight decay skipped too
+    else
+      CHECK(max_abs_error(w.detach(), w_before) > 0.0);
   }
 }
 
@@ -475,7 +480,8 @@ TEST_CASE("on Fashion-MNIST each method's loss falls over 30 steps of a tiny mod
       // Linear warm-up over the first 10 steps, as the trainer's schedule does. VICReg gets a lower
       // rate: with plain SGD at 0.05 its covariance term (quartic in the embeddings, which have no
       // final batch norm) blows up to NaN within 25 steps, warm-up or not; its paper trains with LARS.
-      for (auto& grp : sgd->param_groups()) grp.lr = (name == "vicreg" ? 0.01 : 0.05) * std::min<double>(1.0, static_cast<double>(step + 1) / 10.0);
+      for (auto& grp : sgd->param_groups())
+        grp.lr = (name == "vicreg" ? 0.01 : 0.05) * std::min<double>(1.0, static_cast<double>(step + 1) / 10.0);
       auto out = t.method->forward(make_views(step), StepContext{step, steps});
       losses.push_back(out.loss.item());
       sgd->zero_grad();
@@ -483,7 +489,8 @@ TEST_CASE("on Fashion-MNIST each method's loss falls over 30 steps of a tiny mod
       sgd->step();
     }
     double first = 0, last = 0;
-    for (int i = 0; i < 5; ++i) first += losses[static_cast<size_t>(i)] / 5, last += losses[losses.size() - 1 - static_cast<size_t>(i)] / 5;
+    for (int i = 0; i < 5; ++i)
+      first += losses[static_cast<size_t>(i)] / 5, last += losses[losses.size() - 1 - static_cast<size_t>(i)] / 5;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     MESSAGE(name << ": mean loss of steps 0-4 " << first << ", of steps 25-29 " << last << " (" << secs << " s)");
     CHECK(std::isfinite(last));

@@ -88,8 +88,8 @@ TEST_CASE("Projector 6-6-4 matches PyTorch, with the hidden activations") {
   // PyTorch's state dict also has num_batches_tracked for each BN; the fixture leaves the int ones out.
   auto res = m.load_state_dict(sd, false);
   CHECK(res.unexpected_keys.empty());
-  CHECK(res.missing_keys == std::vector<std::string>{"1.num_batches_tracked", "4.num_batches_tracked",
-                                                     "7.num_batches_tracked"});
+  CHECK(res.missing_keys ==
+        std::vector<std::string>{"1.num_batches_tracked", "4.num_batches_tracked", "7.num_batches_tracked"});
   Tensor x = fx.get("x").requires_grad_();
   std::vector<Tensor> hidden;
   Tensor y = m.forward_with_hidden(x, &hidden);
@@ -134,8 +134,8 @@ TEST_CASE("default initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for Linear
 }
 
 TEST_CASE("module names, state_dict, strict loading errors, clone, zero_grad, summary") {
-  auto net = std::make_shared<Sequential>(std::vector<ModulePtr>{std::make_shared<Linear>(4, 3), BatchNorm1d(3),
-                                                                 std::make_shared<ReLU>(), std::make_shared<Linear>(3, 2, false)});
+  auto net = std::make_shared<Sequential>(std::vector<ModulePtr>{
+      std::make_shared<Linear>(4, 3), BatchNorm1d(3), std::make_shared<ReLU>(), std::make_shared<Linear>(3, 2, false)});
   std::vector<std::string> names;
   for (auto& [k, t] : net->named_parameters()) names.push_back(k);
   CHECK(names == std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias", "3.weight"});
@@ -152,7 +152,8 @@ TEST_CASE("module names, state_dict, strict loading errors, clone, zero_grad, su
   RESA_CHECK_THROWS_WITH_SUBSTR(net->load_state_dict(sd2), "unexpected keys [extra.weight]");
   auto sd3 = sd;
   sd3["3.weight"] = zeros({3, 2});
-  RESA_CHECK_THROWS_WITH_SUBSTR(net->load_state_dict(sd3), "size mismatch for '3.weight': the state dict has (3, 2), the module has (2, 3)");
+  RESA_CHECK_THROWS_WITH_SUBSTR(net->load_state_dict(sd3),
+                                "size mismatch for '3.weight': the state dict has (3, 2), the module has (2, 3)");
 
   auto copy = net->clone();
   CHECK(copy->named_parameters().size() == 5);
@@ -185,10 +186,12 @@ TEST_CASE("checkpoint/resume: N steps + save + load + M steps equals N + M strai
   auto make_model = [] {
     Generator g(11);
     return std::make_shared<Sequential>(std::vector<ModulePtr>{std::make_shared<Linear>(6, 8, true, &g), BatchNorm1d(8),
-                                                               std::make_shared<ReLU>(), std::make_shared<Linear>(8, 3, true, &g)});
+                                                               std::make_shared<ReLU>(),
+                                                               std::make_shared<Linear>(8, 3, true, &g)});
   };
   auto make_opt = [](Module& m) {
-    return std::make_unique<SGD>(split_decay_groups(m, ParamGroup().set_lr(0.1).set_momentum(0.9).set_weight_decay(1e-3)));
+    return std::make_unique<SGD>(
+        split_decay_groups(m, ParamGroup().set_lr(0.1).set_momentum(0.9).set_weight_decay(1e-3)));
   };
   auto batch = [](int64_t step, Tensor* x, Tensor* t) {
     Generator g(1000 + static_cast<uint64_t>(step));

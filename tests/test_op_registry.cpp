@@ -43,7 +43,8 @@ TEST_CASE("op registry: every row of the op tables has a registry row") {
   std::set<std::string> table;
   for (const char* n : ops::kUnaryOpNames) table.insert(n);
   for (const char* n : ops::kBinaryOpNames) table.insert(n);
-  for (const std::string& n : covered) CHECK_MESSAGE(table.count(n) == 1, "registry row covers unknown op '" << n << "'");
+  for (const std::string& n : covered)
+    CHECK_MESSAGE(table.count(n) == 1, "registry row covers unknown op '" << n << "'");
   CHECK(static_cast<int>(std::size(ops::kUnaryOps)) == ops::kUnaryOpCount);
   CHECK(static_cast<int>(std::size(ops::kBinaryOps)) == ops::kBinaryOpCount);
 }
@@ -160,7 +161,8 @@ TEST_CASE("op registry: CUDA against CPU, forward and gradients") {
       loss_of(yc, r).backward();
       loss_of(yg, r.to(kGPU)).backward();
       for (size_t k = 0; k < cpu.size(); ++k)
-        if (cpu[k].requires_grad()) check_close(gpu[k].grad(), cpu[k].grad(), std::max(c.cuda_tol, 1e-5), c.name + " grad");
+        if (cpu[k].requires_grad())
+          check_close(gpu[k].grad(), cpu[k].grad(), std::max(c.cuda_tol, 1e-5), c.name + " grad");
     }
   }
 }

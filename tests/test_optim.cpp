@@ -155,7 +155,11 @@ TEST_CASE("warm-up cosine schedule matches its closed form") {
 
 TEST_CASE("warm-up with the endpoint: the official linspace(0, base, W) then the cosine") {
   // numpy.linspace(0, 0.6, 10)[k] = 0.6 * k / 9: step 0 at 0, step 9 (the last warm-up step) at base.
-  WarmupCosine s{.base = 0.6, .final_value = 0.06, .warmup_steps = 10, .total_steps = 110, .warmup_start = 0.0,
+  WarmupCosine s{.base = 0.6,
+                 .final_value = 0.06,
+                 .warmup_steps = 10,
+                 .total_steps = 110,
+                 .warmup_start = 0.0,
                  .warmup_endpoint = true};
   CHECK(s(0) == 0.0);
   CHECK(s(3) == doctest::Approx(0.2).epsilon(1e-15));
@@ -199,7 +203,8 @@ TEST_CASE("cuda: Module::to, SGD / LARS / Adam steps and EMA on the GPU match th
     auto make_net = [] {
       Generator g(5);
       return std::make_shared<Sequential>(std::vector<ModulePtr>{std::make_shared<Linear>(5, 4, true, &g),
-                                                                 std::make_shared<ReLU>(), std::make_shared<Linear>(4, 3, true, &g)});
+                                                                 std::make_shared<ReLU>(),
+                                                                 std::make_shared<Linear>(4, 3, true, &g)});
     };
     auto cpu = make_net(), gpu = make_net();
     Tensor handle = gpu->named_parameters()[0].second;
@@ -216,7 +221,8 @@ TEST_CASE("cuda: Module::to, SGD / LARS / Adam steps and EMA on the GPU match th
     for (int s = 0; s < 5; ++s) {
       Generator gx(100 + s);
       Tensor x = randn({6, 5}, {}, &gx);
-      for (auto [m, o, xd] : {std::tuple{cpu.get(), oc.get(), x}, std::tuple{gpu.get(), og.get(), x.to(cuda_device())}}) {
+      for (auto [m, o, xd] :
+           {std::tuple{cpu.get(), oc.get(), x}, std::tuple{gpu.get(), og.get(), x.to(cuda_device())}}) {
         o->zero_grad();
         mean(pow(m->forward(xd), 2.0)).backward();
         o->step();

@@ -6,10 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "resa/autograd/conv.h"
+#include "resa/methods/resa.h"
 #include "resa/nn/io/safetensors.h"
 #include "resa/nn/layers.h"
 #include "resa/nn/resnet.h"
-#include "resa/methods/resa.h"
 #include "resa/train/trainer.h"
 #include "test_util.h"
 
@@ -180,8 +180,10 @@ TEST_CASE("recipe: a short run's schedules, weight decay and teacher batch norm 
   // src/utils.py cosine_scheduler: linspace(0, base, 4) over the warm-up (step 0 at 0, step 3 at base),
   // then cosine from base to 0.1 x base over the 4 remaining steps: base * (0.1 + 0.9 * (1 + cos(pi k / 4)) / 2).
   const double base = 0.3 * 64 / 256;
-  const double expect[8] = {0.0, base / 3, 2 * base / 3, base, base, base * (0.1 + 0.45 * (1 + std::sqrt(0.5))),
-                            base * 0.55, base * (0.1 + 0.45 * (1 - std::sqrt(0.5)))};
+  const double expect[8] = {0.0,          base / 3,
+                            2 * base / 3, base,
+                            base,         base * (0.1 + 0.45 * (1 + std::sqrt(0.5))),
+                            base * 0.55,  base * (0.1 + 0.45 * (1 - std::sqrt(0.5)))};
   for (int i = 0; i < 8; ++i) {
     CAPTURE(i);
     CHECK(steps[i]["lr"].get<double>() == doctest::Approx(expect[i]).epsilon(1e-12));

@@ -82,10 +82,13 @@ TEST_CASE("ReSA losses pass gradcheck w.r.t. the embeddings (odd sizes)") {
   Tensor h0 = rand64({m, d}, 11, false), h0t = rand64({m, d}, 12, false);
   std::vector<Tensor> in = {rand64({m, e}, 13), rand64({m, e}, 14), rand64({m, e}, 15), rand64({m, e}, 16)};
   RESA_GRADCHECK(Fn([&](auto& x) { return resa_loss(h0, h0t, {x[0], x[1]}, {x[2], x[3]}).loss; }), in);
-  RESA_GRADCHECK(
-      Fn([&](auto& x) { return resa_loss(h0, h0t, {x[0], x[1]}, {x[2], x[3]}, ReSALossOptions().symmetric(true)).loss; }),
-      in);
-  RESA_GRADCHECK(Fn([&](auto& x) { return resa_loss_momentum_free(h0, {x[0], x[1], x[2]}).loss; }),
+  RESA_GRADCHECK(Fn([&](auto& x) {
+                   return resa_loss(h0, h0t, {x[0], x[1]}, {x[2], x[3]}, ReSALossOptions().symmetric(true)).loss;
+                 }),
+                 in);
+  RESA_GRADCHECK(Fn([&](auto& x) {
+                   return resa_loss_momentum_free(h0, {x[0], x[1], x[2]}).loss;
+                 }),
                  std::vector<Tensor>{in[0], in[1], in[2]});
   // The pair term alone, w.r.t. the logits.
   Tensor target = sinkhorn(rand64({m, m}, 17, false));

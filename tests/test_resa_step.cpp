@@ -9,10 +9,10 @@
 // - float32 against PyTorch's float32 step: each side differs from the exact step by its own float32
 //   rounding, which depends on the kernels (OpenBLAS picks them per CPU); the bounds below are sums of
 //   those rounding budgets (see each check).
+#include "resa/methods/resa.h"
 #include "resa/nn/mlp.h"
 #include "resa/nn/optim/optimizer.h"
 #include "resa/nn/resnet.h"
-#include "resa/methods/resa.h"
 #include "test_util.h"
 
 using namespace resa;
@@ -52,7 +52,8 @@ void run_step(const std::string& variant, DType dtype) {
   MethodOutput out = method.forward({fx.get("view0", dtype), fx.get("view1", dtype)}, StepContext{0, 100});
   // float32: a loss of order 3 summed over 6x6 logits and a Sinkhorn of 3 iterations, ~1e-6 relative
   // rounding on each side.
-  CHECK(out.loss.item() == doctest::Approx(fx.get(ref_prefix + ".loss", DType::Float64).item()).epsilon(f64 ? 1e-12 : 1e-5));
+  CHECK(out.loss.item() ==
+        doctest::Approx(fx.get(ref_prefix + ".loss", DType::Float64).item()).epsilon(f64 ? 1e-12 : 1e-5));
   sgd.zero_grad();
   out.loss.backward();
   // A Linear bias followed by batch norm has a true gradient of 0: both sides hold float32 rounding
@@ -64,7 +65,8 @@ void run_step(const std::string& variant, DType dtype) {
   // ~10 layers of backward with sums of up to a few hundred terms, ~1e-5 each); float64: 1e-9.
   const double grad_tol = f64 ? 1e-9 : 1e-4, zero_grad_tol = f64 ? 1e-9 : 1e-5;
   int checked = 0;
-  for (auto& [prefix, m] : std::vector<std::pair<std::string, nn::ModulePtr>>{{"encoder.", encoder}, {"projector.", projector}})
+  for (auto& [prefix, m] :
+       std::vector<std::pair<std::string, nn::ModulePtr>>{{"encoder.", encoder}, {"projector.", projector}})
     for (auto& [name, p] : m->named_parameters()) {
       INFO(variant << " grad of " << prefix << name);
       REQUIRE(p.grad().defined());
@@ -77,7 +79,8 @@ void run_step(const std::string& variant, DType dtype) {
     }
   sgd.step();
   const double lr = fx.meta["lr"];
-  for (auto& [prefix, m] : std::vector<std::pair<std::string, nn::ModulePtr>>{{"encoder.", encoder}, {"projector.", projector}})
+  for (auto& [prefix, m] :
+       std::vector<std::pair<std::string, nn::ModulePtr>>{{"encoder.", encoder}, {"projector.", projector}})
     for (auto& [name, t] : m->state_dict()) {
       INFO(variant << " after step: " << prefix << name);
       Tensor ref = fx.get(ref_prefix + ".after." + prefix + name, t.dtype());
@@ -93,9 +96,10 @@ void run_step(const std::string& variant, DType dtype) {
         if (fx.tensors.count(ref_prefix + ".grad." + prefix + name))
           g_ref = fx.get(ref_prefix + ".grad." + prefix + name);
         const double scale = max(abs(ref)).item();
-        const double bound = g_ref.defined()
-                                 ? lr * std::max(grad_tol * max(abs(g_ref)).item(), zero_grad_tol * largest) + 4 * 1.2e-7 * scale
-                                 : 1e-5 * std::max(scale, 1e-30);
+        const double bound =
+            g_ref.defined()
+                ? lr * std::max(grad_tol * max(abs(g_ref)).item(), zero_grad_tol * largest) + 4 * 1.2e-7 * scale
+                : 1e-5 * std::max(scale, 1e-30);
         INFO("bound " << bound << " (largest |ref| " << scale << ")");
         CHECK(max_abs_error(t, ref) < bound);
       }

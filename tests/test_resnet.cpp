@@ -80,7 +80,8 @@ TEST_CASE("small ResNet, grayscale ImageNet stem, zero_init_residual, initialisa
   small->eval();
   Tensor y = small->forward(x);
   CHECK(y.shape() == Shape{2, 256});
-  RESA_CHECK_THROWS_WITH_SUBSTR(small->forward(randn({2, 3, 40, 40})), "[ResNet] expects (N, 1, H, W) input, got (2, 3, 40, 40)");
+  RESA_CHECK_THROWS_WITH_SUBSTR(small->forward(randn({2, 3, 40, 40})),
+                                "[ResNet] expects (N, 1, H, W) input, got (2, 3, 40, 40)");
   auto z = make_resnet(ResNetOptions().arch("resnet_small").zero_init_residual());
   for (auto& [k, t] : z->state_dict()) {
     if (k.find(".bn2.weight") != std::string::npos) CHECK(max(abs(t)).item() == 0.0);

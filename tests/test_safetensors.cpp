@@ -90,7 +90,8 @@ TEST_CASE("malformed safetensors files are rejected with a message naming the fi
   RESA_CHECK_THROWS_WITH_SUBSTR(parse(trunc), "beyond the data section");
   RESA_CHECK_THROWS_WITH_SUBSTR(parse(make_file(R"({"a":{"dtype":"F32","shape":[2],)", 8)), "invalid JSON");
   RESA_CHECK_THROWS_WITH_SUBSTR(parse(make_file("[1,2]", 0)), "not a JSON object");
-  RESA_CHECK_THROWS_WITH_SUBSTR(parse(make_file(std::string(100, '[') + std::string(100, ']'), 0)), "nested too deeply");
+  RESA_CHECK_THROWS_WITH_SUBSTR(parse(make_file(std::string(100, '[') + std::string(100, ']'), 0)),
+                                "nested too deeply");
   RESA_CHECK_THROWS_WITH_SUBSTR(parse(make_file(R"({"a":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}})", 8)),
                                 "unknown dtype 'Q7'");
   RESA_CHECK_THROWS_WITH_SUBSTR(parse(make_file(R"({"a":{"dtype":"BF16","shape":[4],"data_offsets":[0,8]}})", 8)),
@@ -109,7 +110,9 @@ TEST_CASE("malformed safetensors files are rejected with a message naming the fi
   RESA_CHECK_THROWS_WITH_SUBSTR(parse(make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8)),
                                 "hole in the data section");
   RESA_CHECK_THROWS_WITH_SUBSTR(
-      parse(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12)),
+      parse(make_file(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+          12)),
       "overlaps");
   RESA_CHECK_THROWS_WITH_SUBSTR(parse(make_file(R"({"a":{"dtype":"F32","shape":[2]}})", 8)), "data_offsets");
   RESA_CHECK_THROWS_WITH_SUBSTR(parse(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8)),

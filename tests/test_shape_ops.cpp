@@ -55,8 +55,7 @@ TEST_CASE("index_select passes gradcheck with repeated indices") {
   RESA_GRADCHECK(Fn([cols](auto& v) { return index_select(v[0], 1, cols); }), {x});
   auto x3 = rand64({3, 4, 5}, 12);
   RESA_GRADCHECK(Fn([cols = idx({1, 1, 3})](auto& v) { return index_select(v[0], 1, cols); }), {x3});
-  RESA_GRADCHECK(Fn([cols = idx({2, 0, 2})](auto& v) { return index_select(v[0].transpose(0, 2), 0, cols); }),
-                 {x3});
+  RESA_GRADCHECK(Fn([cols = idx({2, 0, 2})](auto& v) { return index_select(v[0].transpose(0, 2), 0, cols); }), {x3});
 }
 
 TEST_CASE("index_select values and the accumulation of its gradient") {
@@ -102,12 +101,14 @@ TEST_CASE("bad calls to shape and index ops throw with the op, shapes and values
   auto x = zeros({3, 4});
   RESA_CHECK_THROWS_WITH_SUBSTR(index_select(x, 1, idx({0, 4})),
                                 "[index_select] index 4 (at position 1) is out of range for dim 1 of size 4");
-  RESA_CHECK_THROWS_WITH_SUBSTR(index_select(x, 0, idx({-1})), "[index_select] index -1 (at position 0) is out of range");
+  RESA_CHECK_THROWS_WITH_SUBSTR(index_select(x, 0, idx({-1})),
+                                "[index_select] index -1 (at position 0) is out of range");
   RESA_CHECK_THROWS_WITH_SUBSTR(index_select(x, 0, zeros({2})), "[index_select] index must be int64, got float32");
   RESA_CHECK_THROWS_WITH_SUBSTR(index_select(x, 0, idx({0, 1}, {1, 2})), "[index_select] index must be 1-D");
   RESA_CHECK_THROWS_WITH_SUBSTR(index_select(x, 2, idx({0})), "[index_select] dim 2 is out of range");
-  RESA_CHECK_THROWS_WITH_SUBSTR(gather(x, 1, idx({0, 9}, {1, 2})),
-                                "[gather] index 9 (at position 1) is out of range for dim 1 of size 4 (input (3, 4), index (1, 2))");
+  RESA_CHECK_THROWS_WITH_SUBSTR(
+      gather(x, 1, idx({0, 9}, {1, 2})),
+      "[gather] index 9 (at position 1) is out of range for dim 1 of size 4 (input (3, 4), index (1, 2))");
   RESA_CHECK_THROWS_WITH_SUBSTR(gather(x, 1, idx({0, 1})), "[gather] index (2) must have the rank of input (3, 4)");
   RESA_CHECK_THROWS_WITH_SUBSTR(gather(x, 1, idx({0, 0, 0, 0}, {4, 1})),
                                 "[gather] index (4, 1) is larger than input (3, 4) at dim 0");
@@ -116,7 +117,8 @@ TEST_CASE("bad calls to shape and index ops throw with the op, shapes and values
   RESA_CHECK_THROWS_WITH_SUBSTR(cat({x, zeros({3, 5})}, 0),
                                 "[cat] tensor 1 has shape (3, 5), which differs from tensor 0's (3, 4) outside dim 0");
   RESA_CHECK_THROWS_WITH_SUBSTR(cat({x, zeros({3, 4, 1})}, 1), "[cat] tensor 1 has shape (3, 4, 1)");
-  RESA_CHECK_THROWS_WITH_SUBSTR(cat({x, zeros({3, 4}, TensorOptions().dtype(DType::Float64))}, 0), "[cat] dtypes differ");
+  RESA_CHECK_THROWS_WITH_SUBSTR(cat({x, zeros({3, 4}, TensorOptions().dtype(DType::Float64))}, 0),
+                                "[cat] dtypes differ");
   RESA_CHECK_THROWS_WITH_SUBSTR(cat({}, 0), "[cat] needs at least one tensor");
   RESA_CHECK_THROWS_WITH_SUBSTR(cat({x}, 2), "[cat] dim 2 is out of range");
   RESA_CHECK_THROWS_WITH_SUBSTR(stack({x, zeros({4, 3})}, 0), "[stack] tensor 1 has shape (4, 3), tensor 0 has (3, 4)");

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "fixture.h"
 #include "resa/autograd/functions.h"
 #include "resa/autograd/gradcheck.h"
-#include "fixture.h"
 #include "resa/data/dataset.h"
 
 namespace resa::test {
@@ -41,11 +41,11 @@ inline Tensor rand64(const Shape& s, uint64_t seed, bool requires_grad = true) {
 }
 
 // Gradcheck that reports the mismatch on failure.
-#define RESA_GRADCHECK(fn, inputs, ...)                                  \
-  do {                                                                   \
-    auto _res = ::resa::gradcheck(fn, inputs, ##__VA_ARGS__);            \
-    INFO(_res.message);                                                  \
-    CHECK(_res.ok);                                                      \
+#define RESA_GRADCHECK(fn, inputs, ...)                       \
+  do {                                                        \
+    auto _res = ::resa::gradcheck(fn, inputs, ##__VA_ARGS__); \
+    INFO(_res.message);                                       \
+    CHECK(_res.ok);                                           \
   } while (0)
 
 // n images of c x h x w pixels (HWC, a fixed scrambled pattern) with labels i % classes: a dataset the
@@ -59,17 +59,17 @@ inline data::DatasetPtr synthetic_dataset(int64_t n, int64_t c, int64_t h, int64
 }
 
 // Checks that `expr` throws resa::Error whose message contains `needle`.
-#define RESA_CHECK_THROWS_WITH_SUBSTR(expr, needle)                                       \
-  do {                                                                                    \
-    bool _thrown = false;                                                                 \
-    try {                                                                                 \
-      (void)(expr);                                                                       \
-    } catch (const ::resa::Error& _e) {                                                   \
-      _thrown = true;                                                                     \
-      INFO("message: " << _e.what());                                                     \
-      CHECK(std::string(_e.what()).find(needle) != std::string::npos);                    \
-    }                                                                                     \
-    CHECK_MESSAGE(_thrown, "expected a resa::Error containing: " << needle);              \
+#define RESA_CHECK_THROWS_WITH_SUBSTR(expr, needle)                          \
+  do {                                                                       \
+    bool _thrown = false;                                                    \
+    try {                                                                    \
+      (void)(expr);                                                          \
+    } catch (const ::resa::Error& _e) {                                      \
+      _thrown = true;                                                        \
+      INFO("message: " << _e.what());                                        \
+      CHECK(std::string(_e.what()).find(needle) != std::string::npos);       \
+    }                                                                        \
+    CHECK_MESSAGE(_thrown, "expected a resa::Error containing: " << needle); \
   } while (0)
 
 }  // namespace resa::test

@@ -1,6 +1,6 @@
 // Fits y = 3x - 1 with the engine's autograd and prints the learned weights.
-#include <resa/autograd/functions.h>
 #include <fmt/core.h>
+#include <resa/autograd/functions.h>
 
 int main() {
   using namespace resa;

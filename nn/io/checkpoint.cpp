@@ -79,7 +79,8 @@ T parse_int(const std::map<std::string, std::string>& meta, const std::string& k
   RESA_CHECK(it != meta.end(), "[checkpoint] {}: metadata has no '{}' (not a resa checkpoint?)", path, key);
   try {
     size_t used = 0;
-    T v = std::is_signed_v<T> ? static_cast<T>(std::stoll(it->second, &used)) : static_cast<T>(std::stoull(it->second, &used));
+    T v = std::is_signed_v<T> ? static_cast<T>(std::stoll(it->second, &used))
+                              : static_cast<T>(std::stoull(it->second, &used));
     RESA_CHECK(used == it->second.size(), "trailing characters");
     return v;
   } catch (const std::exception&) {

@@ -13,8 +13,8 @@ struct Checkpoint {
   std::map<std::string, Tensor> tensors;  // e.g. "model.layer1.0.conv1.weight", "optim.0.3.momentum_buffer"
   int64_t epoch = 0;
   int64_t step = 0;
-  uint64_t rng_seed = 0, rng_offset = 0;  // core/rng.h Generator state
-  std::string config = "{}";              // the run configuration as a JSON string
+  uint64_t rng_seed = 0, rng_offset = 0;     // core/rng.h Generator state
+  std::string config = "{}";                 // the run configuration as a JSON string
   std::map<std::string, std::string> extra;  // any other string metadata
 
   // Adds every entry of `state` under "<prefix>.<name>".

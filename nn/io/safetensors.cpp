@@ -16,16 +16,28 @@ using json = nlohmann::json;
 
 // Codes of the format that we can hold, and those we know but do not hold (rejected with a clear message).
 bool dtype_from_code(const std::string& code, DType* out) {
-  if (code == "F32") { *out = DType::Float32; return true; }
-  if (code == "F64") { *out = DType::Float64; return true; }
-  if (code == "I64") { *out = DType::Int64; return true; }
-  if (code == "U8") { *out = DType::UInt8; return true; }
+  if (code == "F32") {
+    *out = DType::Float32;
+    return true;
+  }
+  if (code == "F64") {
+    *out = DType::Float64;
+    return true;
+  }
+  if (code == "I64") {
+    *out = DType::Int64;
+    return true;
+  }
+  if (code == "U8") {
+    *out = DType::UInt8;
+    return true;
+  }
   return false;
 }
 
 bool known_unsupported_code(const std::string& code) {
-  static const char* codes[] = {"BOOL", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "U64",
-                                "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64"};
+  static const char* codes[] = {"BOOL", "I8",      "I16",     "U16",     "F16", "BF16",    "I32",     "U32",
+                                "U64",  "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4",  "F6_E2M3", "F6_E3M2", "C64"};
   for (const char* c : codes)
     if (code == c) return true;
   return false;
@@ -39,12 +51,16 @@ bool nesting_within(const char* p, size_t n, int limit) {
   for (size_t i = 0; i < n; ++i) {
     char c = p[i];
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '{' || c == '[') {
       if (++depth > limit) return false;
     } else if (c == '}' || c == ']') {
@@ -65,10 +81,14 @@ struct Entry {
 
 std::string safetensors_dtype_code(DType t) {
   switch (t) {
-    case DType::Float32: return "F32";
-    case DType::Float64: return "F64";
-    case DType::Int64: return "I64";
-    case DType::UInt8: return "U8";
+    case DType::Float32:
+      return "F32";
+    case DType::Float64:
+      return "F64";
+    case DType::Int64:
+      return "I64";
+    case DType::UInt8:
+      return "U8";
   }
   RESA_FAIL("[safetensors] unknown dtype");
 }
@@ -124,8 +144,7 @@ SafetensorsData parse_safetensors(const uint8_t* data, size_t size, const std::s
     for (auto& d : v["shape"]) {
       ST_CHECK(d.is_number_unsigned(), "entry '{}' has a shape entry that is not a non-negative integer", key);
       uint64_t dv = d.get<uint64_t>();
-      ST_CHECK(dv <= (1ull << 48) && !__builtin_mul_overflow(count, dv, &count), "entry '{}' has an absurd shape",
-               key);
+      ST_CHECK(dv <= (1ull << 48) && !__builtin_mul_overflow(count, dv, &count), "entry '{}' has an absurd shape", key);
       e.shape.push_back(static_cast<int64_t>(dv));
     }
     ST_CHECK(e.shape.size() <= 16, "entry '{}' has {} dims (at most 16)", key, e.shape.size());
@@ -155,8 +174,7 @@ SafetensorsData parse_safetensors(const uint8_t* data, size_t size, const std::s
     ST_CHECK(e->begin == pos, "hole in the data section: bytes [{}, {}) belong to no tensor", pos, e->begin);
     pos = e->end;
   }
-  ST_CHECK(pos == data_size, "hole in the data section: bytes [{}, {}) at the end belong to no tensor", pos,
-           data_size);
+  ST_CHECK(pos == data_size, "hole in the data section: bytes [{}, {}) at the end belong to no tensor", pos, data_size);
   for (auto& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype, kCPU);
     if (e.end > e.begin) std::memcpy(t.raw_data(), body + e.begin, e.end - e.begin);

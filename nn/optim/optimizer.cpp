@@ -41,10 +41,11 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, std::string name)
     auto& grp = groups_[g];
     RESA_CHECK(grp.names.empty() || grp.names.size() == grp.params.size(),
                "[{}] group {} has {} names for {} parameters", name_, g, grp.names.size(), grp.params.size());
-    RESA_CHECK(grp.lr >= 0 && grp.weight_decay >= 0 && grp.momentum >= 0, "[{}] group {}: negative lr, weight decay or momentum",
-               name_, g);
+    RESA_CHECK(grp.lr >= 0 && grp.weight_decay >= 0 && grp.momentum >= 0,
+               "[{}] group {}: negative lr, weight decay or momentum", name_, g);
     for (auto& p : grp.params)
-      RESA_CHECK(p.defined() && is_floating(p.dtype()), "[{}] group {} holds an undefined or non-float parameter", name_, g);
+      RESA_CHECK(p.defined() && is_floating(p.dtype()), "[{}] group {} holds an undefined or non-float parameter",
+                 name_, g);
   }
   state_.resize(groups_.size());
   for (size_t g = 0; g < groups_.size(); ++g) state_[g].resize(groups_[g].params.size());
@@ -147,7 +148,8 @@ void SGD::step() {
   }
 }
 
-LARS::LARS(std::vector<ParamGroup> groups, bool exclude_1d) : Optimizer(std::move(groups), "LARS"), exclude_1d_(exclude_1d) {}
+LARS::LARS(std::vector<ParamGroup> groups, bool exclude_1d)
+    : Optimizer(std::move(groups), "LARS"), exclude_1d_(exclude_1d) {}
 
 void LARS::step() {
   NoGradGuard ng;
@@ -166,7 +168,8 @@ void LARS::step() {
         Tensor pn = norm(pd), dn = norm(d);
         Tensor zero = zeros({}, TensorOptions().dtype(p.dtype()).device(p.device()));
         Tensor one = ones({}, TensorOptions().dtype(p.dtype()).device(p.device()));
-        Tensor ratio = pn * grp.trust_coefficient / maximum(dn, full({}, 1e-30, TensorOptions().dtype(p.dtype()).device(p.device())));
+        Tensor ratio = pn * grp.trust_coefficient /
+                       maximum(dn, full({}, 1e-30, TensorOptions().dtype(p.dtype()).device(p.device())));
         Tensor q = where(gt(pn, zero), where(gt(dn, zero), ratio, one), one);
         d = d * q;
       }
@@ -211,8 +214,10 @@ void Adam::step() {
       double t = step_t.item() + 1;
       step_t.fill_(t);
       if (grp.weight_decay != 0) {
-        if (decoupled_) assign(p, p.detach() * (1.0 - grp.lr * grp.weight_decay));
-        else d = d + p.detach() * grp.weight_decay;
+        if (decoupled_)
+          assign(p, p.detach() * (1.0 - grp.lr * grp.weight_decay));
+        else
+          d = d + p.detach() * grp.weight_decay;
       }
       Tensor& m = st["exp_avg"];
       Tensor& v = st["exp_avg_sq"];

@@ -18,22 +18,50 @@ struct ParamGroup {
   std::vector<std::string> names;  // optional, for messages
   double lr = 0.1;
   double weight_decay = 0.0;
-  double momentum = 0.0;    // SGD, LARS
-  double dampening = 0.0;   // SGD
-  bool nesterov = false;    // SGD
+  double momentum = 0.0;                          // SGD, LARS
+  double dampening = 0.0;                         // SGD
+  bool nesterov = false;                          // SGD
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam, AdamW
-  double trust_coefficient = 0.001;  // LARS eta
-  bool lars_exclude = false;         // LARS: plain SGD step, no weight decay, for this group
+  double trust_coefficient = 0.001;               // LARS eta
+  bool lars_exclude = false;                      // LARS: plain SGD step, no weight decay, for this group
 
-  ParamGroup& set_lr(double v) { lr = v; return *this; }
-  ParamGroup& set_weight_decay(double v) { weight_decay = v; return *this; }
-  ParamGroup& set_momentum(double v) { momentum = v; return *this; }
-  ParamGroup& set_dampening(double v) { dampening = v; return *this; }
-  ParamGroup& set_nesterov(bool v) { nesterov = v; return *this; }
-  ParamGroup& set_betas(double b1, double b2) { beta1 = b1; beta2 = b2; return *this; }
-  ParamGroup& set_eps(double v) { eps = v; return *this; }
-  ParamGroup& set_trust_coefficient(double v) { trust_coefficient = v; return *this; }
-  ParamGroup& set_lars_exclude(bool v) { lars_exclude = v; return *this; }
+  ParamGroup& set_lr(double v) {
+    lr = v;
+    return *this;
+  }
+  ParamGroup& set_weight_decay(double v) {
+    weight_decay = v;
+    return *this;
+  }
+  ParamGroup& set_momentum(double v) {
+    momentum = v;
+    return *this;
+  }
+  ParamGroup& set_dampening(double v) {
+    dampening = v;
+    return *this;
+  }
+  ParamGroup& set_nesterov(bool v) {
+    nesterov = v;
+    return *this;
+  }
+  ParamGroup& set_betas(double b1, double b2) {
+    beta1 = b1;
+    beta2 = b2;
+    return *this;
+  }
+  ParamGroup& set_eps(double v) {
+    eps = v;
+    return *this;
+  }
+  ParamGroup& set_trust_coefficient(double v) {
+    trust_coefficient = v;
+    return *this;
+  }
+  ParamGroup& set_lars_exclude(bool v) {
+    lars_exclude = v;
+    return *this;
+  }
 };
 
 // A group holding every parameter of `m` (names kept) with the given options as a template.

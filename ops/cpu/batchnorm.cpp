@@ -89,16 +89,15 @@ void batch_norm_train(int64_t n, int64_t c, int64_t l, const T* x, const T* weig
       mean[ch] = static_cast<T>(mu);
       invstd[ch] = static_cast<T>(is);
       if (running_mean) running_mean[ch] = static_cast<T>((1 - momentum) * running_mean[ch] + momentum * mu);
-      if (running_var)
-        running_var[ch] = static_cast<T>((1 - momentum) * running_var[ch] + momentum * ss / (m - 1));
+      if (running_var) running_var[ch] = static_cast<T>((1 - momentum) * running_var[ch] + momentum * ss / (m - 1));
       normalize_channel(n, c, l, ch, x, weight, bias, mu, is, y);
     }
   });
 }
 
 template <typename T>
-void batch_norm_eval(int64_t n, int64_t c, int64_t l, const T* x, const T* weight, const T* bias,
-                     const T* running_mean, const T* running_var, double eps, T* y, T* mean, T* invstd) {
+void batch_norm_eval(int64_t n, int64_t c, int64_t l, const T* x, const T* weight, const T* bias, const T* running_mean,
+                     const T* running_var, double eps, T* y, T* mean, T* invstd) {
   parallel_for(c, channel_grain(n, l), [&](int64_t c0, int64_t c1) {
     for (int64_t ch = c0; ch < c1; ++ch) {
       const double mu = running_mean[ch];
@@ -141,36 +140,35 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t l, const T* dy, const T* 
   });
 }
 
-#define RESA_BN_INSTANTIATE(T)                                                                                    \
-  template void batch_norm_train<T>(int64_t, int64_t, int64_t, const T*, const T*, const T*, double, double, T*, \
-                                    T*, T*, T*, T*);                                                            \
-  template void batch_norm_eval<T>(int64_t, int64_t, int64_t, const T*, const T*, const T*, const T*, const T*,  \
-                                   double, T*, T*, T*);                                                         \
-  template void batch_norm_backward<T>(int64_t, int64_t, int64_t, const T*, const T*, const T*, const T*,        \
-                                       const T*, bool, T*, T*, T*);
+#define RESA_BN_INSTANTIATE(T)                                                                                       \
+  template void batch_norm_train<T>(int64_t, int64_t, int64_t, const T*, const T*, const T*, double, double, T*, T*, \
+                                    T*, T*, T*);                                                                     \
+  template void batch_norm_eval<T>(int64_t, int64_t, int64_t, const T*, const T*, const T*, const T*, const T*,      \
+                                   double, T*, T*, T*);                                                              \
+  template void batch_norm_backward<T>(int64_t, int64_t, int64_t, const T*, const T*, const T*, const T*, const T*,  \
+                                       bool, T*, T*, T*);
 RESA_BN_INSTANTIATE(float)
 RESA_BN_INSTANTIATE(double)
 #undef RESA_BN_INSTANTIATE
 
-void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
-                      const void* bias, double eps, double momentum, void* y, void* mean, void* invstd,
-                      void* running_mean, void* running_var) {
+void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight, const void* bias,
+                      double eps, double momentum, void* y, void* mean, void* invstd, void* running_mean,
+                      void* running_var) {
   RESA_DISPATCH_FLOAT(dtype, "batch_norm", [&] {
     using T = scalar_t;
-    batch_norm_train<T>(n, c, l, static_cast<const T*>(x), static_cast<const T*>(weight),
-                        static_cast<const T*>(bias), eps, momentum, static_cast<T*>(y), static_cast<T*>(mean),
-                        static_cast<T*>(invstd), static_cast<T*>(running_mean), static_cast<T*>(running_var));
+    batch_norm_train<T>(n, c, l, static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<const T*>(bias),
+                        eps, momentum, static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(invstd),
+                        static_cast<T*>(running_mean), static_cast<T*>(running_var));
   });
 }
 
-void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
-                     const void* bias, const void* running_mean, const void* running_var, double eps, void* y,
-                     void* mean, void* invstd) {
+void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight, const void* bias,
+                     const void* running_mean, const void* running_var, double eps, void* y, void* mean, void* invstd) {
   RESA_DISPATCH_FLOAT(dtype, "batch_norm", [&] {
     using T = scalar_t;
     batch_norm_eval<T>(n, c, l, static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<const T*>(bias),
-                       static_cast<const T*>(running_mean), static_cast<const T*>(running_var), eps,
-                       static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(invstd));
+                       static_cast<const T*>(running_mean), static_cast<const T*>(running_var), eps, static_cast<T*>(y),
+                       static_cast<T*>(mean), static_cast<T*>(invstd));
   });
 }
 

@@ -16,8 +16,8 @@ void batch_norm_train(int64_t n, int64_t c, int64_t l, const T* x, const T* weig
 // x: (N, C, L), running_mean, running_var: (C), weight, bias: (C) or null -> y: (N, C, L), and the
 // mean, invstd: (C) used (saved for backward).
 template <typename T>
-void batch_norm_eval(int64_t n, int64_t c, int64_t l, const T* x, const T* weight, const T* bias,
-                     const T* running_mean, const T* running_var, double eps, T* y, T* mean, T* invstd);
+void batch_norm_eval(int64_t n, int64_t c, int64_t l, const T* x, const T* weight, const T* bias, const T* running_mean,
+                     const T* running_var, double eps, T* y, T* mean, T* invstd);
 
 // dy, x: (N, C, L), weight: (C) or null, mean, invstd: (C) from the forward -> dx: (N, C, L),
 // dweight, dbias: (C); any output may be null. In training the batch statistics depend on x, which
@@ -28,12 +28,11 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t l, const T* dy, const T* 
 
 // The same kernels by dtype (float32 / float64) over untyped pointers (any may be null where the typed one
 // allows it): the signatures of their CUDA twins in ops/cuda/kernels.h, for RESA_BACKEND_CALL.
-void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
-                      const void* bias, double eps, double momentum, void* y, void* mean, void* invstd,
-                      void* running_mean, void* running_var);
-void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
-                     const void* bias, const void* running_mean, const void* running_var, double eps, void* y,
-                     void* mean, void* invstd);
+void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight, const void* bias,
+                      double eps, double momentum, void* y, void* mean, void* invstd, void* running_mean,
+                      void* running_var);
+void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight, const void* bias,
+                     const void* running_mean, const void* running_var, double eps, void* y, void* mean, void* invstd);
 void batch_norm_backward(DType dtype, int64_t n, int64_t c, int64_t l, const void* dy, const void* x,
                          const void* weight, const void* mean, const void* invstd, bool training, void* dx,
                          void* dweight, void* dbias);

@@ -65,8 +65,8 @@ void batch_norm_backward_reduce(int64_t n, int64_t c, int64_t l, const T* dy, co
 
 template <typename T>
 void batch_norm_backward_elemt(int64_t n, int64_t c, int64_t l, const T* dy, const T* x, const double* mean,
-                               const double* invstd, const T* weight, const double* mean_dy,
-                               const double* mean_dy_xhat, T* dx) {
+                               const double* invstd, const T* weight, const double* mean_dy, const double* mean_dy_xhat,
+                               T* dx) {
   parallel_for(c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t ch = c0; ch < c1; ++ch) {
       const double is = invstd[ch], m = mean[ch];
@@ -85,13 +85,13 @@ void batch_norm_backward_elemt(int64_t n, int64_t c, int64_t l, const T* dy, con
   });
 }
 
-#define RESA_INSTANTIATE(T)                                                                                     \
-  template void batch_norm_stats<T>(int64_t, int64_t, int64_t, const T*, double*, double*);                     \
+#define RESA_INSTANTIATE(T)                                                                                      \
+  template void batch_norm_stats<T>(int64_t, int64_t, int64_t, const T*, double*, double*);                      \
   template void batch_norm_elemt<T>(int64_t, int64_t, int64_t, const T*, const double*, const double*, const T*, \
-                                    const T*, T*);                                                              \
-  template void batch_norm_backward_reduce<T>(int64_t, int64_t, int64_t, const T*, const T*, const double*,     \
-                                              const double*, double*, double*);                                 \
-  template void batch_norm_backward_elemt<T>(int64_t, int64_t, int64_t, const T*, const T*, const double*,      \
+                                    const T*, T*);                                                               \
+  template void batch_norm_backward_reduce<T>(int64_t, int64_t, int64_t, const T*, const T*, const double*,      \
+                                              const double*, double*, double*);                                  \
+  template void batch_norm_backward_elemt<T>(int64_t, int64_t, int64_t, const T*, const T*, const double*,       \
                                              const double*, const T*, const double*, const double*, T*);
 RESA_INSTANTIATE(float)
 RESA_INSTANTIATE(double)

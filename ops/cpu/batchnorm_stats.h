@@ -26,7 +26,7 @@ void batch_norm_backward_reduce(int64_t n, int64_t c, int64_t l, const T* dy, co
 // null -> dx = weight * invstd * (dy - mean_dy - xhat * mean_dy_xhat): (N, C, L).
 template <typename T>
 void batch_norm_backward_elemt(int64_t n, int64_t c, int64_t l, const T* dy, const T* x, const double* mean,
-                               const double* invstd, const T* weight, const double* mean_dy,
-                               const double* mean_dy_xhat, T* dx);
+                               const double* invstd, const T* weight, const double* mean_dy, const double* mean_dy_xhat,
+                               T* dx);
 
 }  // namespace resa::cpu

@@ -148,7 +148,8 @@ int64_t group_size(const ConvShape& g, int64_t images) {
 template <typename T>
 void gather_images(const T* src, int64_t gs, int64_t k, int64_t pq, T* dst) {
   for (int64_t i = 0; i < gs; ++i)
-    for (int64_t kk = 0; kk < k; ++kk) std::copy(src + (i * k + kk) * pq, src + (i * k + kk + 1) * pq, dst + kk * gs * pq + i * pq);
+    for (int64_t kk = 0; kk < k; ++kk)
+      std::copy(src + (i * k + kk) * pq, src + (i * k + kk + 1) * pq, dst + kk * gs * pq + i * pq);
 }
 template <typename T>
 void scatter_images(const T* src, int64_t gs, int64_t k, int64_t pq, T* dst) {
@@ -171,7 +172,8 @@ template <typename T>
 void forward_winograd(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
   Scratch<T> u(static_cast<size_t>(16 * g.k * g.c));
   winograd::transform_weight(g, w, u.data());
-  for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) { winograd::forward_images(g, x, u.data(), b, y, n0, n1); });
+  for_image_chunks(g.n,
+                   [&](int64_t n0, int64_t n1, int64_t) { winograd::forward_images(g, x, u.data(), b, y, n0, n1); });
 }
 
 template <typename T>
@@ -325,8 +327,10 @@ void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, 
 }
 template <typename T>
 void conv2d_forward_winograd(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
-  RESA_CHECK(winograd::applies(g), "[conv2d_forward_winograd] needs a 3x3 kernel, stride 1, dilation 1; got {}x{}, "
-             "stride ({}, {}), dilation ({}, {})", g.r, g.s, g.stride_h, g.stride_w, g.dil_h, g.dil_w);
+  RESA_CHECK(winograd::applies(g),
+             "[conv2d_forward_winograd] needs a 3x3 kernel, stride 1, dilation 1; got {}x{}, "
+             "stride ({}, {}), dilation ({}, {})",
+             g.r, g.s, g.stride_h, g.stride_w, g.dil_h, g.dil_w);
   forward_winograd(g, x, w, b, y);
 }
 template <typename T>
@@ -342,9 +346,9 @@ void conv2d_backward_weight_reference(const ConvShape& g, const T* x, const T* d
   backward_weight_impl(g, x, dy, dw, db, false);
 }
 
-#define RESA_CONV_INSTANTIATE(T, SUFFIX)                                                                      \
-  template void conv2d_forward##SUFFIX<T>(const ConvShape&, const T*, const T*, const T*, T*);               \
-  template void conv2d_backward_input##SUFFIX<T>(const ConvShape&, const T*, const T*, T*);                  \
+#define RESA_CONV_INSTANTIATE(T, SUFFIX)                                                       \
+  template void conv2d_forward##SUFFIX<T>(const ConvShape&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_input##SUFFIX<T>(const ConvShape&, const T*, const T*, T*);    \
   template void conv2d_backward_weight##SUFFIX<T>(const ConvShape&, const T*, const T*, T*, T*);
 RESA_CONV_INSTANTIATE(float, )
 RESA_CONV_INSTANTIATE(double, )

@@ -13,17 +13,15 @@ bool applies(const ConvShape& g) {
          g.q >= 1;
 }
 
-bool profitable(const ConvShape& g) {
-  return applies(g) && g.c >= 128 && g.k >= 128 && g.p % 2 == 0 && g.q % 2 == 0;
-}
+bool profitable(const ConvShape& g) { return applies(g) && g.c >= 128 && g.k >= 128 && g.p % 2 == 0 && g.q % 2 == 0; }
 
 template <typename T>
 void transform_weight(const ConvShape& g, const T* w, T* u) {
   const int64_t kc = g.k * g.c;
   parallel_for(kc, 4096, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {  // i = k * C + c, the (k, c) entry of each U[e]
-      const T* f = w + i * 9;           // f[3 * row + col]
-      T t[4][3];                        // G f: rows f0, (f0 + f1 + f2) / 2, (f0 - f1 + f2) / 2, f2
+      const T* f = w + i * 9;            // f[3 * row + col]
+      T t[4][3];                         // G f: rows f0, (f0 + f1 + f2) / 2, (f0 - f1 + f2) / 2, f2
       for (int col = 0; col < 3; ++col) {
         const T f0 = f[col], f1 = f[3 + col], f2 = f[6 + col];
         t[0][col] = f0;
@@ -113,8 +111,8 @@ void input_transform(const ConvShape& g, const T* plane, int64_t tp, int64_t tq,
 // the tile's columns first, then across, into even and odd output columns that are interleaved last.
 template <typename T>
 void output_transform(const ConvShape& g, const T* m, int64_t ld, int64_t tp, int64_t tq, T bias, T* plane, T* buf) {
-  T* s = buf;              // s[(4 * row + nu) * tq + tj]: (A^T m) row 0 or 1, column nu
-  T* ye = s + 8 * tq;      // output columns 2tj and 2tj + 1 of one output row
+  T* s = buf;          // s[(4 * row + nu) * tq + tj]: (A^T m) row 0 or 1, column nu
+  T* ye = s + 8 * tq;  // output columns 2tj and 2tj + 1 of one output row
   T* yo = ye + tq;
   for (int64_t ti = 0; ti < tp; ++ti) {
     for (int nu = 0; nu < 4; ++nu) {

@@ -32,14 +32,38 @@ void binary_loop(const std::vector<int64_t>& shape, T* out, const T* a, const st
 
 // The math the op table's formulas call on the CPU (ops/elementwise_ops.h).
 struct CpuMath {
-  template <typename T> static T exp(T v) { return std::exp(v); }
-  template <typename T> static T log(T v) { return std::log(v); }
-  template <typename T> static T sqrt(T v) { return std::sqrt(v); }
-  template <typename T> static T abs(T v) { return std::abs(v); }
-  template <typename T> static T tanh(T v) { return std::tanh(v); }
-  template <typename T> static T pow(T v, T p) { return std::pow(v, p); }
-  template <typename T> static T max(T a, T b) { return std::max(a, b); }
-  template <typename T> static T min(T a, T b) { return std::min(a, b); }
+  template <typename T>
+  static T exp(T v) {
+    return std::exp(v);
+  }
+  template <typename T>
+  static T log(T v) {
+    return std::log(v);
+  }
+  template <typename T>
+  static T sqrt(T v) {
+    return std::sqrt(v);
+  }
+  template <typename T>
+  static T abs(T v) {
+    return std::abs(v);
+  }
+  template <typename T>
+  static T tanh(T v) {
+    return std::tanh(v);
+  }
+  template <typename T>
+  static T pow(T v, T p) {
+    return std::pow(v, p);
+  }
+  template <typename T>
+  static T max(T a, T b) {
+    return std::max(a, b);
+  }
+  template <typename T>
+  static T min(T a, T b) {
+    return std::min(a, b);
+  }
 };
 
 template <typename T>
@@ -48,7 +72,8 @@ void binary_typed(ops::BinaryOp op, const std::vector<int64_t>& shape, T* out, c
   using ops::BinaryOp;
   switch (op) {
 #define RESA_CPU_BINARY_CASE_(Name, str, formula) \
-  case BinaryOp::Name: return binary_loop<T>(shape, out, a, sa, b, sb, ops::BinaryFn<T, CpuMath, BinaryOp::Name>{});
+  case BinaryOp::Name:                            \
+    return binary_loop<T>(shape, out, a, sa, b, sb, ops::BinaryFn<T, CpuMath, BinaryOp::Name>{});
     RESA_BINARY_OPS(RESA_CPU_BINARY_CASE_)
 #undef RESA_CPU_BINARY_CASE_
   }
@@ -69,7 +94,8 @@ void unary_typed(ops::UnaryOp op, int64_t n, T* out, const T* x, double p0d, dou
   if (ops::unary_square_fast_path(op, p0d)) return unary_loop<T>(n, out, x, ops::SquareFn<T>{});
   switch (op) {
 #define RESA_CPU_UNARY_CASE_(Name, str, formula) \
-  case UnaryOp::Name: return unary_loop<T>(n, out, x, ops::UnaryFn<T, CpuMath, UnaryOp::Name>{p0, p1});
+  case UnaryOp::Name:                            \
+    return unary_loop<T>(n, out, x, ops::UnaryFn<T, CpuMath, UnaryOp::Name>{p0, p1});
     RESA_UNARY_OPS(RESA_CPU_UNARY_CASE_)
 #undef RESA_CPU_UNARY_CASE_
   }
@@ -107,9 +133,8 @@ void unary(ops::UnaryOp op, DType dtype, int64_t n, void* out, const void* x, do
   });
 }
 
-void where(DType dtype, const std::vector<int64_t>& shape, void* out, const void* cond,
-           const std::vector<int64_t>& sc, const void* a, const std::vector<int64_t>& sa, const void* b,
-           const std::vector<int64_t>& sb) {
+void where(DType dtype, const std::vector<int64_t>& shape, void* out, const void* cond, const std::vector<int64_t>& sc,
+           const void* a, const std::vector<int64_t>& sa, const void* b, const std::vector<int64_t>& sb) {
   RESA_DISPATCH_ALL(dtype, "where", [&] {
     auto* o = static_cast<scalar_t*>(out);
     auto* c = static_cast<const scalar_t*>(cond);

@@ -65,10 +65,10 @@ int eigen_threads() {
 void check_dims(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
   RESA_CHECK(m >= 0 && n >= 0 && k >= 0, "[gemm] negative size m={} n={} k={}", m, n, k);
   const int64_t a_cols = ta ? m : k, b_cols = tb ? k : n;
-  RESA_CHECK(lda >= std::max<int64_t>(1, a_cols) && ldb >= std::max<int64_t>(1, b_cols) &&
-                 ldc >= std::max<int64_t>(1, n),
-             "[gemm] m={} n={} k={} (trans_a={}, trans_b={}): leading dims lda={} ldb={} ldc={} are too small", m, n,
-             k, ta, tb, lda, ldb, ldc);
+  RESA_CHECK(
+      lda >= std::max<int64_t>(1, a_cols) && ldb >= std::max<int64_t>(1, b_cols) && ldc >= std::max<int64_t>(1, n),
+      "[gemm] m={} n={} k={} (trans_a={}, trans_b={}): leading dims lda={} ldb={} ldc={} are too small", m, n, k, ta,
+      tb, lda, ldb, ldc);
   for (int64_t v : {m, n, k, lda, ldb, ldc})
     RESA_CHECK(v <= INT_MAX, "[gemm] m={} n={} k={} lda={} ldb={} ldc={}: OpenBLAS takes 32-bit sizes", m, n, k, lda,
                ldb, ldc);

@@ -25,8 +25,7 @@ void for_each_block(int64_t outer, int64_t inner, int64_t work_per_column, F&& f
 }
 
 template <typename T>
-void index_select_typed(int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index, const T* x,
-                        T* out) {
+void index_select_typed(int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index, const T* x, T* out) {
   for_each_block(outer, inner, k, [&](int64_t o, int64_t i0, int64_t b) {
     for (int64_t j = 0; j < k; ++j)
       std::memcpy(out + (o * k + j) * inner + i0, x + (o * n + index[j]) * inner + i0, sizeof(T) * b);
@@ -97,8 +96,8 @@ void gather_typed(int64_t dim, const std::vector<int64_t>& index_shape, const in
 }
 
 template <typename T>
-void scatter_add_typed(int64_t dim, const std::vector<int64_t>& index_shape, const int64_t* index, const T* src,
-                       T* dst, const std::vector<int64_t>& dst_strides) {
+void scatter_add_typed(int64_t dim, const std::vector<int64_t>& index_shape, const int64_t* index, const T* src, T* dst,
+                       const std::vector<int64_t>& dst_strides) {
   Lines lines(dim, index_shape, dst_strides);
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(lines.len, 1));
   parallel_for(lines.count, grain, [&](int64_t l0, int64_t l1) {
@@ -115,16 +114,16 @@ void scatter_add_typed(int64_t dim, const std::vector<int64_t>& index_shape, con
 
 }  // namespace
 
-void index_select(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index,
-                  const void* x, void* out) {
+void index_select(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index, const void* x,
+                  void* out) {
   RESA_DISPATCH_ALL(dtype, "index_select", [&] {
     index_select_typed<scalar_t>(outer, n, inner, k, index, static_cast<const scalar_t*>(x),
                                  static_cast<scalar_t*>(out));
   });
 }
 
-void index_add(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index,
-               const void* src, void* dst) {
+void index_add(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index, const void* src,
+               void* dst) {
   RESA_DISPATCH_ALL(dtype, "index_add", [&] {
     index_add_typed<scalar_t>(outer, n, inner, k, index, static_cast<const scalar_t*>(src),
                               static_cast<scalar_t*>(dst));
@@ -142,8 +141,8 @@ void gather(DType dtype, int64_t dim, const std::vector<int64_t>& index_shape, c
 void scatter_add(DType dtype, int64_t dim, const std::vector<int64_t>& index_shape, const int64_t* index,
                  const void* src, void* dst, const std::vector<int64_t>& dst_strides) {
   RESA_DISPATCH_ALL(dtype, "scatter_add", [&] {
-    scatter_add_typed<scalar_t>(dim, index_shape, index, static_cast<const scalar_t*>(src),
-                                static_cast<scalar_t*>(dst), dst_strides);
+    scatter_add_typed<scalar_t>(dim, index_shape, index, static_cast<const scalar_t*>(src), static_cast<scalar_t*>(dst),
+                                dst_strides);
   });
 }
 

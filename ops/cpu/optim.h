@@ -7,7 +7,6 @@
 
 namespace resa::cpu {
 
-
 // p: (n), g: (n), buf: (n) or null when momentum == 0.
 //   d = g + weight_decay * p
 //   buf = first ? d : momentum * buf + (1 - dampening) * d        (when momentum != 0)

@@ -60,9 +60,8 @@ void reduce_typed(ops::ReduceOp op, int64_t outer, int64_t r, int64_t inner, con
 }  // namespace
 
 void reduce(ops::ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* x, void* out) {
-  RESA_DISPATCH_FLOAT(dtype, "reduce", [&] {
-    reduce_typed<scalar_t>(op, outer, r, inner, static_cast<const scalar_t*>(x), out);
-  });
+  RESA_DISPATCH_FLOAT(dtype, "reduce",
+                      [&] { reduce_typed<scalar_t>(op, outer, r, inner, static_cast<const scalar_t*>(x), out); });
 }
 
 }  // namespace resa::cpu

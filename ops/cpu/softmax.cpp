@@ -210,8 +210,8 @@ void cross_entropy_soft_backward_typed(int64_t N, int64_t C, const T* g, const T
         for (int64_t c = 0; c < C; ++c) st += static_cast<double>(tr[c]);
         T* dr = dx + i * C;
         for (int64_t c = 0; c < C; ++c)
-          dr[c] = static_cast<T>(scale * (exp_t<T>(static_cast<double>(xr[c]) - lse[i]) * st -
-                                          static_cast<double>(tr[c])));
+          dr[c] =
+              static_cast<T>(scale * (exp_t<T>(static_cast<double>(xr[c]) - lse[i]) * st - static_cast<double>(tr[c])));
       }
       if (dt) {
         T* dr = dt + i * C;
@@ -245,31 +245,29 @@ void cross_entropy(DType dtype, int64_t N, int64_t C, const void* logits, const 
   });
 }
 
-void cross_entropy_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits,
-                            const int64_t* labels, const void* lse, void* dlogits) {
+void cross_entropy_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits, const int64_t* labels,
+                            const void* lse, void* dlogits) {
   RESA_DISPATCH_FLOAT(dtype, "cross_entropy_backward", [&] {
     cross_entropy_backward_typed<scalar_t>(N, C, static_cast<const scalar_t*>(g), static_cast<const scalar_t*>(logits),
-                                           labels, static_cast<const double*>(lse),
-                                           static_cast<scalar_t*>(dlogits));
+                                           labels, static_cast<const double*>(lse), static_cast<scalar_t*>(dlogits));
   });
 }
 
 void cross_entropy_soft(DType dtype, int64_t N, int64_t C, const void* logits, const void* target, void* loss,
                         void* lse) {
   RESA_DISPATCH_FLOAT(dtype, "cross_entropy_soft", [&] {
-    cross_entropy_soft_typed<scalar_t>(N, C, static_cast<const scalar_t*>(logits),
-                                       static_cast<const scalar_t*>(target), static_cast<scalar_t*>(loss),
-                                       static_cast<double*>(lse));
+    cross_entropy_soft_typed<scalar_t>(N, C, static_cast<const scalar_t*>(logits), static_cast<const scalar_t*>(target),
+                                       static_cast<scalar_t*>(loss), static_cast<double*>(lse));
   });
 }
 
 void cross_entropy_soft_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits,
                                  const void* target, const void* lse, void* dlogits, void* dtarget) {
   RESA_DISPATCH_FLOAT(dtype, "cross_entropy_soft_backward", [&] {
-    cross_entropy_soft_backward_typed<scalar_t>(
-        N, C, static_cast<const scalar_t*>(g), static_cast<const scalar_t*>(logits),
-        static_cast<const scalar_t*>(target), static_cast<const double*>(lse), static_cast<scalar_t*>(dlogits),
-        static_cast<scalar_t*>(dtarget));
+    cross_entropy_soft_backward_typed<scalar_t>(N, C, static_cast<const scalar_t*>(g),
+                                                static_cast<const scalar_t*>(logits),
+                                                static_cast<const scalar_t*>(target), static_cast<const double*>(lse),
+                                                static_cast<scalar_t*>(dlogits), static_cast<scalar_t*>(dtarget));
   });
 }
 

@@ -16,11 +16,10 @@ void softmax_backward(DType dtype, bool log, int64_t outer, int64_t n, int64_t i
                       void* dx);
 
 // logits: (N, C), labels: (N) int64 in [0, C) -> loss: () (mean), lse: (N)
-void cross_entropy(DType dtype, int64_t N, int64_t C, const void* logits, const int64_t* labels, void* loss,
-                   void* lse);
+void cross_entropy(DType dtype, int64_t N, int64_t C, const void* logits, const int64_t* labels, void* loss, void* lse);
 // g: (), logits: (N, C), labels: (N), lse: (N) -> dlogits: (N, C)
-void cross_entropy_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits,
-                            const int64_t* labels, const void* lse, void* dlogits);
+void cross_entropy_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits, const int64_t* labels,
+                            const void* lse, void* dlogits);
 
 // logits, target: (N, C) -> loss: () (mean over rows), lse: (N)
 void cross_entropy_soft(DType dtype, int64_t N, int64_t C, const void* logits, const void* target, void* loss,

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/runtime.h"
 
 namespace resa::cuda {
@@ -18,9 +18,14 @@ namespace {
 template <typename F>
 void dispatch_float(DType dt, const char* op, F&& f) {
   switch (dt) {
-    case DType::Float32: f(float{}); return;
-    case DType::Float64: f(double{}); return;
-    default: RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
+    case DType::Float32:
+      f(float{});
+      return;
+    case DType::Float64:
+      f(double{});
+      return;
+    default:
+      RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
   }
 }
 
@@ -58,9 +63,8 @@ Split split_for(int64_t c, int64_t m) {
 //   Mean: (x, 0); Deviation: ((x - center)^2, 0); Backward: (dy, dy * (x - center)).
 // out: (C, segs, 2).
 template <typename T, typename I, Sums S>
-__global__ void channel_sums_kernel(I n, I c, I l, I segs, I seg_len, const T* __restrict__ x,
-                                    const T* __restrict__ dy, const double* center_d, const T* center_t,
-                                    double* __restrict__ out) {
+__global__ void channel_sums_kernel(I n, I c, I l, I segs, I seg_len, const T* __restrict__ x, const T* __restrict__ dy,
+                                    const double* center_d, const T* center_t, double* __restrict__ out) {
   __shared__ double part[2][kBlock];
   const I ch = blockIdx.y, s = blockIdx.x;
   const I m = n * l, j0 = s * seg_len, j1 = min(m, j0 + seg_len);
@@ -109,8 +113,8 @@ __device__ __forceinline__ void total_of(const double* partial, int64_t ch, int6
 
 // scale/shift of y = x * scale + shift, in T as on the CPU.
 template <typename T>
-__device__ __forceinline__ void coefficients(const T* weight, const T* bias, int64_t ch, double mu, double is,
-                                             T* scale, T* shift) {
+__device__ __forceinline__ void coefficients(const T* weight, const T* bias, int64_t ch, double mu, double is, T* scale,
+                                             T* shift) {
   const double w = weight ? static_cast<double>(weight[ch]) : 1.0;
   scale[ch] = static_cast<T>(is * w);
   shift[ch] = static_cast<T>((bias ? static_cast<double>(bias[ch]) : 0.0) - mu * is * w);
@@ -214,8 +218,7 @@ void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* 
     with_index_type(n * c * l, [&](auto itag) {
       using I = decltype(itag);
       channel_sums_kernel<T, I, Sums::Deviation><<<grid, kBlock, 0, stream()>>>(
-          I(n), I(c), I(l), I(sp.segs), I(sp.seg_len), x, nullptr, mean_d.as<double>(), nullptr,
-          partial.as<double>());
+          I(n), I(c), I(l), I(sp.segs), I(sp.seg_len), x, nullptr, mean_d.as<double>(), nullptr, partial.as<double>());
     });
     RESA_CUDA_LAUNCH_CHECK("channel_sums_kernel");
     T* scale = coef.as<T>();
@@ -227,7 +230,7 @@ void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* 
     with_index_type(n * c * l, [&](auto itag) {
       using I = decltype(itag);
       normalize_kernel<T, I><<<grid_for(n * c * l), kBlock, 0, stream()>>>(I(n * c * l), I(c), I(l), x, scale,
-                                                                          scale + c, static_cast<T*>(y_));
+                                                                           scale + c, static_cast<T*>(y_));
     });
     RESA_CUDA_LAUNCH_CHECK("normalize_kernel");
   });
@@ -252,9 +255,8 @@ void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x
   });
 }
 
-void batch_norm_backward(DType dtype, int64_t n, int64_t c, int64_t l, const void* dy_, const void* x_,
-                         const void* w_, const void* mean_, const void* invstd_, bool training, void* dx_,
-                         void* dw_, void* db_) {
+void batch_norm_backward(DType dtype, int64_t n, int64_t c, int64_t l, const void* dy_, const void* x_, const void* w_,
+                         const void* mean_, const void* invstd_, bool training, void* dx_, void* dw_, void* db_) {
   dispatch_float(dtype, "batch_norm_backward", [&](auto tag) {
     using T = decltype(tag);
     const T* dy = static_cast<const T*>(dy_);
@@ -274,8 +276,8 @@ void batch_norm_backward(DType dtype, int64_t n, int64_t c, int64_t l, const voi
     });
     RESA_CUDA_LAUNCH_CHECK("channel_sums_kernel");
     backward_finalize_kernel<T><<<grid_for(c), kBlock, 0, stream()>>>(
-        c, sp.segs, double(m), training, partial.as<double>(), static_cast<const T*>(w_), invstd,
-        static_cast<T*>(dw_), static_cast<T*>(db_), coef.as<double>());
+        c, sp.segs, double(m), training, partial.as<double>(), static_cast<const T*>(w_), invstd, static_cast<T*>(dw_),
+        static_cast<T*>(db_), coef.as<double>());
     RESA_CUDA_LAUNCH_CHECK("backward_finalize_kernel");
     if (dx_) {
       with_index_type(n * c * l, [&](auto itag) {

@@ -1,7 +1,7 @@
 // CUDA kernels of synchronized batch norm. The two reductions run one block per channel, summing in
 // double in a fixed order (deterministic); the two elementwise kernels are grid-stride loops.
-#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/batchnorm_stats.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
 
 namespace resa::cuda {
 namespace {
@@ -64,8 +64,8 @@ __global__ void backward_reduce_kernel(int64_t n, int64_t c, int64_t l, const T*
 
 // x: (N, C, L) -> y: (N, C, L).
 template <typename T>
-__global__ void elemt_kernel(int64_t total, int64_t c, int64_t l, const T* x, const double* mean,
-                             const double* invstd, const T* weight, const T* bias, T* y) {
+__global__ void elemt_kernel(int64_t total, int64_t c, int64_t l, const T* x, const double* mean, const double* invstd,
+                             const T* weight, const T* bias, T* y) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t ch = (i / l) % c;
     const double a = invstd[ch] * (weight ? static_cast<double>(weight[ch]) : 1.0);
@@ -76,9 +76,9 @@ __global__ void elemt_kernel(int64_t total, int64_t c, int64_t l, const T* x, co
 
 // dy, x: (N, C, L) -> dx: (N, C, L).
 template <typename T>
-__global__ void backward_elemt_kernel(int64_t total, int64_t c, int64_t l, const T* dy, const T* x,
-                                      const double* mean, const double* invstd, const T* weight,
-                                      const double* mean_dy, const double* mean_dy_xhat, T* dx) {
+__global__ void backward_elemt_kernel(int64_t total, int64_t c, int64_t l, const T* dy, const T* x, const double* mean,
+                                      const double* invstd, const T* weight, const double* mean_dy,
+                                      const double* mean_dy_xhat, T* dx) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t ch = (i / l) % c;
     const double is = invstd[ch];

@@ -30,7 +30,10 @@ class DeviceBuffer {
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   void* get() const { return ptr_; }
-  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
 
  private:
   void* ptr_ = nullptr;
@@ -40,24 +43,22 @@ class DeviceBuffer {
 
 }  // namespace resa::cuda
 
-#define RESA_CUDA_CHECK(call)                                                          \
-  do {                                                                                 \
-    cudaError_t resa_err_ = (call);                                                    \
+#define RESA_CUDA_CHECK(call)                                                                    \
+  do {                                                                                           \
+    cudaError_t resa_err_ = (call);                                                              \
     if (resa_err_ != cudaSuccess) ::resa::cuda::fail_cuda(__FILE__, __LINE__, #call, resa_err_); \
   } while (0)
 
-#define RESA_CUBLAS_CHECK(call)                                                        \
-  do {                                                                                 \
-    cublasStatus_t resa_st_ = (call);                                                  \
-    if (resa_st_ != CUBLAS_STATUS_SUCCESS)                                             \
-      ::resa::cuda::fail_cublas(__FILE__, __LINE__, #call, resa_st_);                  \
+#define RESA_CUBLAS_CHECK(call)                                                                            \
+  do {                                                                                                     \
+    cublasStatus_t resa_st_ = (call);                                                                      \
+    if (resa_st_ != CUBLAS_STATUS_SUCCESS) ::resa::cuda::fail_cublas(__FILE__, __LINE__, #call, resa_st_); \
   } while (0)
 
 // After every kernel launch: reports a bad launch configuration (or an earlier asynchronous fault)
 // at the launch site, with the kernel's name.
-#define RESA_CUDA_LAUNCH_CHECK(kernel_name)                                            \
-  do {                                                                                 \
-    cudaError_t resa_err_ = cudaGetLastError();                                        \
-    if (resa_err_ != cudaSuccess)                                                      \
-      ::resa::cuda::fail_cuda(__FILE__, __LINE__, "launch of " kernel_name, resa_err_); \
+#define RESA_CUDA_LAUNCH_CHECK(kernel_name)                                                                         \
+  do {                                                                                                              \
+    cudaError_t resa_err_ = cudaGetLastError();                                                                     \
+    if (resa_err_ != cudaSuccess) ::resa::cuda::fail_cuda(__FILE__, __LINE__, "launch of " kernel_name, resa_err_); \
   } while (0)

@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <climits>
 
-#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/runtime.h"
 
 namespace resa::cuda {
@@ -26,9 +26,14 @@ constexpr int64_t kColElems = int64_t{1} << 25;
 template <typename F>
 void dispatch_float(DType dt, const char* op, F&& f) {
   switch (dt) {
-    case DType::Float32: f(float{}); return;
-    case DType::Float64: f(double{}); return;
-    default: RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
+    case DType::Float32:
+      f(float{});
+      return;
+    case DType::Float64:
+      f(double{});
+      return;
+    default:
+      RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
   }
 }
 
@@ -48,8 +53,8 @@ void gemm_rm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, i
     RESA_CUBLAS_CHECK(cublasGemmEx(h, ob, oa, int(n), int(m), int(k), &alpha, b, CUDA_R_32F, int(ldb), a, CUDA_R_32F,
                                    int(lda), &beta, c, CUDA_R_32F, int(ldc), compute, CUBLAS_GEMM_DEFAULT));
   } else {
-    RESA_CUBLAS_CHECK(cublasDgemm(h, ob, oa, int(n), int(m), int(k), &alpha, b, int(ldb), a, int(lda), &beta, c,
-                                  int(ldc)));
+    RESA_CUBLAS_CHECK(
+        cublasDgemm(h, ob, oa, int(n), int(m), int(k), &alpha, b, int(ldb), a, int(lda), &beta, c, int(ldc)));
   }
 }
 
@@ -60,8 +65,19 @@ template <typename I>
 struct Dims {
   I c, h, w, r, s, p, q, sh, sw, ph, pw, dh, dw;
   __device__ explicit Dims(const ConvShape& g)
-      : c(I(g.c)), h(I(g.h)), w(I(g.w)), r(I(g.r)), s(I(g.s)), p(I(g.p)), q(I(g.q)), sh(I(g.stride_h)),
-        sw(I(g.stride_w)), ph(I(g.pad_h)), pw(I(g.pad_w)), dh(I(g.dil_h)), dw(I(g.dil_w)) {}
+      : c(I(g.c)),
+        h(I(g.h)),
+        w(I(g.w)),
+        r(I(g.r)),
+        s(I(g.s)),
+        p(I(g.p)),
+        q(I(g.q)),
+        sh(I(g.stride_h)),
+        sw(I(g.stride_w)),
+        ph(I(g.pad_h)),
+        pw(I(g.pad_w)),
+        dh(I(g.dil_h)),
+        dw(I(g.dil_w)) {}
 };
 
 #define RESA_CONV_LOOP(I, t, total) \
@@ -200,15 +216,15 @@ void conv2d_forward(DType dtype, const ConvShape& g, const void* x_, const void*
       const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
       with_index_type(g, gs, [&](auto itag) {
         using I = decltype(itag);
-        im2col_kernel<T, I><<<im2col_grid(crs, ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w,
-                                                                         col.as<T>());
+        im2col_kernel<T, I>
+            <<<im2col_grid(crs, ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w, col.as<T>());
       });
       RESA_CUDA_LAUNCH_CHECK("im2col_kernel");
       gemm_rm<T>("conv2d", false, false, g.k, ld, crs, w, crs, col.as<T>(), ld, T(0), out.as<T>(), ld);
       with_index_type(g, gs, [&](auto itag) {
         using I = decltype(itag);
-        scatter_images_kernel<T, I><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq), out.as<T>(),
-                                                                                b, y + n * g.k * pq);
+        scatter_images_kernel<T, I>
+            <<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq), out.as<T>(), b, y + n * g.k * pq);
       });
       RESA_CUDA_LAUNCH_CHECK("scatter_images_kernel");
     }
@@ -227,15 +243,15 @@ void conv2d_backward_input(DType dtype, const ConvShape& g, const void* dy_, con
       const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
       with_index_type(g, gs, [&](auto itag) {
         using I = decltype(itag);
-        gather_images_kernel<T, I><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq),
-                                                                               dy + n * g.k * pq, dyg.as<T>());
+        gather_images_kernel<T, I>
+            <<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq), dy + n * g.k * pq, dyg.as<T>());
       });
       RESA_CUDA_LAUNCH_CHECK("gather_images_kernel");
       gemm_rm<T>("conv2d_backward_input", true, false, crs, ld, g.k, w, crs, dyg.as<T>(), ld, T(0), col.as<T>(), ld);
       with_index_type(g, gs, [&](auto itag) {
         using I = decltype(itag);
-        col2im_kernel<T, I><<<grid_for(gs * g.c * g.h * g.w), kBlock, 0, stream()>>>(g, I(gs), col.as<T>(),
-                                                                                   dx + n * g.c * g.h * g.w);
+        col2im_kernel<T, I>
+            <<<grid_for(gs * g.c * g.h * g.w), kBlock, 0, stream()>>>(g, I(gs), col.as<T>(), dx + n * g.c * g.h * g.w);
       });
       RESA_CUDA_LAUNCH_CHECK("col2im_kernel");
     }
@@ -257,10 +273,10 @@ void conv2d_backward_weight(DType dtype, const ConvShape& g, const void* x_, con
         const int64_t gs = std::min(gmax, g.n - n), ld = gs * pq;
         with_index_type(g, gs, [&](auto itag) {
           using I = decltype(itag);
-          im2col_kernel<T, I><<<im2col_grid(crs, ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w,
-                                                                           col.as<T>());
-          gather_images_kernel<T, I><<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq),
-                                                                                 dy + n * g.k * pq, dyg.as<T>());
+          im2col_kernel<T, I>
+              <<<im2col_grid(crs, ld), kBlock, 0, stream()>>>(g, I(gs), x + n * g.c * g.h * g.w, col.as<T>());
+          gather_images_kernel<T, I>
+              <<<grid_for(g.k * ld), kBlock, 0, stream()>>>(I(gs), I(g.k), I(pq), dy + n * g.k * pq, dyg.as<T>());
         });
         RESA_CUDA_LAUNCH_CHECK("im2col_kernel");
         RESA_CUDA_LAUNCH_CHECK("gather_images_kernel");

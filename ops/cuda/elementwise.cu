@@ -1,8 +1,8 @@
 // CUDA elementwise kernels: binary ops with broadcasting, unary ops, where, strided dtype-converting copy.
 // The unary and binary formulas are the rows of the op tables (ops/elementwise_ops.h), the CPU's too,
 // evaluated with CUDA's math library (DeviceMath), so both backends agree to the last few ulps of it.
-#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
 
 namespace resa::cuda {
 namespace {
@@ -26,15 +26,19 @@ struct DeviceMath {
   static __host__ __device__ __forceinline__ double pow(double x, double p) { return ::pow(x, p); }
   // std::max / std::min exactly: NaN in the first argument stays NaN.
   template <typename T>
-  static __host__ __device__ __forceinline__ T max(T a, T b) { return a < b ? b : a; }
+  static __host__ __device__ __forceinline__ T max(T a, T b) {
+    return a < b ? b : a;
+  }
   template <typename T>
-  static __host__ __device__ __forceinline__ T min(T a, T b) { return b < a ? b : a; }
+  static __host__ __device__ __forceinline__ T min(T a, T b) {
+    return b < a ? b : a;
+  }
 };
 
 // ---- kernels ----
 template <typename T, typename F>
-__global__ void binary_flat_kernel(int64_t n, T* __restrict__ out, const T* __restrict__ a,
-                                   const T* __restrict__ b, F f) {
+__global__ void binary_flat_kernel(int64_t n, T* __restrict__ out, const T* __restrict__ a, const T* __restrict__ b,
+                                   F f) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     out[i] = f(a[i], b[i]);
 }
@@ -99,7 +103,8 @@ template <typename T>
 void binary_typed(BinaryOp op, const Geometry<3>& g, T* out, const T* a, const T* b) {
   switch (op) {
 #define RESA_CUDA_BINARY_CASE_(Name, str, formula) \
-  case BinaryOp::Name: return launch_binary<T, BinaryOp::Name>(g, out, a, b);
+  case BinaryOp::Name:                             \
+    return launch_binary<T, BinaryOp::Name>(g, out, a, b);
     RESA_BINARY_OPS(RESA_CUDA_BINARY_CASE_)
 #undef RESA_CUDA_BINARY_CASE_
   }
@@ -118,7 +123,8 @@ void unary_typed(UnaryOp op, int64_t n, T* out, const T* x, double p0d, double p
   if (ops::unary_square_fast_path(op, p0d)) return launch_unary(n, out, x, ops::SquareFn<T>{});
   switch (op) {
 #define RESA_CUDA_UNARY_CASE_(Name, str, formula) \
-  case UnaryOp::Name: return launch_unary(n, out, x, ops::UnaryFn<T, DeviceMath, UnaryOp::Name>{p0, p1});
+  case UnaryOp::Name:                             \
+    return launch_unary(n, out, x, ops::UnaryFn<T, DeviceMath, UnaryOp::Name>{p0, p1});
     RESA_UNARY_OPS(RESA_CUDA_UNARY_CASE_)
 #undef RESA_CUDA_UNARY_CASE_
   }
@@ -157,8 +163,8 @@ void unary(ops::UnaryOp op, DType dtype, int64_t n, void* out, const void* x, do
   });
 }
 
-void where(DType dtype, const Dims& shape, void* out, const void* cond, const Dims& sc, const void* a,
-           const Dims& sa, const void* b, const Dims& sb) {
+void where(DType dtype, const Dims& shape, void* out, const void* cond, const Dims& sc, const void* a, const Dims& sa,
+           const void* b, const Dims& sb) {
   Dims so = contiguous_strides(shape);
   auto g = make_geometry<4>(shape, {&so, &sc, &sa, &sb}, "where");
   if (g.numel == 0) return;
@@ -180,9 +186,8 @@ void copy(const Dims& shape, void* dst, DType dst_dtype, const Dims& sd, const v
   auto g = make_geometry<2>(shape, {&sd, &ss}, "copy_");
   RESA_DISPATCH_ALL(dst_dtype, "copy_", [&] {
     using D = scalar_t;
-    RESA_DISPATCH_ALL(src_dtype, "copy_", [&] {
-      copy_typed<D, scalar_t>(g, static_cast<D*>(dst), static_cast<const scalar_t*>(src));
-    });
+    RESA_DISPATCH_ALL(src_dtype, "copy_",
+                      [&] { copy_typed<D, scalar_t>(g, static_cast<D*>(dst), static_cast<const scalar_t*>(src)); });
   });
 }
 

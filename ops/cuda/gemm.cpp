@@ -15,8 +15,10 @@ void gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
           int64_t a_offset, int64_t lda, const void* b_base, int64_t b_offset, int64_t ldb, void* out,
           int64_t out_offset, int64_t ldc) {
   for (int64_t v : {m, n, k, lda, ldb, ldc})
-    RESA_CHECK(v >= 0 && v <= INT_MAX, "[matmul] CUDA GEMM sizes must fit in 32 bits: m={} n={} k={} lda={} ldb={} "
-               "ldc={}", m, n, k, lda, ldb, ldc);
+    RESA_CHECK(v >= 0 && v <= INT_MAX,
+               "[matmul] CUDA GEMM sizes must fit in 32 bits: m={} n={} k={} lda={} ldb={} "
+               "ldc={}",
+               m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -31,8 +33,8 @@ void gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
       float* c = static_cast<float*>(out) + out_offset;
       // Explicit compute type: plain FP32 unless TF32 was asked for (NVIDIA_TF32_OVERRIDE aside).
       const cublasComputeType_t compute = allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-      RESA_CUBLAS_CHECK(cublasGemmEx(h, op_b, op_a, in, im, ik, &alpha, b, CUDA_R_32F, ildb, a, CUDA_R_32F, ilda,
-                                     &beta, c, CUDA_R_32F, ildc, compute, CUBLAS_GEMM_DEFAULT));
+      RESA_CUBLAS_CHECK(cublasGemmEx(h, op_b, op_a, in, im, ik, &alpha, b, CUDA_R_32F, ildb, a, CUDA_R_32F, ilda, &beta,
+                                     c, CUDA_R_32F, ildc, compute, CUBLAS_GEMM_DEFAULT));
       return;
     }
     case DType::Float64: {

@@ -2,8 +2,8 @@
 // The accumulating ops (index_add, scatter_add) give each thread one position outside the indexed dim
 // and walk the indexed dim in order, as the CPU does: no atomics, so repeated indices add up in the
 // same order and the result is deterministic and equal to the CPU's.
-#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
 
 namespace resa::cuda {
 namespace {
@@ -36,8 +36,8 @@ __global__ void index_add_kernel(int64_t outer, int64_t n, int64_t inner, int64_
 struct IndexGeometry {
   int ndim;
   int dim;
-  int64_t sizes[kMaxDims];     // index shape
-  int64_t strides[kMaxDims];   // of x (gather) or dst (scatter_add)
+  int64_t sizes[kMaxDims];    // index shape
+  int64_t strides[kMaxDims];  // of x (gather) or dst (scatter_add)
 };
 
 IndexGeometry make_index_geometry(int64_t dim, const Dims& index_shape, const Dims& strides, const char* op) {
@@ -128,7 +128,7 @@ void gather(DType dtype, int64_t dim, const Dims& index_shape, const int64_t* in
   IndexGeometry g = make_index_geometry(dim, index_shape, x_strides, "gather");
   RESA_DISPATCH_ALL(dtype, "gather", [&] {
     gather_kernel<<<grid_for(total), kBlock, 0, stream()>>>(g, total, index, static_cast<const scalar_t*>(x),
-                                                             static_cast<scalar_t*>(out));
+                                                            static_cast<scalar_t*>(out));
     RESA_CUDA_LAUNCH_CHECK("gather_kernel");
   });
 }
@@ -141,7 +141,7 @@ void scatter_add(DType dtype, int64_t dim, const Dims& index_shape, const int64_
   const int64_t lines = index_shape.empty() ? 1 : total / index_shape[static_cast<size_t>(dim)];
   RESA_DISPATCH_ALL(dtype, "scatter_add", [&] {
     scatter_add_kernel<<<grid_for(lines), kBlock, 0, stream()>>>(g, lines, index, static_cast<const scalar_t*>(src),
-                                                                  static_cast<scalar_t*>(dst));
+                                                                 static_cast<scalar_t*>(dst));
     RESA_CUDA_LAUNCH_CHECK("scatter_add_kernel");
   });
 }

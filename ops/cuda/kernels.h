@@ -48,11 +48,10 @@ void softmax(DType dtype, bool log, int64_t outer, int64_t n, int64_t inner, con
 void softmax_backward(DType dtype, bool log, int64_t outer, int64_t n, int64_t inner, const void* g, const void* y,
                       void* dx);
 // logits: (N, C), labels: (N) int64 in [0, C) (checked by the caller) -> loss: () (mean), lse: (N) float64
-void cross_entropy(DType dtype, int64_t N, int64_t C, const void* logits, const int64_t* labels, void* loss,
-                   void* lse);
+void cross_entropy(DType dtype, int64_t N, int64_t C, const void* logits, const int64_t* labels, void* loss, void* lse);
 // g: (), logits: (N, C), labels: (N), lse: (N) -> dlogits: (N, C)
-void cross_entropy_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits,
-                            const int64_t* labels, const void* lse, void* dlogits);
+void cross_entropy_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits, const int64_t* labels,
+                            const void* lse, void* dlogits);
 // logits, target: (N, C) -> loss: () (mean over rows), lse: (N) float64
 void cross_entropy_soft(DType dtype, int64_t N, int64_t C, const void* logits, const void* target, void* loss,
                         void* lse);
@@ -62,11 +61,11 @@ void cross_entropy_soft_backward(DType dtype, int64_t N, int64_t C, const void* 
 
 // ---- indexing (ops/cpu/index.h); indices are device pointers, bounds-checked by the caller ----
 // x: (outer, n, inner), index: (k) in [0, n) -> out: (outer, k, inner)
-void index_select(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index,
-                  const void* x, void* out);
+void index_select(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index, const void* x,
+                  void* out);
 // dst: (outer, n, inner) += src: (outer, k, inner) at index (k); deterministic, in the CPU's order.
-void index_add(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index,
-               const void* src, void* dst);
+void index_add(DType dtype, int64_t outer, int64_t n, int64_t inner, int64_t k, const int64_t* index, const void* src,
+               void* dst);
 // index: index_shape contiguous, x read through x_strides -> out: index_shape contiguous.
 void gather(DType dtype, int64_t dim, const std::vector<int64_t>& index_shape, const int64_t* index, const void* x,
             const std::vector<int64_t>& x_strides, void* out);
@@ -80,8 +79,7 @@ void conv2d_forward(DType dtype, const ops::ConvShape& g, const void* x, const v
 // dy: (N, K, P, Q), w: (K, C, R, S) -> dx: (N, C, H, W)
 void conv2d_backward_input(DType dtype, const ops::ConvShape& g, const void* dy, const void* w, void* dx);
 // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C, R, S) or null (x may then be null), db: (K) or null
-void conv2d_backward_weight(DType dtype, const ops::ConvShape& g, const void* x, const void* dy, void* dw,
-                            void* db);
+void conv2d_backward_weight(DType dtype, const ops::ConvShape& g, const void* x, const void* dy, void* dw, void* db);
 
 // ---- 2-D pooling (ops/cpu/pool.h) ----
 // x: (planes, H, W) -> y, idx: (planes, P, Q); idx is the flat h * W + w of the first maximum (NaN wins).
@@ -96,13 +94,12 @@ void avg_pool2d_backward(DType dtype, const ops::PoolShape& g, const void* dy, v
 // ---- batch normalisation (ops/cpu/batchnorm.h) over (N, C, L); per-channel sums in double ----
 // x: (N, C, L), weight, bias: (C) or null -> y, and the batch mean, invstd: (C); running_mean/var (C) or
 // null, updated in place (unbiased variance).
-void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
-                      const void* bias, double eps, double momentum, void* y, void* mean, void* invstd,
-                      void* running_mean, void* running_var);
+void batch_norm_train(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight, const void* bias,
+                      double eps, double momentum, void* y, void* mean, void* invstd, void* running_mean,
+                      void* running_var);
 // x: (N, C, L), running_mean, running_var: (C) -> y: (N, C, L), mean, invstd: (C) used.
-void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight,
-                     const void* bias, const void* running_mean, const void* running_var, double eps, void* y,
-                     void* mean, void* invstd);
+void batch_norm_eval(DType dtype, int64_t n, int64_t c, int64_t l, const void* x, const void* weight, const void* bias,
+                     const void* running_mean, const void* running_var, double eps, void* y, void* mean, void* invstd);
 // dy, x: (N, C, L), weight (C) or null, mean, invstd: (C) -> dx (N, C, L), dweight, dbias (C); any may be null.
 void batch_norm_backward(DType dtype, int64_t n, int64_t c, int64_t l, const void* dy, const void* x,
                          const void* weight, const void* mean, const void* invstd, bool training, void* dx,

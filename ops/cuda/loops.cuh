@@ -35,8 +35,8 @@ struct Geometry {
   int64_t numel = 1;
   int64_t sizes[kMaxDims];
   int64_t strides[N][kMaxDims];
-  bool flat = false;         // one dim and unit strides everywhere: offset == linear index
-  bool fits_32bit = false;   // numel and every offset below 2^31: 32-bit index arithmetic
+  bool flat = false;        // one dim and unit strides everywhere: offset == linear index
+  bool fits_32bit = false;  // numel and every offset below 2^31: 32-bit index arithmetic
 
   // Element offsets of `linear` (row-major over sizes) in each operand. I is int32 or int64.
   template <typename I>

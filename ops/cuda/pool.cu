@@ -4,8 +4,8 @@
 // input that is the maximum of several overlapping windows gets its terms in no fixed order (a few ulps).
 #include <algorithm>
 
-#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
 
 namespace resa::cuda {
 namespace {
@@ -15,9 +15,14 @@ using ops::PoolShape;
 template <typename F>
 void dispatch_float(DType dt, const char* op, F&& f) {
   switch (dt) {
-    case DType::Float32: f(float{}); return;
-    case DType::Float64: f(double{}); return;
-    default: RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
+    case DType::Float32:
+      f(float{});
+      return;
+    case DType::Float64:
+      f(double{});
+      return;
+    default:
+      RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
   }
 }
 
@@ -98,8 +103,8 @@ __global__ void avg_pool_backward_kernel(PoolShape g, const T* __restrict__ dy, 
 void max_pool2d_forward(DType dtype, const PoolShape& g, const void* x, void* y, int64_t* idx) {
   dispatch_float(dtype, "max_pool2d", [&](auto tag) {
     using T = decltype(tag);
-    max_pool_kernel<T><<<grid_for(g.planes * g.p * g.q), kBlock, 0, stream()>>>(g, static_cast<const T*>(x),
-                                                                              static_cast<T*>(y), idx);
+    max_pool_kernel<T>
+        <<<grid_for(g.planes * g.p * g.q), kBlock, 0, stream()>>>(g, static_cast<const T*>(x), static_cast<T*>(y), idx);
     RESA_CUDA_LAUNCH_CHECK("max_pool_kernel");
   });
 }
@@ -108,8 +113,8 @@ void max_pool2d_backward(DType dtype, const PoolShape& g, const void* dy, const 
   dispatch_float(dtype, "max_pool2d_backward", [&](auto tag) {
     using T = decltype(tag);
     RESA_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(T) * g.planes * g.h * g.w, stream()));
-    max_pool_backward_kernel<T><<<grid_for(g.planes * g.p * g.q), kBlock, 0, stream()>>>(
-        g, static_cast<const T*>(dy), idx, static_cast<T*>(dx));
+    max_pool_backward_kernel<T><<<grid_for(g.planes * g.p * g.q), kBlock, 0, stream()>>>(g, static_cast<const T*>(dy),
+                                                                                         idx, static_cast<T*>(dx));
     RESA_CUDA_LAUNCH_CHECK("max_pool_backward_kernel");
   });
 }
@@ -117,8 +122,8 @@ void max_pool2d_backward(DType dtype, const PoolShape& g, const void* dy, const 
 void avg_pool2d_forward(DType dtype, const PoolShape& g, const void* x, void* y) {
   dispatch_float(dtype, "avg_pool2d", [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_kernel<T><<<grid_for(g.planes * g.p * g.q), kBlock, 0, stream()>>>(g, static_cast<const T*>(x),
-                                                                              static_cast<T*>(y));
+    avg_pool_kernel<T>
+        <<<grid_for(g.planes * g.p * g.q), kBlock, 0, stream()>>>(g, static_cast<const T*>(x), static_cast<T*>(y));
     RESA_CUDA_LAUNCH_CHECK("avg_pool_kernel");
   });
 }
@@ -126,8 +131,8 @@ void avg_pool2d_forward(DType dtype, const PoolShape& g, const void* x, void* y)
 void avg_pool2d_backward(DType dtype, const PoolShape& g, const void* dy, void* dx) {
   dispatch_float(dtype, "avg_pool2d_backward", [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_backward_kernel<T><<<grid_for(g.planes * g.h * g.w), kBlock, 0, stream()>>>(
-        g, static_cast<const T*>(dy), static_cast<T*>(dx));
+    avg_pool_backward_kernel<T>
+        <<<grid_for(g.planes * g.h * g.w), kBlock, 0, stream()>>>(g, static_cast<const T*>(dy), static_cast<T*>(dx));
     RESA_CUDA_LAUNCH_CHECK("avg_pool_backward_kernel");
   });
 }

@@ -10,8 +10,8 @@
 // pairs are folded by a second, one-thread-per-output pass.
 #include <cfloat>
 
-#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
 
 namespace resa::cuda {
 namespace {
@@ -27,9 +27,12 @@ enum class Fold { Sum, Max, Min };
 
 template <Fold F>
 __device__ __forceinline__ Acc identity() {
-  if constexpr (F == Fold::Sum) return {0.0, 0};
-  else if constexpr (F == Fold::Max) return {-INFINITY, INT64_MAX};
-  else return {INFINITY, INT64_MAX};
+  if constexpr (F == Fold::Sum)
+    return {0.0, 0};
+  else if constexpr (F == Fold::Max)
+    return {-INFINITY, INT64_MAX};
+  else
+    return {INFINITY, INT64_MAX};
 }
 
 // Order-independent combine: NaN wins (the first NaN), else the larger (smaller) value, ties to the
@@ -92,8 +95,8 @@ struct PartialOut {
 // One thread per (o, i, segment). x: (outer, r, inner); output position ((o * segs) + s) * inner + i,
 // which for segs == 1 is the final (outer, inner) layout.
 template <Fold F, typename In, typename Out>
-__global__ void reduce_thread_kernel(const In* __restrict__ x, int64_t outer, int64_t r, int64_t inner,
-                                     int64_t segs, int64_t seg_len, Out out) {
+__global__ void reduce_thread_kernel(const In* __restrict__ x, int64_t outer, int64_t r, int64_t inner, int64_t segs,
+                                     int64_t seg_len, Out out) {
   const int64_t total = outer * segs * inner;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
     int64_t i = t % inner;
@@ -217,8 +220,8 @@ void run_reduce(ReduceOp op, int64_t outer, int64_t r, int64_t inner, const T* x
   // Partials (outer, segs, inner), folded by the one-thread-per-output kernel.
   DeviceBuffer partial(static_cast<size_t>(outer * segs * inner) * sizeof(Acc));
   launch_first(PartialOut{partial.as<Acc>()});
-  reduce_thread_kernel<F><<<grid_for(outputs), kBlock, 0, st>>>(partial.as<Acc>(), outer, segs, inner, int64_t{1},
-                                                                   segs, fin);
+  reduce_thread_kernel<F>
+      <<<grid_for(outputs), kBlock, 0, st>>>(partial.as<Acc>(), outer, segs, inner, int64_t{1}, segs, fin);
   RESA_CUDA_LAUNCH_CHECK("reduce_thread_kernel (second pass)");
 }
 
@@ -229,10 +232,13 @@ void reduce(ops::ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inn
     const auto* px = static_cast<const scalar_t*>(x);
     switch (op) {
       case ReduceOp::Sum:
-      case ReduceOp::Mean: return run_reduce<scalar_t, Fold::Sum>(op, outer, r, inner, px, out);
+      case ReduceOp::Mean:
+        return run_reduce<scalar_t, Fold::Sum>(op, outer, r, inner, px, out);
       case ReduceOp::Max:
-      case ReduceOp::ArgMax: return run_reduce<scalar_t, Fold::Max>(op, outer, r, inner, px, out);
-      case ReduceOp::Min: return run_reduce<scalar_t, Fold::Min>(op, outer, r, inner, px, out);
+      case ReduceOp::ArgMax:
+        return run_reduce<scalar_t, Fold::Max>(op, outer, r, inner, px, out);
+      case ReduceOp::Min:
+        return run_reduce<scalar_t, Fold::Min>(op, outer, r, inner, px, out);
     }
   });
 }

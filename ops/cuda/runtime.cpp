@@ -17,8 +17,7 @@
 namespace resa::cuda {
 
 [[noreturn]] void fail_cuda(const char* file, int line, const char* call, cudaError_t err) {
-  RESA_FAIL("[cuda] {}:{}: {} failed: {} ({})", file, line, call, cudaGetErrorString(err),
-            cudaGetErrorName(err));
+  RESA_FAIL("[cuda] {}:{}: {} failed: {} ({})", file, line, call, cudaGetErrorString(err), cudaGetErrorName(err));
 }
 
 [[noreturn]] void fail_cublas(const char* file, int line, const char* call, cublasStatus_t status) {
@@ -48,8 +47,7 @@ void check_device_index(int device) {
   int n = device_count();
   RESA_CHECK(n > 0, "[cuda] no CUDA device is available (no driver or no GPU on this machine); cannot use cuda:{}",
              device);
-  RESA_CHECK(device >= 0 && device < n, "[cuda] cuda:{} does not exist: this machine has {} CUDA device(s)", device,
-             n);
+  RESA_CHECK(device >= 0 && device < n, "[cuda] cuda:{} does not exist: this machine has {} CUDA device(s)", device, n);
 }
 
 // Makes `device` current for the scope and restores the previous one.
@@ -106,7 +104,7 @@ size_t bucket_size(size_t n) {
 struct DevicePool {
   std::mutex mu;
   std::map<size_t, std::vector<void*>> free_blocks;  // bucket size -> cached blocks
-  std::unordered_map<void*, size_t> live;           // block -> bucket size
+  std::unordered_map<void*, size_t> live;            // block -> bucket size
   AllocatorStats stats;
 };
 
@@ -392,7 +390,7 @@ class PinnedAllocator final : public Allocator {
   }
 
   std::mutex mu_;
-  Blocks blocks_;                               // every block made and not yet released, by start address
+  Blocks blocks_;                              // every block made and not yet released, by start address
   std::map<size_t, std::vector<void*>> free_;  // bucket size -> cached blocks, oldest first
   AllocatorStats stats_;
   size_t limit_ = pinned_cache_limit_from_env();
@@ -447,8 +445,9 @@ void copy_bytes(void* dst, bool dst_is_cuda, const void* src, bool src_is_cuda, 
   if (dst_is_cuda && pinned_instance().copy_to_device(dst, src, n, s, current_device())) return;
   // Into pinned memory: a copy on another device's stream may still be reading the buffer.
   if (!dst_is_cuda) pinned_instance().wait(dst);
-  cudaMemcpyKind kind = dst_is_cuda ? cudaMemcpyHostToDevice : src_is_cuda ? cudaMemcpyDeviceToHost
-                                                                           : cudaMemcpyHostToHost;
+  cudaMemcpyKind kind = dst_is_cuda   ? cudaMemcpyHostToDevice
+                        : src_is_cuda ? cudaMemcpyDeviceToHost
+                                      : cudaMemcpyHostToHost;
   RESA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, kind, s));
   RESA_CUDA_CHECK(cudaStreamSynchronize(s));
 }
@@ -488,7 +487,9 @@ const backend::DeviceBackend kBackend{
     [] { return caching_allocator(); },
     []() -> Allocator* { return device_count() > 0 ? pinned_allocator() : nullptr; },
     [](const void* ptr) { wait_host_buffer(ptr); },
-    [](void* dst, Device dd, const void* src, Device sd, size_t n) { copy_bytes(dst, dd.is_cuda(), src, sd.is_cuda(), n); },
+    [](void* dst, Device dd, const void* src, Device sd, size_t n) {
+      copy_bytes(dst, dd.is_cuda(), src, sd.is_cuda(), n);
+    },
     [] { synchronize(); },
 };
 [[maybe_unused]] const bool kRegistered = (backend::register_cuda(&kBackend), true);

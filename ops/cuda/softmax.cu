@@ -3,8 +3,8 @@
 //   inner == 1 (the dim is innermost): a warp per row (n <= 1024) or a block per row;
 //   inner > 1: one thread per (outer, inner) column, reading down the dim (coalesced across inner).
 // The mean over rows of the cross-entropies is summed by one block in a fixed order (deterministic).
-#include "resa/ops/cuda/loops.cuh"  // first: see there
 #include "resa/ops/cuda/kernels.h"
+#include "resa/ops/cuda/loops.cuh"  // first: see there
 
 #include <type_traits>
 
@@ -94,7 +94,8 @@ __global__ void softmax_cols_kernel(bool log, int64_t outer, int64_t n, int64_t 
     for (int64_t k = 0; k < n; ++k) s += exp_t<T>(static_cast<double>(x[base + k * inner]) - m);
     if (log) {
       const double shift = m + ::log(s);
-      for (int64_t k = 0; k < n; ++k) y[base + k * inner] = static_cast<T>(static_cast<double>(x[base + k * inner]) - shift);
+      for (int64_t k = 0; k < n; ++k)
+        y[base + k * inner] = static_cast<T>(static_cast<double>(x[base + k * inner]) - shift);
     } else {
       const double inv = 1.0 / s;
       for (int64_t k = 0; k < n; ++k)
@@ -130,8 +131,8 @@ __global__ void softmax_backward_rows_kernel(bool log, int64_t rows, int64_t n, 
 }
 
 template <typename T>
-__global__ void softmax_backward_cols_kernel(bool log, int64_t outer, int64_t n, int64_t inner,
-                                             const T* __restrict__ g, const T* __restrict__ y, T* __restrict__ dx) {
+__global__ void softmax_backward_cols_kernel(bool log, int64_t outer, int64_t n, int64_t inner, const T* __restrict__ g,
+                                             const T* __restrict__ y, T* __restrict__ dx) {
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < outer * inner;
        t += int64_t(gridDim.x) * blockDim.x) {
     const int64_t base = (t / inner) * n * inner + t % inner;
@@ -278,7 +279,7 @@ void cross_entropy_forward(int64_t N, int64_t C, const T* x, const int64_t* labe
   DeviceBuffer per_row(static_cast<size_t>(N) * sizeof(double));
   int group = row_group(C);
   cross_entropy_rows_kernel<<<row_grid(N, group), kBlock, 0, stream()>>>(N, C, x, labels, target, lse,
-                                                                          per_row.as<double>(), group);
+                                                                         per_row.as<double>(), group);
   RESA_CUDA_LAUNCH_CHECK("cross_entropy_rows_kernel");
   mean_kernel<<<1, kBlock, 0, stream()>>>(N, per_row.as<double>(), loss);
   RESA_CUDA_LAUNCH_CHECK("mean_kernel");
@@ -293,8 +294,8 @@ void cross_entropy(DType dtype, int64_t N, int64_t C, const void* logits, const 
   });
 }
 
-void cross_entropy_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits,
-                            const int64_t* labels, const void* lse, void* dlogits) {
+void cross_entropy_backward(DType dtype, int64_t N, int64_t C, const void* g, const void* logits, const int64_t* labels,
+                            const void* lse, void* dlogits) {
   RESA_DISPATCH_FLOAT(dtype, "cross_entropy_backward", [&] {
     cross_entropy_backward_kernel<<<grid_for(N * C), kBlock, 0, stream()>>>(
         N, C, static_cast<const scalar_t*>(g), static_cast<const scalar_t*>(logits), labels,

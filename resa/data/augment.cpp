@@ -33,8 +33,10 @@ std::vector<Taps> make_taps(int64_t in_size, int64_t out_size, Interp interp) {
       float l1 = src - static_cast<float>(i0);
       int64_t i1 = i0 < in_size - 1 ? i0 + 1 : i0;
       t.n = 2;
-      t.idx[0] = i0; t.idx[1] = i1;
-      t.w[0] = 1.f - l1; t.w[1] = l1;
+      t.idx[0] = i0;
+      t.idx[1] = i1;
+      t.w[0] = 1.f - l1;
+      t.w[1] = l1;
     } else {
       float fl = std::floor(src);
       auto i0 = static_cast<int64_t>(fl);
@@ -63,7 +65,8 @@ void resized_crop(const Image& img, const CropBox& box, int64_t out_h, int64_t o
              box.height, box.width, img.height, img.width);
   RESA_CHECK(out_h > 0 && out_w > 0, "[resized_crop] output size {} x {} must be positive", out_h, out_w);
   RESA_CHECK(img.pixels.size() == static_cast<size_t>(img.channels * img.height * img.width),
-             "[resized_crop] image has {} bytes for ({}, {}, {})", img.pixels.size(), img.channels, img.height, img.width);
+             "[resized_crop] image has {} bytes for ({}, {}, {})", img.pixels.size(), img.channels, img.height,
+             img.width);
   const int64_t C = img.channels, H = img.height, W = img.width;
   auto tx = make_taps(box.width, out_w, interp);
   auto ty = make_taps(box.height, out_h, interp);
@@ -311,10 +314,18 @@ JitterParams sample_jitter(Generator& g, const JitterConfig& cfg) {
 void apply_jitter(float* img, int64_t c, int64_t h, int64_t w, const JitterParams& p) {
   for (int op : p.order) {
     switch (op) {
-      case 0: if (p.brightness != 1.0) adjust_brightness(img, c, h, w, p.brightness); break;
-      case 1: if (p.contrast != 1.0) adjust_contrast(img, c, h, w, p.contrast); break;
-      case 2: if (p.saturation != 1.0) adjust_saturation(img, c, h, w, p.saturation); break;
-      default: if (p.hue != 0.0) adjust_hue(img, c, h, w, p.hue); break;
+      case 0:
+        if (p.brightness != 1.0) adjust_brightness(img, c, h, w, p.brightness);
+        break;
+      case 1:
+        if (p.contrast != 1.0) adjust_contrast(img, c, h, w, p.contrast);
+        break;
+      case 2:
+        if (p.saturation != 1.0) adjust_saturation(img, c, h, w, p.saturation);
+        break;
+      default:
+        if (p.hue != 0.0) adjust_hue(img, c, h, w, p.hue);
+        break;
     }
   }
 }

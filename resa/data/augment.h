@@ -51,7 +51,8 @@ void solarize(float* img, int64_t c, int64_t h, int64_t w, float threshold);
 // Separable Gaussian blur with reflect padding (torchvision gaussian_blur); ksize odd.
 void gaussian_blur(float* img, int64_t c, int64_t h, int64_t w, int64_t ksize, double sigma);
 // x = (x - mean[c]) / std[c].
-void normalize(float* img, int64_t c, int64_t h, int64_t w, const std::vector<float>& mean, const std::vector<float>& std);
+void normalize(float* img, int64_t c, int64_t h, int64_t w, const std::vector<float>& mean,
+               const std::vector<float>& std);
 
 // ---- parameter sampling (torchvision's get_params) ----
 // RandomResizedCrop: 10 tries of (scale, log-uniform ratio), then the center-crop fallback.
@@ -86,18 +87,51 @@ struct ViewConfig {
   float solarize_threshold_ = 128.0f / 255.0f;
   std::vector<float> mean_, std_;  // empty: no normalization
 
-  ViewConfig& size(int64_t s) { size_ = s; return *this; }
-  ViewConfig& scale(double lo, double hi) { scale_ = {lo, hi}; return *this; }
-  ViewConfig& ratio(double lo, double hi) { ratio_ = {lo, hi}; return *this; }
-  ViewConfig& interp(Interp i) { interp_ = i; return *this; }
-  ViewConfig& flip_p(double p) { flip_p_ = p; return *this; }
-  ViewConfig& jitter(double p, JitterConfig j = {}) { jitter_p_ = p; jitter_ = j; return *this; }
-  ViewConfig& gray_p(double p) { gray_p_ = p; return *this; }
-  ViewConfig& blur(double p, int64_t ksize, double sigma_lo = 0.1, double sigma_hi = 2.0) {
-    blur_p_ = p; blur_ksize_ = ksize; blur_sigma_ = {sigma_lo, sigma_hi}; return *this;
+  ViewConfig& size(int64_t s) {
+    size_ = s;
+    return *this;
   }
-  ViewConfig& solarize_p(double p, float threshold = 128.0f / 255.0f) { solarize_p_ = p; solarize_threshold_ = threshold; return *this; }
-  ViewConfig& normalize(std::vector<float> mean, std::vector<float> std) { mean_ = std::move(mean); std_ = std::move(std); return *this; }
+  ViewConfig& scale(double lo, double hi) {
+    scale_ = {lo, hi};
+    return *this;
+  }
+  ViewConfig& ratio(double lo, double hi) {
+    ratio_ = {lo, hi};
+    return *this;
+  }
+  ViewConfig& interp(Interp i) {
+    interp_ = i;
+    return *this;
+  }
+  ViewConfig& flip_p(double p) {
+    flip_p_ = p;
+    return *this;
+  }
+  ViewConfig& jitter(double p, JitterConfig j = {}) {
+    jitter_p_ = p;
+    jitter_ = j;
+    return *this;
+  }
+  ViewConfig& gray_p(double p) {
+    gray_p_ = p;
+    return *this;
+  }
+  ViewConfig& blur(double p, int64_t ksize, double sigma_lo = 0.1, double sigma_hi = 2.0) {
+    blur_p_ = p;
+    blur_ksize_ = ksize;
+    blur_sigma_ = {sigma_lo, sigma_hi};
+    return *this;
+  }
+  ViewConfig& solarize_p(double p, float threshold = 128.0f / 255.0f) {
+    solarize_p_ = p;
+    solarize_threshold_ = threshold;
+    return *this;
+  }
+  ViewConfig& normalize(std::vector<float> mean, std::vector<float> std) {
+    mean_ = std::move(mean);
+    std_ = std::move(std);
+    return *this;
+  }
 
   void validate(int64_t channels) const;
 

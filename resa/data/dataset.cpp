@@ -46,8 +46,14 @@ std::vector<uint8_t> read_file(const std::string& path) {
 InMemoryDataset::InMemoryDataset(std::vector<uint8_t> pixels, std::vector<int64_t> labels, int64_t channels,
                                  int64_t height, int64_t width, Layout layout, int64_t num_classes,
                                  std::vector<std::string> class_names)
-    : pixels_(std::move(pixels)), labels_(std::move(labels)), c_(channels), h_(height), w_(width), layout_(layout),
-      num_classes_(num_classes), names_(std::move(class_names)) {
+    : pixels_(std::move(pixels)),
+      labels_(std::move(labels)),
+      c_(channels),
+      h_(height),
+      w_(width),
+      layout_(layout),
+      num_classes_(num_classes),
+      names_(std::move(class_names)) {
   RESA_CHECK(c_ > 0 && h_ > 0 && w_ > 0, "[data] image shape ({}, {}, {}) must be positive", c_, h_, w_);
   RESA_CHECK(pixels_.size() == labels_.size() * static_cast<size_t>(c_ * h_ * w_),
              "[data] {} pixel bytes for {} images of ({}, {}, {})", pixels_.size(), labels_.size(), c_, h_, w_);
@@ -85,8 +91,14 @@ class SubsetDataset : public Dataset {
                  base_->size());
   }
   int64_t size() const override { return static_cast<int64_t>(idx_.size()); }
-  Image image(int64_t i) const override { check_index(i, "subset"); return base_->image(idx_[i]); }
-  int64_t label(int64_t i) const override { check_index(i, "subset"); return base_->label(idx_[i]); }
+  Image image(int64_t i) const override {
+    check_index(i, "subset");
+    return base_->image(idx_[i]);
+  }
+  int64_t label(int64_t i) const override {
+    check_index(i, "subset");
+    return base_->label(idx_[i]);
+  }
   int64_t num_classes() const override { return base_->num_classes(); }
   int64_t channels() const override { return base_->channels(); }
   int64_t height() const override { return base_->height(); }
@@ -196,7 +208,8 @@ DatasetPtr make_gray_to_rgb(DatasetPtr base) { return std::make_shared<GrayToRgb
 DatasetPtr make_padded(DatasetPtr base, int64_t size) { return std::make_shared<PaddedDataset>(std::move(base), size); }
 
 DatasetPtr apply_options(DatasetPtr ds, const DatasetOptions& o) {
-  if (o.subset_ >= 0) ds = o.subset_random_ ? make_subset_random(ds, o.subset_, o.subset_seed_) : make_subset_first(ds, o.subset_);
+  if (o.subset_ >= 0)
+    ds = o.subset_random_ ? make_subset_random(ds, o.subset_, o.subset_seed_) : make_subset_first(ds, o.subset_);
   if (o.gray_to_rgb_) ds = make_gray_to_rgb(ds);
   if (o.pad_to_ > 0) ds = make_padded(ds, o.pad_to_);
   return ds;
@@ -210,7 +223,9 @@ void parse_cifar(const uint8_t* data, size_t n, CifarKind kind, const std::strin
   const size_t rec = header + 3072;
   const int64_t ncls = kind == CifarKind::Cifar10 ? 10 : kind == CifarKind::Cifar100Fine ? 100 : 20;
   RESA_CHECK(n > 0, "[cifar] {}: file is empty", name);
-  RESA_CHECK(n % rec == 0, "[cifar] {}: size {} bytes is not a multiple of the {}-byte record ({} records + {} bytes; truncated or not a {} file)",
+  RESA_CHECK(n % rec == 0,
+             "[cifar] {}: size {} bytes is not a multiple of the {}-byte record ({} records + {} bytes; truncated or "
+             "not a {} file)",
              name, n, rec, n / rec, n % rec, rec, kind == CifarKind::Cifar10 ? "CIFAR-10" : "CIFAR-100");
   size_t count = n / rec;
   size_t base = pixels.size();
@@ -328,9 +343,11 @@ IdxArray parse_idx(const uint8_t* data, size_t n, const std::string& name) {
     n = inflated.size();
   }
   RESA_CHECK(n >= 4, "[idx] {}: file of {} bytes is too short for the 4-byte magic", name, n);
-  RESA_CHECK(data[0] == 0 && data[1] == 0, "[idx] {}: bad magic {:02x} {:02x} {:02x} {:02x} (expected 00 00 <type> <ndim>)",
-             name, data[0], data[1], data[2], data[3]);
-  RESA_CHECK(data[2] == 0x08, "[idx] {}: element type 0x{:02x} is not supported (only unsigned byte, 0x08)", name, data[2]);
+  RESA_CHECK(data[0] == 0 && data[1] == 0,
+             "[idx] {}: bad magic {:02x} {:02x} {:02x} {:02x} (expected 00 00 <type> <ndim>)", name, data[0], data[1],
+             data[2], data[3]);
+  RESA_CHECK(data[2] == 0x08, "[idx] {}: element type 0x{:02x} is not supported (only unsigned byte, 0x08)", name,
+             data[2]);
   size_t nd = data[3];
   RESA_CHECK(nd >= 1 && nd <= 4, "[idx] {}: {} dimensions (expected 1 to 4)", name, nd);
   RESA_CHECK(n >= 4 + 4 * nd, "[idx] {}: truncated header ({} bytes, need {})", name, n, 4 + 4 * nd);
@@ -345,8 +362,8 @@ IdxArray parse_idx(const uint8_t* data, size_t n, const std::string& name) {
     RESA_CHECK(total <= (uint64_t(1) << 40), "[idx] {}: header claims more than 2^40 elements", name);
   }
   size_t header = 4 + 4 * nd;
-  RESA_CHECK(n - header == total, "[idx] {}: header {} needs {} data bytes, file has {} ({})", name,
-             shape_str(a.dims), total, n - header, n - header < total ? "truncated" : "trailing bytes");
+  RESA_CHECK(n - header == total, "[idx] {}: header {} needs {} data bytes, file has {} ({})", name, shape_str(a.dims),
+             total, n - header, n - header < total ? "truncated" : "trailing bytes");
   a.data.assign(data + header, data + n);
   return a;
 }
@@ -360,8 +377,8 @@ DatasetPtr load_idx(const std::string& images_path, const std::string& labels_pa
                     const DatasetOptions& opts) {
   IdxArray im = read_idx(images_path);
   IdxArray lb = read_idx(labels_path);
-  RESA_CHECK(im.dims.size() == 3 || im.dims.size() == 4, "[idx] {}: images need 3 or 4 dimensions, got {}",
-             images_path, shape_str(im.dims));
+  RESA_CHECK(im.dims.size() == 3 || im.dims.size() == 4, "[idx] {}: images need 3 or 4 dimensions, got {}", images_path,
+             shape_str(im.dims));
   RESA_CHECK(lb.dims.size() == 1, "[idx] {}: labels need 1 dimension, got {}", labels_path, shape_str(lb.dims));
   RESA_CHECK(im.dims[0] == lb.dims[0], "[idx] {} has {} images but {} has {} labels", images_path, im.dims[0],
              labels_path, lb.dims[0]);
@@ -369,12 +386,12 @@ DatasetPtr load_idx(const std::string& images_path, const std::string& labels_pa
   RESA_CHECK(h > 0 && w > 0 && c > 0, "[idx] {}: empty image shape {}", images_path, shape_str(im.dims));
   std::vector<int64_t> labels(lb.data.size());
   for (size_t i = 0; i < lb.data.size(); ++i) {
-    RESA_CHECK(lb.data[i] < num_classes, "[idx] {}: label {} of sample {} is outside [0, {})", labels_path,
-               lb.data[i], i, num_classes);
+    RESA_CHECK(lb.data[i] < num_classes, "[idx] {}: label {} of sample {} is outside [0, {})", labels_path, lb.data[i],
+               i, num_classes);
     labels[i] = lb.data[i];
   }
-  DatasetPtr ds = std::make_shared<InMemoryDataset>(std::move(im.data), std::move(labels), c, h, w, Layout::HWC,
-                                                    num_classes);
+  DatasetPtr ds =
+      std::make_shared<InMemoryDataset>(std::move(im.data), std::move(labels), c, h, w, Layout::HWC, num_classes);
   return apply_options(ds, opts);
 }
 

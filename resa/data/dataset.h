@@ -56,16 +56,30 @@ using DatasetPtr = std::shared_ptr<const Dataset>;
 
 // ---- options shared by every reader, applied as wrappers after opening ----
 struct DatasetOptions {
-  int64_t subset_ = -1;          // keep N samples (-1: all)
-  bool subset_random_ = false;   // false: the first N; true: N drawn without replacement from subset_seed_
+  int64_t subset_ = -1;         // keep N samples (-1: all)
+  bool subset_random_ = false;  // false: the first N; true: N drawn without replacement from subset_seed_
   uint64_t subset_seed_ = 0;
-  bool gray_to_rgb_ = false;     // replicate a 1-channel image to 3 channels
-  int64_t pad_to_ = 0;           // zero-pad (centered) to pad_to_ x pad_to_ when smaller (0: off)
+  bool gray_to_rgb_ = false;  // replicate a 1-channel image to 3 channels
+  int64_t pad_to_ = 0;        // zero-pad (centered) to pad_to_ x pad_to_ when smaller (0: off)
 
-  DatasetOptions& subset(int64_t n) { subset_ = n; return *this; }
-  DatasetOptions& subset_random(int64_t n, uint64_t seed) { subset_ = n; subset_random_ = true; subset_seed_ = seed; return *this; }
-  DatasetOptions& gray_to_rgb(bool b = true) { gray_to_rgb_ = b; return *this; }
-  DatasetOptions& pad_to(int64_t s) { pad_to_ = s; return *this; }
+  DatasetOptions& subset(int64_t n) {
+    subset_ = n;
+    return *this;
+  }
+  DatasetOptions& subset_random(int64_t n, uint64_t seed) {
+    subset_ = n;
+    subset_random_ = true;
+    subset_seed_ = seed;
+    return *this;
+  }
+  DatasetOptions& gray_to_rgb(bool b = true) {
+    gray_to_rgb_ = b;
+    return *this;
+  }
+  DatasetOptions& pad_to(int64_t s) {
+    pad_to_ = s;
+    return *this;
+  }
 };
 DatasetPtr apply_options(DatasetPtr base, const DatasetOptions& opts);
 
@@ -136,13 +150,22 @@ std::vector<std::string> fashion_mnist_class_names();
 
 // ---- image folder: root/<class>/<image>.{png,jpg,jpeg,bmp} ----
 struct FolderOptions {
-  int64_t channels_ = 3;       // decode to 1 or 3 channels
-  bool skip_bad_ = false;      // skip undecodable files with a warning instead of failing
-  bool preload_ = false;       // decode everything at open (validates every pixel, faster epochs)
+  int64_t channels_ = 3;   // decode to 1 or 3 channels
+  bool skip_bad_ = false;  // skip undecodable files with a warning instead of failing
+  bool preload_ = false;   // decode everything at open (validates every pixel, faster epochs)
 
-  FolderOptions& channels(int64_t c) { channels_ = c; return *this; }
-  FolderOptions& skip_bad(bool b = true) { skip_bad_ = b; return *this; }
-  FolderOptions& preload(bool b = true) { preload_ = b; return *this; }
+  FolderOptions& channels(int64_t c) {
+    channels_ = c;
+    return *this;
+  }
+  FolderOptions& skip_bad(bool b = true) {
+    skip_bad_ = b;
+    return *this;
+  }
+  FolderOptions& preload(bool b = true) {
+    preload_ = b;
+    return *this;
+  }
 };
 DatasetPtr load_image_folder(const std::string& root, const FolderOptions& fopts = {}, const DatasetOptions& opts = {});
 

@@ -52,7 +52,8 @@ void check_writable(const Image& img, const std::string& path) {
   RESA_CHECK(img.channels >= 1 && img.channels <= 4 && img.height > 0 && img.width > 0,
              "[image] {}: cannot write an image of ({}, {}, {})", path, img.channels, img.height, img.width);
   RESA_CHECK(img.pixels.size() == static_cast<size_t>(img.channels * img.height * img.width),
-             "[image] {}: {} pixel bytes for ({}, {}, {})", path, img.pixels.size(), img.channels, img.height, img.width);
+             "[image] {}: {} pixel bytes for ({}, {}, {})", path, img.pixels.size(), img.channels, img.height,
+             img.width);
 }
 // stb's file writers ignore fwrite's and fclose's results (a full disk leaves a truncated image without
 // an error): encode to memory, then write with every result checked.
@@ -76,8 +77,9 @@ void write_png(const std::string& path, const Image& img) {
   check_writable(img, path);
   auto hwc = to_hwc(img);
   std::vector<uint8_t> bytes;
-  int ok = stbi_write_png_to_func(append_bytes, &bytes, static_cast<int>(img.width), static_cast<int>(img.height),
-                                  static_cast<int>(img.channels), hwc.data(), static_cast<int>(img.width * img.channels));
+  int ok =
+      stbi_write_png_to_func(append_bytes, &bytes, static_cast<int>(img.width), static_cast<int>(img.height),
+                             static_cast<int>(img.channels), hwc.data(), static_cast<int>(img.width * img.channels));
   RESA_CHECK(ok != 0, "[image] {}: cannot encode PNG", path);
   write_bytes(path, bytes);
 }
@@ -156,7 +158,10 @@ class FolderDataset : public Dataset {
     if (!cache_.empty()) return cache_[static_cast<size_t>(i)];
     return read_image(paths_[static_cast<size_t>(i)], channels_);
   }
-  int64_t label(int64_t i) const override { check_index(i, "image_folder"); return labels_[static_cast<size_t>(i)]; }
+  int64_t label(int64_t i) const override {
+    check_index(i, "image_folder");
+    return labels_[static_cast<size_t>(i)];
+  }
   int64_t num_classes() const override { return static_cast<int64_t>(names_.size()); }
   int64_t channels() const override { return channels_; }
   std::vector<std::string> class_names() const override { return names_; }

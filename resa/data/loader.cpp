@@ -134,8 +134,8 @@ void Loader::fill(Slot& slot, int64_t batch, int64_t epoch, const std::vector<in
   for (int64_t i = 0; i < n; ++i) {
     int64_t idx = order[static_cast<size_t>(start + i)];
     Image img = ds_->image(idx);
-    RESA_CHECK(img.channels == channels_, "[loader] sample {} has {} channels, the dataset says {}", idx,
-               img.channels, channels_);
+    RESA_CHECK(img.channels == channels_, "[loader] sample {} has {} channels, the dataset says {}", idx, img.channels,
+               channels_);
     lab[i] = ds_->label(idx);
     ind[i] = idx;
     for (size_t v = 0; v < views_.size(); ++v) {

@@ -47,14 +47,39 @@ struct LoaderOptions {
   // Slot buffers in page-locked host memory, for asynchronous copies to a CUDA device (see above).
   bool pin_memory_ = false;
 
-  LoaderOptions& batch_size(int64_t b) { batch_size_ = b; return *this; }
-  LoaderOptions& shuffle(bool s) { shuffle_ = s; return *this; }
-  LoaderOptions& drop_last(bool d) { drop_last_ = d; return *this; }
-  LoaderOptions& num_workers(int64_t n) { num_workers_ = n; return *this; }
-  LoaderOptions& prefetch(int64_t n) { prefetch_ = n; return *this; }
-  LoaderOptions& seed(uint64_t s) { seed_ = s; return *this; }
-  LoaderOptions& shard(int64_t rank, int64_t world) { rank_ = rank; world_ = world; return *this; }
-  LoaderOptions& pin_memory(bool p = true) { pin_memory_ = p; return *this; }
+  LoaderOptions& batch_size(int64_t b) {
+    batch_size_ = b;
+    return *this;
+  }
+  LoaderOptions& shuffle(bool s) {
+    shuffle_ = s;
+    return *this;
+  }
+  LoaderOptions& drop_last(bool d) {
+    drop_last_ = d;
+    return *this;
+  }
+  LoaderOptions& num_workers(int64_t n) {
+    num_workers_ = n;
+    return *this;
+  }
+  LoaderOptions& prefetch(int64_t n) {
+    prefetch_ = n;
+    return *this;
+  }
+  LoaderOptions& seed(uint64_t s) {
+    seed_ = s;
+    return *this;
+  }
+  LoaderOptions& shard(int64_t rank, int64_t world) {
+    rank_ = rank;
+    world_ = world;
+    return *this;
+  }
+  LoaderOptions& pin_memory(bool p = true) {
+    pin_memory_ = p;
+    return *this;
+  }
 };
 
 struct Batch {
@@ -104,11 +129,11 @@ class Loader {
   std::vector<Slot> slots_;
   std::vector<int64_t> order_;
   int64_t epoch_ = -1, nbatches_ = 0;
-  int64_t next_job_ = 0;   // next batch a worker takes
-  int64_t cursor_ = 0;     // next batch next() returns
-  int64_t released_ = 0;   // batches [0, released_) are done with by the caller
-  int64_t generation_ = 0; // bumped by start_epoch so stale work is dropped
-  int64_t busy_ = 0;       // workers filling a slot
+  int64_t next_job_ = 0;    // next batch a worker takes
+  int64_t cursor_ = 0;      // next batch next() returns
+  int64_t released_ = 0;    // batches [0, released_) are done with by the caller
+  int64_t generation_ = 0;  // bumped by start_epoch so stale work is dropped
+  int64_t busy_ = 0;        // workers filling a slot
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };

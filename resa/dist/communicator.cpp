@@ -36,7 +36,9 @@ CommPtr make_mpi() { RESA_FAIL("[dist] this build has no MPI backend (configure 
 #endif
 #ifndef RESA_WITH_NCCL
 bool nccl_compiled() { return false; }
-CommPtr make_nccl(const CommPtr&, int) { RESA_FAIL("[dist] this build has no NCCL backend (configure with -DRESA_NCCL=ON)"); }
+CommPtr make_nccl(const CommPtr&, int) {
+  RESA_FAIL("[dist] this build has no NCCL backend (configure with -DRESA_NCCL=ON)");
+}
 #endif
 
 CommPtr init() {

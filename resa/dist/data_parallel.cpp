@@ -59,7 +59,8 @@ size_t average_gradients(const std::vector<Tensor>& params, Communicator& comm, 
     for (size_t i : members) {
       const Tensor& p = params[i];
       Tensor g = p.grad();
-      flat.push_back(g.defined() ? g.detach().reshape({p.numel()}) : zeros({p.numel()}, TensorOptions().dtype(dt).device(dev)));
+      flat.push_back(g.defined() ? g.detach().reshape({p.numel()})
+                                 : zeros({p.numel()}, TensorOptions().dtype(dt).device(dev)));
     }
     Tensor bucket = cat(flat, 0).contiguous();
     comm.all_reduce_sum(bucket);

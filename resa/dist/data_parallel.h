@@ -10,8 +10,8 @@
 #pragma once
 #include <cstddef>
 
-#include "resa/nn/module.h"
 #include "resa/dist/communicator.h"
+#include "resa/nn/module.h"
 
 namespace resa::dist {
 
@@ -26,8 +26,7 @@ int64_t enable_sync_batch_norm(nn::Module& m, const CommPtr& comm);
 // bucket_bytes (per dtype and device), one all-reduce each, divided by the world size, and each
 // parameter's grad set to its slice. A parameter without a gradient contributes zeros and keeps none.
 // Every rank must pass the same parameters in the same order. Returns the bytes all-reduced.
-size_t average_gradients(const std::vector<Tensor>& params, Communicator& comm,
-                         size_t bucket_bytes = size_t{25} << 20);
+size_t average_gradients(const std::vector<Tensor>& params, Communicator& comm, size_t bucket_bytes = size_t{25} << 20);
 
 // Rank 0's parameters and buffers copied to every rank.
 void broadcast_state(nn::Module& m, Communicator& comm);

@@ -9,30 +9,34 @@
 namespace resa::dist {
 namespace {
 
-#define RESA_MPI_CHECK(call)                                                         \
-  do {                                                                               \
-    int rc_ = (call);                                                                \
-    if (rc_ != MPI_SUCCESS) {                                                        \
-      char msg_[MPI_MAX_ERROR_STRING];                                               \
-      int len_ = 0;                                                                  \
-      MPI_Error_string(rc_, msg_, &len_);                                            \
+#define RESA_MPI_CHECK(call)                                                                         \
+  do {                                                                                               \
+    int rc_ = (call);                                                                                \
+    if (rc_ != MPI_SUCCESS) {                                                                        \
+      char msg_[MPI_MAX_ERROR_STRING];                                                               \
+      int len_ = 0;                                                                                  \
+      MPI_Error_string(rc_, msg_, &len_);                                                            \
       RESA_FAIL("[mpi] {} failed at {}:{}: {}", #call, __FILE__, __LINE__, std::string(msg_, len_)); \
-    }                                                                                \
+    }                                                                                                \
   } while (0)
 
 MPI_Datatype mpi_type(DType d, const char* op) {
   switch (d) {
-    case DType::Float32: return MPI_FLOAT;
-    case DType::Float64: return MPI_DOUBLE;
-    case DType::Int64: return MPI_INT64_T;
-    case DType::UInt8: return MPI_UINT8_T;
-    default: RESA_FAIL("[{}] dtype {} is not supported by the MPI backend", op, dtype_name(d));
+    case DType::Float32:
+      return MPI_FLOAT;
+    case DType::Float64:
+      return MPI_DOUBLE;
+    case DType::Int64:
+      return MPI_INT64_T;
+    case DType::UInt8:
+      return MPI_UINT8_T;
+    default:
+      RESA_FAIL("[{}] dtype {} is not supported by the MPI backend", op, dtype_name(d));
   }
 }
 
 int count_of(const Tensor& t, const char* op) {
-  RESA_CHECK(t.numel() <= INT_MAX, "[{}] tensor {} has more than INT_MAX elements; split it", op,
-             shape_str(t.shape()));
+  RESA_CHECK(t.numel() <= INT_MAX, "[{}] tensor {} has more than INT_MAX elements; split it", op, shape_str(t.shape()));
   return static_cast<int>(t.numel());
 }
 
@@ -93,8 +97,8 @@ class MpiComm final : public Communicator {
     RESA_CHECK(root >= 0 && root < world_, "[broadcast] root {} is not a rank of a world of {}", root, world_);
     if (t.numel() == 0) return;
     Tensor h = t.device().is_cpu() ? t : t.to(kCPU);
-    RESA_MPI_CHECK(MPI_Bcast(h.raw_data(), count_of(h, "broadcast"), mpi_type(h.dtype(), "broadcast"), root,
-                             MPI_COMM_WORLD));
+    RESA_MPI_CHECK(
+        MPI_Bcast(h.raw_data(), count_of(h, "broadcast"), mpi_type(h.dtype(), "broadcast"), root, MPI_COMM_WORLD));
     if (!t.device().is_cpu()) t.copy_(h);
   }
 

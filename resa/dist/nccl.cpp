@@ -20,25 +20,29 @@ cudaStream_t engine_stream() { return static_cast<cudaStream_t>(resa::dispatch::
 namespace resa::dist {
 namespace {
 
-#define RESA_NCCL_CHECK(call)                                                                        \
-  do {                                                                                               \
-    ncclResult_t rc_ = (call);                                                                       \
-    RESA_CHECK(rc_ == ncclSuccess, "[nccl] {} failed at {}:{}: {}", #call, __FILE__, __LINE__,        \
-               ncclGetErrorString(rc_));                                                             \
+#define RESA_NCCL_CHECK(call)                                                                  \
+  do {                                                                                         \
+    ncclResult_t rc_ = (call);                                                                 \
+    RESA_CHECK(rc_ == ncclSuccess, "[nccl] {} failed at {}:{}: {}", #call, __FILE__, __LINE__, \
+               ncclGetErrorString(rc_));                                                       \
   } while (0)
-#define RESA_CUDART_CHECK(call)                                                                      \
-  do {                                                                                               \
-    cudaError_t rc_ = (call);                                                                        \
-    RESA_CHECK(rc_ == cudaSuccess, "[nccl] {} failed at {}:{}: {}", #call, __FILE__, __LINE__,        \
-               cudaGetErrorString(rc_));                                                             \
+#define RESA_CUDART_CHECK(call)                                                                \
+  do {                                                                                         \
+    cudaError_t rc_ = (call);                                                                  \
+    RESA_CHECK(rc_ == cudaSuccess, "[nccl] {} failed at {}:{}: {}", #call, __FILE__, __LINE__, \
+               cudaGetErrorString(rc_));                                                       \
   } while (0)
 
 ncclDataType_t nccl_type(DType d, const char* op) {
   switch (d) {
-    case DType::Float32: return ncclFloat32;
-    case DType::Float64: return ncclFloat64;
-    case DType::Int64: return ncclInt64;
-    case DType::UInt8: return ncclUint8;
+    case DType::Float32:
+      return ncclFloat32;
+    case DType::Float64:
+      return ncclFloat64;
+    case DType::Int64:
+      return ncclInt64;
+    case DType::UInt8:
+      return ncclUint8;
   }
   RESA_FAIL("[{}] dtype {} is not supported by the NCCL backend", op, dtype_name(d));
 }

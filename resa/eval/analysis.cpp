@@ -42,7 +42,10 @@ class Components : public nn::Cloneable<Components> {
 };
 
 // A non-owning shared_ptr: Components must not keep the caller's modules alive or free them.
-template <typename M> std::shared_ptr<M> borrow(M& m) { return std::shared_ptr<M>(&m, [](M*) {}); }
+template <typename M>
+std::shared_ptr<M> borrow(M& m) {
+  return std::shared_ptr<M>(&m, [](M*) {});
+}
 
 int64_t count_classes(const Tensor& labels) {
   auto v = labels.to_vector<int64_t>();
@@ -178,8 +181,8 @@ void write_analysis_png(const std::string& path, const std::vector<CheckpointAna
       p.x_label = "COMPONENT";
       for (size_t c = 0; c < names.size(); ++c) {
         const double x = static_cast<double>(c), v = names[c].*m.field, w = 0.35;
-        p.series.push_back({names[c].name, {x - w, x - w, x + w, x + w, x - w}, {0, v, v, 0, 0},
-                            plot::color(static_cast<int>(c))});
+        p.series.push_back(
+            {names[c].name, {x - w, x - w, x + w, x + w, x - w}, {0, v, v, 0, 0}, plot::color(static_cast<int>(c))});
       }
     }
     panels.push_back(p);

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "resa/nn/mlp.h"
-#include "resa/eval/cluster.h"
 #include "resa/data/dataset.h"
+#include "resa/eval/cluster.h"
 #include "resa/methods/method.h"
+#include "resa/nn/mlp.h"
 
 namespace resa {
 
@@ -35,11 +35,26 @@ struct ClusterAnalysisOptions {
   int64_t max_iter_ = 300;
   uint64_t seed_ = 0;
   int64_t block_rows_ = 1024;  // rows of the distance blocks: 10,000 samples need block_rows x n doubles
-  ClusterAnalysisOptions& metric(DistanceMetric v) { metric_ = v; return *this; }
-  ClusterAnalysisOptions& n_init(int64_t v) { n_init_ = v; return *this; }
-  ClusterAnalysisOptions& max_iter(int64_t v) { max_iter_ = v; return *this; }
-  ClusterAnalysisOptions& seed(uint64_t v) { seed_ = v; return *this; }
-  ClusterAnalysisOptions& block_rows(int64_t v) { block_rows_ = v; return *this; }
+  ClusterAnalysisOptions& metric(DistanceMetric v) {
+    metric_ = v;
+    return *this;
+  }
+  ClusterAnalysisOptions& n_init(int64_t v) {
+    n_init_ = v;
+    return *this;
+  }
+  ClusterAnalysisOptions& max_iter(int64_t v) {
+    max_iter_ = v;
+    return *this;
+  }
+  ClusterAnalysisOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
+  ClusterAnalysisOptions& block_rows(int64_t v) {
+    block_rows_ = v;
+    return *this;
+  }
 };
 
 struct ComponentScores {
@@ -69,7 +84,6 @@ struct AnalysisData {
   int64_t steps_per_epoch = 0;  // of the run's training (to turn checkpoint steps into epochs)
   std::string split;
 };
-
 
 struct CheckpointAnalysis {
   std::string label;  // the checkpoint path, or "init" for the untrained model

@@ -20,8 +20,7 @@ int64_t dense_labels(const std::vector<int64_t>& in, std::vector<int64_t>& out) 
   std::sort(uniq.begin(), uniq.end());
   uniq.erase(std::unique(uniq.begin(), uniq.end()), uniq.end());
   out.resize(in.size());
-  for (size_t i = 0; i < in.size(); ++i)
-    out[i] = std::lower_bound(uniq.begin(), uniq.end(), in[i]) - uniq.begin();
+  for (size_t i = 0; i < in.size(); ++i) out[i] = std::lower_bound(uniq.begin(), uniq.end(), in[i]) - uniq.begin();
   return static_cast<int64_t>(uniq.size());
 }
 

@@ -27,24 +27,42 @@ SilhouetteResult silhouette(const Tensor& x, const Tensor& labels, DistanceMetri
 
 struct KMeansOptions {
   int64_t k_ = 8;
-  int64_t n_init_ = 10;      // restarts from independent k-means++ seeds; the lowest inertia wins
-  int64_t max_iter_ = 300;   // Lloyd iterations per restart
-  double tol_ = 1e-4;        // stop when the summed squared centre shift <= tol x mean per-feature variance
+  int64_t n_init_ = 10;     // restarts from independent k-means++ seeds; the lowest inertia wins
+  int64_t max_iter_ = 300;  // Lloyd iterations per restart
+  double tol_ = 1e-4;       // stop when the summed squared centre shift <= tol x mean per-feature variance
   uint64_t seed_ = 0;
   int64_t block_rows_ = 1024;
-  KMeansOptions& k(int64_t v) { k_ = v; return *this; }
-  KMeansOptions& n_init(int64_t v) { n_init_ = v; return *this; }
-  KMeansOptions& max_iter(int64_t v) { max_iter_ = v; return *this; }
-  KMeansOptions& tol(double v) { tol_ = v; return *this; }
-  KMeansOptions& seed(uint64_t v) { seed_ = v; return *this; }
-  KMeansOptions& block_rows(int64_t v) { block_rows_ = v; return *this; }
+  KMeansOptions& k(int64_t v) {
+    k_ = v;
+    return *this;
+  }
+  KMeansOptions& n_init(int64_t v) {
+    n_init_ = v;
+    return *this;
+  }
+  KMeansOptions& max_iter(int64_t v) {
+    max_iter_ = v;
+    return *this;
+  }
+  KMeansOptions& tol(double v) {
+    tol_ = v;
+    return *this;
+  }
+  KMeansOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
+  KMeansOptions& block_rows(int64_t v) {
+    block_rows_ = v;
+    return *this;
+  }
 };
 
 struct KMeansResult {
-  Tensor labels;        // int64 (n): the nearest centre of each sample (equal distances: lower index)
-  Tensor centers;       // float64 (k, d)
-  double inertia = 0;   // sum of squared distances to the nearest centre
-  int64_t n_iter = 0;   // Lloyd iterations of the winning restart
+  Tensor labels;       // int64 (n): the nearest centre of each sample (equal distances: lower index)
+  Tensor centers;      // float64 (k, d)
+  double inertia = 0;  // sum of squared distances to the nearest centre
+  int64_t n_iter = 0;  // Lloyd iterations of the winning restart
 };
 
 // Lloyd's algorithm in float64 on the host (x is copied there), seeded by greedy k-means++ (each new

@@ -198,11 +198,11 @@ double tsne_kl(const Tensor& p_in, const Tensor& y_in) {
 }
 
 TsneResult tsne(const Tensor& x, const TsneOptions& o) {
-  RESA_CHECK(o.iterations_ >= 1 && o.exaggeration_iterations_ >= 0 && o.early_exaggeration_ >= 1.0 &&
-                 o.learning_rate_ >= 0.0,
-             "[tsne] iterations {} must be >= 1, exaggeration iterations {} >= 0, early exaggeration {} >= 1 and "
-             "learning rate {} >= 0",
-             o.iterations_, o.exaggeration_iterations_, o.early_exaggeration_, o.learning_rate_);
+  RESA_CHECK(
+      o.iterations_ >= 1 && o.exaggeration_iterations_ >= 0 && o.early_exaggeration_ >= 1.0 && o.learning_rate_ >= 0.0,
+      "[tsne] iterations {} must be >= 1, exaggeration iterations {} >= 0, early exaggeration {} >= 1 and "
+      "learning rate {} >= 0",
+      o.iterations_, o.exaggeration_iterations_, o.early_exaggeration_, o.learning_rate_);
   const int64_t n = x.size(0);
   const std::vector<double> p = tsne_joint_probabilities(x, o.perplexity_).to_vector<double>();
   // Start: the PCA map, scaled so that its first coordinate has standard deviation 1e-4.
@@ -213,8 +213,8 @@ TsneResult tsne(const Tensor& x, const TsneOptions& o) {
   const double scale = var0 > 0 ? 1e-4 / std::sqrt(var0) : 1.0;
   for (double& t : y) t *= scale;
 
-  const double lr = o.learning_rate_ > 0 ? o.learning_rate_
-                                         : std::max(static_cast<double>(n) / o.early_exaggeration_ / 4.0, 50.0);
+  const double lr =
+      o.learning_rate_ > 0 ? o.learning_rate_ : std::max(static_cast<double>(n) / o.early_exaggeration_ / 4.0, 50.0);
   std::vector<double> grad(y.size()), update(y.size(), 0.0), gains(y.size(), 1.0);
   for (int64_t it = 0; it < o.iterations_; ++it) {
     const bool exploring = it < o.exaggeration_iterations_;

@@ -13,8 +13,8 @@ Tensor dataset_labels(const data::Dataset& ds) {
   return y;
 }
 
-void image_to_input(const data::Image& img, int64_t size, const std::vector<float>& mean,
-                    const std::vector<float>& std, float* dst) {
+void image_to_input(const data::Image& img, int64_t size, const std::vector<float>& mean, const std::vector<float>& std,
+                    float* dst) {
   const int64_t c = img.channels;
   RESA_CHECK(mean.size() == static_cast<size_t>(c) && std.size() == static_cast<size_t>(c),
              "[image_to_input] image has {} channels, normalisation {} / {}", c, mean.size(), std.size());

@@ -21,8 +21,8 @@ struct EvalData {
 // One image as an evaluation input: pixels / 255, resized bilinearly to size x size when it has another
 // size, normalised with mean / std (one per channel; img must have that many channels). Writes
 // (C, size, size) floats to dst. extract_features() and resa::Encoder both prepare images with it.
-void image_to_input(const data::Image& img, int64_t size, const std::vector<float>& mean,
-                    const std::vector<float>& std, float* dst);
+void image_to_input(const data::Image& img, int64_t size, const std::vector<float>& mean, const std::vector<float>& std,
+                    float* dst);
 
 // Encoder features (N, d) of images [0, n) of `ds`, un-augmented and normalised, in eval mode and
 // batches of `batch`, on `device`. The result is on the CPU. The encoder's train/eval mode is restored.

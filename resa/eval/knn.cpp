@@ -24,10 +24,10 @@ void check_inputs(const char* op, const Tensor& train_x, const Tensor& train_y, 
   RESA_CHECK(train_y.dim() == 1 && train_y.size(0) == train_x.size(0) && train_y.dtype() == DType::Int64,
              "[{}] train labels {} must be int64 (n) for train features {}", op, shape_str(train_y.shape()),
              shape_str(train_x.shape()));
-  RESA_CHECK(!test_y.defined() ||
-                 (test_y.dim() == 1 && test_y.size(0) == test_x.size(0) && test_y.dtype() == DType::Int64),
-             "[{}] test labels {} must be int64 (t) for test features {}", op,
-             test_y.defined() ? shape_str(test_y.shape()) : std::string("()"), shape_str(test_x.shape()));
+  RESA_CHECK(
+      !test_y.defined() || (test_y.dim() == 1 && test_y.size(0) == test_x.size(0) && test_y.dtype() == DType::Int64),
+      "[{}] test labels {} must be int64 (t) for test features {}", op,
+      test_y.defined() ? shape_str(test_y.shape()) : std::string("()"), shape_str(test_x.shape()));
   RESA_CHECK(k >= 1 && k <= train_x.size(0), "[{}] k = {} must be in [1, n_train = {}] (train features {})", op, k,
              train_x.size(0), shape_str(train_x.shape()));
   RESA_CHECK(block_rows >= 1, "[{}] block_rows must be >= 1, got {}", op, block_rows);
@@ -89,27 +89,29 @@ KnnResult knn_classify(const Tensor& train_x, const Tensor& train_y, const Tenso
   std::vector<int64_t> ytrain = train_y.to_vector<int64_t>();
   std::vector<int64_t> pred(static_cast<size_t>(t));
   auto key = [&](double dot, int64_t j) { return train_sq[j] - 2.0 * dot; };
-  for_each_block(train, test, k, opts.block_rows_, key,
-                 [&](int64_t b0, int64_t nb, const std::vector<int64_t>& idx, const auto*) {
-                   for (int64_t r = 0; r < nb; ++r) {
-                     // (label, count) in order of first appearance, i.e. of the nearest holder.
-                     std::vector<std::pair<int64_t, int64_t>> counts;
-                     for (int64_t i = 0; i < k; ++i) {
-                       int64_t y = ytrain[idx[r * k + i]];
-                       auto it = std::find_if(counts.begin(), counts.end(), [y](auto& c) { return c.first == y; });
-                       if (it == counts.end()) counts.push_back({y, 1});
-                       else ++it->second;
-                     }
-                     auto best = counts.begin();
-                     for (auto it = counts.begin(); it != counts.end(); ++it) {
-                       bool more = it->second > best->second;
-                       bool tie_smaller = it->second == best->second && it->first < best->first &&
-                                          opts.tie_break_ == KnnTieBreak::SmallestLabel;
-                       if (more || tie_smaller) best = it;
-                     }
-                     pred[b0 + r] = best->first;
-                   }
-                 });
+  for_each_block(
+      train, test, k, opts.block_rows_, key, [&](int64_t b0, int64_t nb, const std::vector<int64_t>& idx, const auto*) {
+        for (int64_t r = 0; r < nb; ++r) {
+          // (label, count) in order of first appearance, i.e. of the nearest holder.
+          std::vector<std::pair<int64_t, int64_t>> counts;
+          for (int64_t i = 0; i < k; ++i) {
+            int64_t y = ytrain[idx[r * k + i]];
+            auto it = std::find_if(counts.begin(), counts.end(), [y](auto& c) { return c.first == y; });
+            if (it == counts.end())
+              counts.push_back({y, 1});
+            else
+              ++it->second;
+          }
+          auto best = counts.begin();
+          for (auto it = counts.begin(); it != counts.end(); ++it) {
+            bool more = it->second > best->second;
+            bool tie_smaller =
+                it->second == best->second && it->first < best->first && opts.tie_break_ == KnnTieBreak::SmallestLabel;
+            if (more || tie_smaller) best = it;
+          }
+          pred[b0 + r] = best->first;
+        }
+      });
   KnnResult res;
   res.predictions = from_vector<int64_t>(pred, {t});
   if (test_y.defined() && t > 0) {
@@ -156,7 +158,8 @@ WeightedKnnResult weighted_knn_classify(const Tensor& train_x, const Tensor& tra
                          votes[ytrain[j]] += std::exp((static_cast<double>(dots[r * n + j]) - 1.0) * inv_t);
                        }
                        std::iota(cls.begin(), cls.end(), int64_t{0});
-                       std::stable_sort(cls.begin(), cls.end(), [&](int64_t a, int64_t b) { return votes[a] > votes[b]; });
+                       std::stable_sort(cls.begin(), cls.end(),
+                                        [&](int64_t a, int64_t b) { return votes[a] > votes[b]; });
                        std::copy(cls.begin(), cls.begin() + top, ranked.begin() + (b0 + r) * top);
                      }
                    });

@@ -21,9 +21,18 @@ struct KnnOptions {
   int64_t k_ = 5;
   int64_t block_rows_ = 256;  // test rows per distance block: block_rows x n_train scores in memory
   KnnTieBreak tie_break_ = KnnTieBreak::SmallestLabel;
-  KnnOptions& k(int64_t v) { k_ = v; return *this; }
-  KnnOptions& block_rows(int64_t v) { block_rows_ = v; return *this; }
-  KnnOptions& tie_break(KnnTieBreak v) { tie_break_ = v; return *this; }
+  KnnOptions& k(int64_t v) {
+    k_ = v;
+    return *this;
+  }
+  KnnOptions& block_rows(int64_t v) {
+    block_rows_ = v;
+    return *this;
+  }
+  KnnOptions& tie_break(KnnTieBreak v) {
+    tie_break_ = v;
+    return *this;
+  }
 };
 
 struct KnnResult {
@@ -39,18 +48,30 @@ KnnResult knn_classify(const Tensor& train_x, const Tensor& train_y, const Tenso
 struct WeightedKnnOptions {
   int64_t k_ = 200;
   double temperature_ = 0.1;
-  int64_t num_classes_ = 0;   // 0: max label + 1 over train and test labels
+  int64_t num_classes_ = 0;  // 0: max label + 1 over train and test labels
   int64_t block_rows_ = 256;
-  WeightedKnnOptions& k(int64_t v) { k_ = v; return *this; }
-  WeightedKnnOptions& temperature(double v) { temperature_ = v; return *this; }
-  WeightedKnnOptions& num_classes(int64_t v) { num_classes_ = v; return *this; }
-  WeightedKnnOptions& block_rows(int64_t v) { block_rows_ = v; return *this; }
+  WeightedKnnOptions& k(int64_t v) {
+    k_ = v;
+    return *this;
+  }
+  WeightedKnnOptions& temperature(double v) {
+    temperature_ = v;
+    return *this;
+  }
+  WeightedKnnOptions& num_classes(int64_t v) {
+    num_classes_ = v;
+    return *this;
+  }
+  WeightedKnnOptions& block_rows(int64_t v) {
+    block_rows_ = v;
+    return *this;
+  }
 };
 
 struct WeightedKnnResult {
   Tensor predictions;  // int64 (n_test, min(5, C)): classes by decreasing vote (equal votes: smaller class first)
   double top1 = 0.0;
-  double top5 = 0.0;   // true class among the first min(5, C)
+  double top5 = 0.0;  // true class among the first min(5, C)
 };
 
 // Features are l2-normalised here; neighbours are the k largest cosine similarities. Labels in [0, C).

@@ -28,17 +28,15 @@ double topk_accuracy(const Tensor& scores, const Tensor& labels, int64_t k) {
   return m > 0 ? static_cast<double>(hits) / static_cast<double>(m) : 0.0;
 }
 
-LinearProbeResult linear_probe(const Tensor& train_x, const Tensor& train_y, const Tensor& test_x,
-                               const Tensor& test_y, const LinearProbeOptions& opts,
-                               const std::function<void(int64_t, double)>& on_epoch) {
+LinearProbeResult linear_probe(const Tensor& train_x, const Tensor& train_y, const Tensor& test_x, const Tensor& test_y,
+                               const LinearProbeOptions& opts, const std::function<void(int64_t, double)>& on_epoch) {
   RESA_CHECK(train_x.dim() == 2 && test_x.dim() == 2 && train_x.size(1) == test_x.size(1),
              "[linear_probe] train features {} and test features {} must be (n, d) with the same d",
              shape_str(train_x.shape()), shape_str(test_x.shape()));
-  RESA_CHECK(train_y.dtype() == DType::Int64 && test_y.dtype() == DType::Int64,
-             "[linear_probe] labels must be int64");
+  RESA_CHECK(train_y.dtype() == DType::Int64 && test_y.dtype() == DType::Int64, "[linear_probe] labels must be int64");
   RESA_CHECK(train_y.numel() == train_x.size(0) && test_y.numel() == test_x.size(0),
-             "[linear_probe] {} train labels for {} rows, {} test labels for {} rows", train_y.numel(),
-             train_x.size(0), test_y.numel(), test_x.size(0));
+             "[linear_probe] {} train labels for {} rows, {} test labels for {} rows", train_y.numel(), train_x.size(0),
+             test_y.numel(), test_x.size(0));
   RESA_CHECK(opts.epochs_ >= 1 && opts.batch_size_ >= 1, "[linear_probe] epochs and batch size must be positive");
   int64_t classes = opts.num_classes_;
   if (classes == 0) {

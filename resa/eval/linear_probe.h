@@ -18,13 +18,35 @@ struct LinearProbeOptions {
   int64_t num_classes_ = 0;  // 0: max label + 1
   uint64_t seed_ = 0;
   bool zero_init_ = false;  // start from zero weights (for reference comparisons) instead of PyTorch's init
-  LinearProbeOptions& epochs(int64_t v) { epochs_ = v; return *this; }
-  LinearProbeOptions& lr(double start, double end) { lr_start_ = start; lr_end_ = end; return *this; }
-  LinearProbeOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
-  LinearProbeOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
-  LinearProbeOptions& num_classes(int64_t v) { num_classes_ = v; return *this; }
-  LinearProbeOptions& seed(uint64_t v) { seed_ = v; return *this; }
-  LinearProbeOptions& zero_init(bool v) { zero_init_ = v; return *this; }
+  LinearProbeOptions& epochs(int64_t v) {
+    epochs_ = v;
+    return *this;
+  }
+  LinearProbeOptions& lr(double start, double end) {
+    lr_start_ = start;
+    lr_end_ = end;
+    return *this;
+  }
+  LinearProbeOptions& weight_decay(double v) {
+    weight_decay_ = v;
+    return *this;
+  }
+  LinearProbeOptions& batch_size(int64_t v) {
+    batch_size_ = v;
+    return *this;
+  }
+  LinearProbeOptions& num_classes(int64_t v) {
+    num_classes_ = v;
+    return *this;
+  }
+  LinearProbeOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
+  LinearProbeOptions& zero_init(bool v) {
+    zero_init_ = v;
+    return *this;
+  }
 };
 
 struct LinearProbeResult {
@@ -35,8 +57,8 @@ struct LinearProbeResult {
 
 // train_x: (n, d) float, train_y: (n) int64, test_x: (m, d), test_y: (m) int64.
 // `on_epoch(epoch, mean_loss)` is called after each epoch when given.
-LinearProbeResult linear_probe(const Tensor& train_x, const Tensor& train_y, const Tensor& test_x,
-                               const Tensor& test_y, const LinearProbeOptions& opts = {},
+LinearProbeResult linear_probe(const Tensor& train_x, const Tensor& train_y, const Tensor& test_x, const Tensor& test_y,
+                               const LinearProbeOptions& opts = {},
                                const std::function<void(int64_t, double)>& on_epoch = {});
 
 // Fraction of rows whose label is among the k highest scores. scores: (m, C), labels: (m) int64.

@@ -75,7 +75,8 @@ struct Canvas {
       if (it != font().end()) {
         for (int r = 0; r < 7; ++r)
           for (int b = 0; b < 5; ++b)
-            if (it->second[r] & (0x10 >> b)) rect(cx + b * scale, y + r * scale, cx + b * scale + scale - 1, y + r * scale + scale - 1, c);
+            if (it->second[r] & (0x10 >> b))
+              rect(cx + b * scale, y + r * scale, cx + b * scale + scale - 1, y + r * scale + scale - 1, c);
       }
       cx += 6 * scale;
     }
@@ -216,7 +217,6 @@ std::vector<double> smooth(const std::vector<double>& y, int64_t window) {
   }
   return out;
 }
-
 
 std::array<unsigned char, 3> color(int i) {
   static const std::array<std::array<unsigned char, 3>, 10> pal{{{31, 119, 180},

@@ -7,9 +7,8 @@
 namespace resa {
 
 Tensor byol_regression_loss(const Tensor& p, const Tensor& z) {
-  RESA_CHECK(p.dim() == 2 && p.shape() == z.shape(),
-             "[byol_loss] prediction {} and target {} must be the same (B, e)", shape_str(p.shape()),
-             shape_str(z.shape()));
+  RESA_CHECK(p.dim() == 2 && p.shape() == z.shape(), "[byol_loss] prediction {} and target {} must be the same (B, e)",
+             shape_str(p.shape()), shape_str(z.shape()));
   Tensor cos = sum(mul(l2_normalize(p, 1), l2_normalize(z, 1)), {1});  // (B)
   return rsub(2.0, mul(mean(cos), 2.0));
 }

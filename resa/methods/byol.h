@@ -9,18 +9,27 @@
 //   (the paper's order; at step 0 it is still the copy of the online network).
 //   Evaluation: the online encoder, as in the paper.
 #pragma once
-#include "resa/nn/mlp.h"
 #include "resa/methods/method.h"
+#include "resa/nn/mlp.h"
 
 namespace resa {
 
 struct BYOLOptions {
-  double ema_base_ = 0.99;       // base momentum of the target, cosine to 1
-  int64_t pred_hidden_ = 4096;   // hidden width of the predictor (the paper's 4096)
-  uint64_t seed_ = 0;            // of the predictor's initial weights
-  BYOLOptions& ema_base(double v) { ema_base_ = v; return *this; }
-  BYOLOptions& pred_hidden(int64_t v) { pred_hidden_ = v; return *this; }
-  BYOLOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  double ema_base_ = 0.99;      // base momentum of the target, cosine to 1
+  int64_t pred_hidden_ = 4096;  // hidden width of the predictor (the paper's 4096)
+  uint64_t seed_ = 0;           // of the predictor's initial weights
+  BYOLOptions& ema_base(double v) {
+    ema_base_ = v;
+    return *this;
+  }
+  BYOLOptions& pred_hidden(int64_t v) {
+    pred_hidden_ = v;
+    return *this;
+  }
+  BYOLOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
 };
 
 // mean over rows of 2 - 2 cos(p_i, z_i); p, z: (B, e). z is used as given (pass the target's detached

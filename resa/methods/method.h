@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "resa/dist/data_parallel.h"
 #include "resa/nn/mlp.h"
 #include "resa/nn/module.h"
-#include "resa/dist/data_parallel.h"
 
 namespace resa {
 
@@ -19,8 +19,8 @@ struct StepContext {
 };
 
 struct MethodOutput {
-  Tensor loss;                            // scalar, differentiable w.r.t. the trainable modules
-  std::map<std::string, double> stats;    // extra numbers to log (e.g. the EMA momentum)
+  Tensor loss;                          // scalar, differentiable w.r.t. the trainable modules
+  std::map<std::string, double> stats;  // extra numbers to log (e.g. the EMA momentum)
 };
 
 class Method {

@@ -1,9 +1,9 @@
 #include "resa/methods/resa.h"
 
 #include "resa/autograd/functions.h"
+#include "resa/dist/data_parallel.h"
 #include "resa/nn/ema.h"
 #include "resa/nn/optim/schedule.h"
-#include "resa/dist/data_parallel.h"
 
 namespace resa {
 

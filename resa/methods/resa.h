@@ -5,10 +5,10 @@
 //     A = sinkhorn(norm(H_0) . norm(H'_0)^T); pairs (online view q, teacher view v), q != v.
 //   no-momentum: A = sinkhorn(norm(H_0) . norm(H_0)^T) from the online encodings; pairs q < v.
 #pragma once
-#include "resa/nn/mlp.h"
+#include "resa/dist/communicator.h"
 #include "resa/methods/method.h"
 #include "resa/methods/resa_loss.h"
-#include "resa/dist/communicator.h"
+#include "resa/nn/mlp.h"
 
 namespace resa {
 
@@ -16,9 +16,18 @@ struct ReSAOptions {
   bool momentum_teacher_ = true;
   double ema_base_ = 0.996;
   ReSALossOptions loss_{};
-  ReSAOptions& momentum_teacher(bool v) { momentum_teacher_ = v; return *this; }
-  ReSAOptions& ema_base(double v) { ema_base_ = v; return *this; }
-  ReSAOptions& loss(const ReSALossOptions& v) { loss_ = v; return *this; }
+  ReSAOptions& momentum_teacher(bool v) {
+    momentum_teacher_ = v;
+    return *this;
+  }
+  ReSAOptions& ema_base(double v) {
+    ema_base_ = v;
+    return *this;
+  }
+  ReSAOptions& loss(const ReSALossOptions& v) {
+    loss_ = v;
+    return *this;
+  }
 };
 
 class ReSA final : public Method {
@@ -33,6 +42,7 @@ class ReSA final : public Method {
   nn::ModulePtr eval_projector() const override { return teacher_projector_ ? teacher_projector_ : projector_; }
   nn::ModulePtr online_encoder() const override { return encoder_; }
   const ReSAOptions& options() const { return opts_; }
+
  private:
   ReSAOptions opts_;
   nn::ModulePtr encoder_;

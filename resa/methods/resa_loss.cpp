@@ -21,9 +21,7 @@ void check_views(const std::vector<Tensor>& zs, const char* what, int64_t m, con
   }
 }
 
-void check_options(const ReSALossOptions& o) {
-  RESA_CHECK(o.tau_ > 0, "[resa_loss] tau must be > 0, got {}", o.tau_);
-}
+void check_options(const ReSALossOptions& o) { RESA_CHECK(o.tau_ > 0, "[resa_loss] tau must be > 0, got {}", o.tau_); }
 
 // A = sinkhorn(norm(h) . norm(ht)^T), without gradient.
 Tensor assignment(const Tensor& h, const Tensor& ht, const ReSALossOptions& o) {

@@ -19,14 +19,26 @@
 namespace resa {
 
 struct ReSALossOptions {
-  double tau_ = 0.4;    // temperature of the embedding similarities
-  double eps_ = 0.05;   // Sinkhorn temperature
-  int64_t iters_ = 3;   // Sinkhorn iterations
+  double tau_ = 0.4;        // temperature of the embedding similarities
+  double eps_ = 0.05;       // Sinkhorn temperature
+  int64_t iters_ = 3;       // Sinkhorn iterations
   bool symmetric_ = false;  // true: also CE(A^T, s^T) (the official code's first releases)
-  ReSALossOptions& tau(double v) { tau_ = v; return *this; }
-  ReSALossOptions& eps(double v) { eps_ = v; return *this; }
-  ReSALossOptions& iters(int64_t v) { iters_ = v; return *this; }
-  ReSALossOptions& symmetric(bool v) { symmetric_ = v; return *this; }
+  ReSALossOptions& tau(double v) {
+    tau_ = v;
+    return *this;
+  }
+  ReSALossOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  ReSALossOptions& iters(int64_t v) {
+    iters_ = v;
+    return *this;
+  }
+  ReSALossOptions& symmetric(bool v) {
+    symmetric_ = v;
+    return *this;
+  }
 };
 
 struct ReSALossResult {

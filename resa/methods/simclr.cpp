@@ -11,7 +11,7 @@ Tensor simclr_loss(const Tensor& z0, const Tensor& z1, double temperature) {
   RESA_CHECK(temperature > 0, "[simclr_loss] temperature must be > 0, got {} (z {})", temperature,
              shape_str(z0.shape()));
   const int64_t b = z0.size(0), n = 2 * b;
-  Tensor z = l2_normalize(cat({z0, z1}, 0), 1);  // (2B, e)
+  Tensor z = l2_normalize(cat({z0, z1}, 0), 1);         // (2B, e)
   Tensor s = mul(matmul(z, z.t()), 1.0 / temperature);  // (2B, 2B)
   // Row i keeps the columns j != i, in order; the positive i +- B then sits at column p - (p > i).
   std::vector<int64_t> cols(static_cast<size_t>(n * (n - 1))), labels(static_cast<size_t>(n));

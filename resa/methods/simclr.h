@@ -4,14 +4,17 @@
 // CIFAR hyper-parameters: temperature 0.2 (the usual CIFAR setting; SimCLR's own CIFAR appendix
 // sweeps 0.1 / 0.5 / 1.0), shared encoder + projector, no teacher.
 #pragma once
-#include "resa/nn/mlp.h"
 #include "resa/methods/method.h"
+#include "resa/nn/mlp.h"
 
 namespace resa {
 
 struct SimCLROptions {
   double temperature_ = 0.2;
-  SimCLROptions& temperature(double v) { temperature_ = v; return *this; }
+  SimCLROptions& temperature(double v) {
+    temperature_ = v;
+    return *this;
+  }
 };
 
 // z0, z1: (B, e) raw projector outputs of the two views (l2-normalised here, so the gradient includes

@@ -18,9 +18,9 @@
 // 3 Sinkhorn iterations. Not implemented: the feature queue SwAV adds for small batches, and multi-crop
 // views beyond what the loader provides (extra views are predicted, never assigned).
 #pragma once
+#include "resa/methods/method.h"
 #include "resa/nn/layers.h"
 #include "resa/nn/mlp.h"
-#include "resa/methods/method.h"
 
 namespace resa {
 
@@ -31,12 +31,30 @@ struct SwAVOptions {
   int64_t iters_ = 3;           // Sinkhorn iterations
   int64_t freeze_iters_ = 313;  // steps without prototype gradients
   uint64_t seed_ = 0;           // of the prototypes' initial weights
-  SwAVOptions& prototypes(int64_t v) { prototypes_ = v; return *this; }
-  SwAVOptions& temperature(double v) { temperature_ = v; return *this; }
-  SwAVOptions& eps(double v) { eps_ = v; return *this; }
-  SwAVOptions& iters(int64_t v) { iters_ = v; return *this; }
-  SwAVOptions& freeze_iters(int64_t v) { freeze_iters_ = v; return *this; }
-  SwAVOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  SwAVOptions& prototypes(int64_t v) {
+    prototypes_ = v;
+    return *this;
+  }
+  SwAVOptions& temperature(double v) {
+    temperature_ = v;
+    return *this;
+  }
+  SwAVOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  SwAVOptions& iters(int64_t v) {
+    iters_ = v;
+    return *this;
+  }
+  SwAVOptions& freeze_iters(int64_t v) {
+    freeze_iters_ = v;
+    return *this;
+  }
+  SwAVOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
 };
 
 // z: (B, e) raw projector output, c: (K, e) prototypes -> (B, K) scores norm(z) . c^T (c used as given).

@@ -9,22 +9,37 @@
 // also the usual CIFAR ones), no teacher, no predictor. The paper trains with LARS; with plain SGD at a
 // high rate the covariance term (quartic in Z) can diverge (seen on a tiny model at lr 0.05).
 #pragma once
-#include "resa/nn/mlp.h"
 #include "resa/methods/method.h"
+#include "resa/nn/mlp.h"
 
 namespace resa {
 
 struct VICRegOptions {
-  double sim_ = 25.0;   // lambda, invariance
-  double var_ = 25.0;   // mu, variance
-  double cov_ = 1.0;    // nu, covariance
-  double eps_ = 1e-4;   // inside the square root of the variance
+  double sim_ = 25.0;  // lambda, invariance
+  double var_ = 25.0;  // mu, variance
+  double cov_ = 1.0;   // nu, covariance
+  double eps_ = 1e-4;  // inside the square root of the variance
   bool variance_mean_over_views_ = false;
-  VICRegOptions& sim(double v) { sim_ = v; return *this; }
-  VICRegOptions& var(double v) { var_ = v; return *this; }
-  VICRegOptions& cov(double v) { cov_ = v; return *this; }
-  VICRegOptions& eps(double v) { eps_ = v; return *this; }
-  VICRegOptions& variance_mean_over_views(bool v) { variance_mean_over_views_ = v; return *this; }
+  VICRegOptions& sim(double v) {
+    sim_ = v;
+    return *this;
+  }
+  VICRegOptions& var(double v) {
+    var_ = v;
+    return *this;
+  }
+  VICRegOptions& cov(double v) {
+    cov_ = v;
+    return *this;
+  }
+  VICRegOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  VICRegOptions& variance_mean_over_views(bool v) {
+    variance_mean_over_views_ = v;
+    return *this;
+  }
 };
 
 struct VICRegLossResult {

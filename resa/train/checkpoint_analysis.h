@@ -13,11 +13,20 @@ namespace resa {
 
 struct AnalysisDataOptions {
   std::string split_ = "test";  // test | train
-  int64_t samples_ = 10000;    // 0: the whole split
-  std::string data_;           // dataset folder (empty: the run's own)
-  AnalysisDataOptions& split(std::string v) { split_ = std::move(v); return *this; }
-  AnalysisDataOptions& samples(int64_t v) { samples_ = v; return *this; }
-  AnalysisDataOptions& data(std::string v) { data_ = std::move(v); return *this; }
+  int64_t samples_ = 10000;     // 0: the whole split
+  std::string data_;            // dataset folder (empty: the run's own)
+  AnalysisDataOptions& split(std::string v) {
+    split_ = std::move(v);
+    return *this;
+  }
+  AnalysisDataOptions& samples(int64_t v) {
+    samples_ = v;
+    return *this;
+  }
+  AnalysisDataOptions& data(std::string v) {
+    data_ = std::move(v);
+    return *this;
+  }
 };
 // The first `samples` images of the split of the run's dataset, with the run's normalisation.
 AnalysisData open_analysis_data(const train::TrainConfig& cfg, const AnalysisDataOptions& opts = {});

@@ -24,15 +24,16 @@ bool TrainConfig::zero_init_residual_on() const {
 // ---------------------------------------------------------------- method settings
 // A setting stored as it is in one field: `field` is its path from the config, e.g. swav.prototypes_.
 // The other entries convert (the variant's name to ReSA's flag) or set two fields (Sinkhorn's).
-#define RESA_FIELD_SETTING(flag, key, help, field, range)                                                   \
-  MethodSetting {                                                                                           \
-    flag, key, help, {}, range, [](const TrainConfig& c) { return SettingValue(c.field); },                 \
+#define RESA_FIELD_SETTING(flag, key, help, field, range)                                                     \
+  MethodSetting {                                                                                             \
+    flag, key, help, {}, range, [](const TrainConfig& c) { return SettingValue(c.field); },                   \
         [](TrainConfig& c, const SettingValue& v) { c.field = std::get<std::decay_t<decltype(c.field)>>(v); } \
   }
 
 const std::vector<MethodSetting>& method_settings() {
   static const std::vector<MethodSetting> settings{
-      {"--method", "method",
+      {"--method",
+       "method",
        "resa | simclr | byol | swav | vicreg (the baselines share encoder, projector, loader and optimizer with "
        "ReSA; their CIFAR settings are listed below)",
        {"resa", "simclr", "byol", "swav", "vicreg"},
@@ -40,7 +41,9 @@ const std::vector<MethodSetting>& method_settings() {
        [](const TrainConfig& c) { return SettingValue(c.method); },
        [](TrainConfig& c, const SettingValue& v) { c.method = std::get<std::string>(v); }},
       // ReSA's options hold a flag; the command line and the saved configs name the variant.
-      {"--variant", "variant", "resa: momentum (EMA teacher, official CIFAR recipe) | no-momentum",
+      {"--variant",
+       "variant",
+       "resa: momentum (EMA teacher, official CIFAR recipe) | no-momentum",
        {"momentum", "no-momentum"},
        {},
        [](const TrainConfig& c) { return SettingValue(c.resa.momentum_teacher_ ? "momentum" : "no-momentum"); },
@@ -53,7 +56,8 @@ const std::vector<MethodSetting>& method_settings() {
                          ValueRange::positive()),
       RESA_FIELD_SETTING("--momentum", "ema_momentum", "resa: base EMA momentum of the teacher (cosine to 1)",
                          resa.ema_base_, ValueRange::unit_open()),
-      {"--loss-sides", "loss_sides",
+      {"--loss-sides",
+       "loss_sides",
        "resa: 1 = CE(A, s) over rows (the latest official code), 2 = (CE(A, s) + CE(A^T, s^T)) / 2 (its first "
        "releases)",
        {"1", "2"},
@@ -61,10 +65,18 @@ const std::vector<MethodSetting>& method_settings() {
        [](const TrainConfig& c) { return SettingValue(c.loss_sides); },
        [](TrainConfig& c, const SettingValue& v) { c.loss_sides = std::get<int64_t>(v); }},
       // Shared: both methods' Sinkhorn follows the one setting, as one field did before the options moved.
-      {"--sinkhorn-eps", "sinkhorn_eps", "resa, swav: Sinkhorn temperature", {}, ValueRange::positive(),
+      {"--sinkhorn-eps",
+       "sinkhorn_eps",
+       "resa, swav: Sinkhorn temperature",
+       {},
+       ValueRange::positive(),
        [](const TrainConfig& c) { return SettingValue(c.resa.loss_.eps_); },
        [](TrainConfig& c, const SettingValue& v) { c.resa.loss_.eps_ = c.swav.eps_ = std::get<double>(v); }},
-      {"--sinkhorn-iters", "sinkhorn_iters", "resa, swav: Sinkhorn iterations", {}, ValueRange::at_least(1),
+      {"--sinkhorn-iters",
+       "sinkhorn_iters",
+       "resa, swav: Sinkhorn iterations",
+       {},
+       ValueRange::at_least(1),
        [](const TrainConfig& c) { return SettingValue(c.resa.loss_.iters_); },
        [](TrainConfig& c, const SettingValue& v) { c.resa.loss_.iters_ = c.swav.iters_ = std::get<int64_t>(v); }},
       RESA_FIELD_SETTING("--simclr-temperature", "simclr_temperature", "simclr: NT-Xent temperature",
@@ -172,12 +184,13 @@ void validate(const TrainConfig& c) {
 
 // ---------------------------------------------------------------- JSON
 // The run's other fields, stored as they are under their own names.
-#define RESA_CONFIG_FIELDS(X)                                                                          \
-  X(dataset) X(data) X(train_subset) X(eval_subset) X(image_size) X(workers) X(arch) X(width) X(mlp)   \
-  X(zero_init_residual) X(stem_padding) X(epochs)                                                     \
-  X(batch_size) X(lr) X(final_lr_ratio) X(warmup_epochs) X(weight_decay) X(optimizer) X(sgd_momentum) \
-  X(device) X(threads) X(seed) X(eval_every) X(max_steps) X(out) X(keep_epoch_checkpoints)       \
-  X(checkpoint_every_minutes)
+// clang-format off
+#define RESA_CONFIG_FIELDS(X)                                                                                 \
+  X(dataset) X(data) X(train_subset) X(eval_subset) X(image_size) X(workers) X(arch) X(width) X(mlp)          \
+  X(zero_init_residual) X(stem_padding) X(epochs) X(batch_size) X(lr) X(final_lr_ratio) X(warmup_epochs)      \
+  X(weight_decay) X(optimizer) X(sgd_momentum) X(device) X(threads) X(seed) X(eval_every) X(max_steps) X(out) \
+  X(keep_epoch_checkpoints) X(checkpoint_every_minutes)
+// clang-format on
 
 void to_json(nlohmann::json& j, const TrainConfig& c) {
 #define X(f) j[#f] = c.f;

@@ -22,16 +22,16 @@ struct TrainConfig {
   int64_t image_size = 0;           // 0: the dataset's own size (32 for CIFAR, 28 for Fashion-MNIST)
   int64_t workers = 2;
   // model
-  std::string arch = "resnet18";    // resnet18 | resnet34 | resnet50 | resnet_small
-  int64_t width = 0;                // 0: the architecture's default (64; 32 for resnet_small)
+  std::string arch = "resnet18";  // resnet18 | resnet34 | resnet50 | resnet_small
+  int64_t width = 0;              // 0: the architecture's default (64; 32 for resnet_small)
   std::string mlp = "2048-2048-512";
   // Zero-init of the last BN of every residual branch: "auto" is the official rule (off for resnet18
   // and resnet_small, which is made of the same BasicBlock; on for resnet34 and resnet50), or on | off.
   std::string zero_init_residual = "auto";
-  int64_t stem_padding = 2;          // CIFAR stem conv padding; 2 = the official code's extra input pad of 1
+  int64_t stem_padding = 2;  // CIFAR stem conv padding; 2 = the official code's extra input pad of 1
   // method: the name, and every method's options. The options structs (resa/methods/<name>.h) hold
   // the defaults; method_settings() below names each setting for the command line and the saved config.
-  std::string method = "resa";       // resa | simclr | byol | swav | vicreg
+  std::string method = "resa";  // resa | simclr | byol | swav | vicreg
   ReSAOptions resa;
   SimCLROptions simclr;
   BYOLOptions byol;
@@ -45,18 +45,18 @@ struct TrainConfig {
   // optimisation
   int64_t epochs = 1000;
   int64_t batch_size = 256;
-  double lr = 0.0;                   // 0: 0.3 x batch / 256
+  double lr = 0.0;  // 0: 0.3 x batch / 256
   double final_lr_ratio = 0.1;
   int64_t warmup_epochs = 2;
   double weight_decay = 1e-4;
-  std::string optimizer = "sgd";    // sgd | lars
+  std::string optimizer = "sgd";  // sgd | lars
   double sgd_momentum = 0.9;
   // run
   std::string device = "cpu";
-  int threads = 0;                   // 0: all cores
+  int threads = 0;  // 0: all cores
   uint64_t seed = 0;
-  int64_t eval_every = 1;            // epochs between kNN evaluations (0: only at the end)
-  int64_t max_steps = 0;             // 0: no limit (stop early after this many steps in total)
+  int64_t eval_every = 1;  // epochs between kNN evaluations (0: only at the end)
+  int64_t max_steps = 0;   // 0: no limit (stop early after this many steps in total)
   std::string out = "runs/resa";
   bool keep_epoch_checkpoints = false;  // also keep OUT/epoch_NNN.safetensors after each epoch
   // Minutes between checkpoints within an epoch, besides the one after every epoch (0: only those).

@@ -73,8 +73,11 @@ Trainer::Trainer(TrainConfig cfg, bool resume, dist::CommPtr comm)
   steps_per_epoch_ = loader_->batches_per_epoch();
   total_steps_ = steps_per_epoch_ * cfg_.epochs;
   // The official schedule: linspace(0, base, W) (both ends) then a cosine to final_lr_ratio x base.
-  lr_at_ = nn::WarmupCosine{cfg_.base_lr(), cfg_.final_lr_ratio * cfg_.base_lr(),
-                            std::min(total_steps_, cfg_.warmup_epochs * steps_per_epoch_), total_steps_, 0.0,
+  lr_at_ = nn::WarmupCosine{cfg_.base_lr(),
+                            cfg_.final_lr_ratio * cfg_.base_lr(),
+                            std::min(total_steps_, cfg_.warmup_epochs * steps_per_epoch_),
+                            total_steps_,
+                            0.0,
                             /*warmup_endpoint=*/true};
   if (resuming) {
     resume_from(ckpt);
@@ -100,23 +103,27 @@ void Trainer::prepare_fresh_folder() {
   std::vector<fs::path> weights, others;
   for (const auto& e : fs::directory_iterator(cfg_.out)) {
     const std::string name = e.path().filename().string();
-    const bool safetensors = name.ends_with(".safetensors") &&
-                             (name == "checkpoint.safetensors" || name.starts_with("encoder") || name.starts_with("epoch_"));
+    const bool safetensors =
+        name.ends_with(".safetensors") &&
+        (name == "checkpoint.safetensors" || name.starts_with("encoder") || name.starts_with("epoch_"));
     // The run's other files, and the temporary files of a write that was cut short (NAME.tmp).
-    const bool tmp = name.ends_with(".tmp") && (name.starts_with("checkpoint.") || name.starts_with("encoder") ||
-                                                name.starts_with("epoch_") || name.starts_with("log.jsonl") ||
-                                                name.starts_with("curves.png"));
-    if (safetensors) weights.push_back(e.path());
-    else if (name == "log.jsonl" || name == "curves.png" || tmp) others.push_back(e.path());
+    const bool tmp = name.ends_with(".tmp") &&
+                     (name.starts_with("checkpoint.") || name.starts_with("encoder") || name.starts_with("epoch_") ||
+                      name.starts_with("log.jsonl") || name.starts_with("curves.png"));
+    if (safetensors)
+      weights.push_back(e.path());
+    else if (name == "log.jsonl" || name == "curves.png" || tmp)
+      others.push_back(e.path());
   }
   if (weights.empty()) return;
   std::sort(weights.begin(), weights.end());
   if (!cfg_.overwrite) {
     std::vector<std::string> names;
     for (auto& p : weights) names.push_back(p.filename().string());
-    RESA_FAIL("[train] {} holds another run ({}): pass --resume to continue it, --overwrite to replace it, or "
-              "another --out",
-              cfg_.out, fmt::join(names, ", "));
+    RESA_FAIL(
+        "[train] {} holds another run ({}): pass --resume to continue it, --overwrite to replace it, or "
+        "another --out",
+        cfg_.out, fmt::join(names, ", "));
   }
   // Every rank sees the same folder; rank 0 deletes (the others may find the files already gone).
   if (!is_root()) return;
@@ -137,9 +144,10 @@ void Trainer::save_checkpoint() {
   } catch (const Error& e) {
     // A full disk (or quota, or file size limit): each file is written to <name>.tmp and renamed, so
     // the previous checkpoint is still whole.
-    RESA_FAIL("[train] could not save the checkpoint of step {}: {}\n{} still holds the previous checkpoint; "
-              "free some space, then run again with --resume",
-              step_, e.what(), checkpoint_path());
+    RESA_FAIL(
+        "[train] could not save the checkpoint of step {}: {}\n{} still holds the previous checkpoint; "
+        "free some space, then run again with --resume",
+        step_, e.what(), checkpoint_path());
   }
   comm_->barrier();
 }
@@ -306,8 +314,10 @@ StepStats Trainer::train_step() {
   optimizer_->step();
   ++step_;
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  StepStats st{step_, total_steps_, epoch_, loss, lr, out.stats.count("ema_momentum") ? out.stats["ema_momentum"] : 0.0,
-               ms, 1000.0 * static_cast<double>(cfg_.batch_size) / ms};
+  StepStats st{step_,  total_steps_,
+               epoch_, loss,
+               lr,     out.stats.count("ema_momentum") ? out.stats["ema_momentum"] : 0.0,
+               ms,     1000.0 * static_cast<double>(cfg_.batch_size) / ms};
   log_step(st, out.stats);
   return st;
 }
@@ -324,14 +334,15 @@ std::vector<Tensor> Trainer::next_views() {
 void Trainer::check_finite(double loss) {
   if (std::isfinite(loss)) return;
   log_json(nlohmann::json{{"type", "error"}, {"step", step_}, {"loss", loss}}.dump());
-  RESA_FAIL("[train] the loss became {} at step {} (epoch {}); stopped without saving, the last good "
-            "checkpoint is {} (try a lower --lr)",
-            loss, step_ + 1, epoch_ + 1, checkpoint_path());
+  RESA_FAIL(
+      "[train] the loss became {} at step {} (epoch {}); stopped without saving, the last good "
+      "checkpoint is {} (try a lower --lr)",
+      loss, step_ + 1, epoch_ + 1, checkpoint_path());
 }
 
 void Trainer::log_step(const StepStats& st, const std::map<std::string, double>& method_stats) {
-  nlohmann::json j{{"type", "step"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"loss", st.loss}, {"lr", st.lr},
-                   {"ms", st.step_ms}};
+  nlohmann::json j{{"type", "step"},  {"step", st.step}, {"epoch", st.epoch + 1},
+                   {"loss", st.loss}, {"lr", st.lr},     {"ms", st.step_ms}};
   for (const auto& [key, value] : method_stats) j[key] = value;  // e.g. EMA momentum, VICReg's three terms
   log_json(j.dump());
   curve_step_.push_back(static_cast<double>(st.step));

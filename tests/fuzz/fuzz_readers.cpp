@@ -21,8 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (size_t i = 0; i < total; ++i) sink ^= a.data[i];
       (void)sink;
     } else {
-      auto kind = which == 0 ? resa::data::CifarKind::Cifar10
-                             : which == 1 ? resa::data::CifarKind::Cifar100Fine : resa::data::CifarKind::Cifar100Coarse;
+      auto kind = which == 0   ? resa::data::CifarKind::Cifar10
+                  : which == 1 ? resa::data::CifarKind::Cifar100Fine
+                               : resa::data::CifarKind::Cifar100Coarse;
       std::vector<uint8_t> pixels;
       std::vector<int64_t> labels;
       resa::data::parse_cifar(p, n, kind, "fuzz.bin", pixels, labels);
