@@ -10,30 +10,12 @@ struct Conv2dOptions {
   std::array<int64_t, 2> stride_{1, 1};
   std::array<int64_t, 2> padding_{0, 0};
   std::array<int64_t, 2> dilation_{1, 1};
-  Conv2dOptions& stride(int64_t s) {
-    stride_ = {s, s};
-    return *this;
-  }
-  Conv2dOptions& padding(int64_t p) {
-    padding_ = {p, p};
-    return *this;
-  }
-  Conv2dOptions& dilation(int64_t d) {
-    dilation_ = {d, d};
-    return *this;
-  }
-  Conv2dOptions& stride(int64_t sh, int64_t sw) {
-    stride_ = {sh, sw};
-    return *this;
-  }
-  Conv2dOptions& padding(int64_t ph, int64_t pw) {
-    padding_ = {ph, pw};
-    return *this;
-  }
-  Conv2dOptions& dilation(int64_t dh, int64_t dw) {
-    dilation_ = {dh, dw};
-    return *this;
-  }
+  Conv2dOptions& stride(int64_t s) { return set_field(*this, stride_, {s, s}); }
+  Conv2dOptions& padding(int64_t p) { return set_field(*this, padding_, {p, p}); }
+  Conv2dOptions& dilation(int64_t d) { return set_field(*this, dilation_, {d, d}); }
+  Conv2dOptions& stride(int64_t sh, int64_t sw) { return set_field(*this, stride_, {sh, sw}); }
+  Conv2dOptions& padding(int64_t ph, int64_t pw) { return set_field(*this, padding_, {ph, pw}); }
+  Conv2dOptions& dilation(int64_t dh, int64_t dw) { return set_field(*this, dilation_, {dh, dw}); }
 };
 
 // x: (N, C, H, W), w: (K, C, R, S), b: (K) or undefined -> (N, K, P, Q), cross-correlation as PyTorch's

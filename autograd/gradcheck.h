@@ -13,22 +13,10 @@ struct GradcheckOptions {
   double atol_ = 1e-6;
   double rtol_ = 1e-4;
   uint64_t seed_ = 1234;
-  GradcheckOptions& eps(double v) {
-    eps_ = v;
-    return *this;
-  }
-  GradcheckOptions& atol(double v) {
-    atol_ = v;
-    return *this;
-  }
-  GradcheckOptions& rtol(double v) {
-    rtol_ = v;
-    return *this;
-  }
-  GradcheckOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
+  GradcheckOptions& eps(double v) { return set_field(*this, eps_, v); }
+  GradcheckOptions& atol(double v) { return set_field(*this, atol_, v); }
+  GradcheckOptions& rtol(double v) { return set_field(*this, rtol_, v); }
+  GradcheckOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
 };
 
 struct GradcheckResult {

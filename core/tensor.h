@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "resa/core/dtype.h"
+#include "resa/core/options.h"
 #include "resa/core/shape.h"
 #include "resa/core/storage.h"
 
@@ -42,18 +43,9 @@ struct TensorOptions {
   Device device_ = kCPU;
   bool requires_grad_ = false;
 
-  TensorOptions& dtype(DType d) {
-    dtype_ = d;
-    return *this;
-  }
-  TensorOptions& device(Device d) {
-    device_ = d;
-    return *this;
-  }
-  TensorOptions& requires_grad(bool r = true) {
-    requires_grad_ = r;
-    return *this;
-  }
+  TensorOptions& dtype(DType d) { return set_field(*this, dtype_, d); }
+  TensorOptions& device(Device d) { return set_field(*this, device_, d); }
+  TensorOptions& requires_grad(bool r = true) { return set_field(*this, requires_grad_, r); }
 };
 
 class Tensor {

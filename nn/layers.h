@@ -32,18 +32,9 @@ struct Conv2dLayerOptions {
   bool bias_ = true;
   Conv2dLayerOptions(int64_t in, int64_t out, int64_t kernel)
       : in_channels_(in), out_channels_(out), kernel_size_(kernel) {}
-  Conv2dLayerOptions& stride(int64_t s) {
-    stride_ = s;
-    return *this;
-  }
-  Conv2dLayerOptions& padding(int64_t p) {
-    padding_ = p;
-    return *this;
-  }
-  Conv2dLayerOptions& bias(bool b) {
-    bias_ = b;
-    return *this;
-  }
+  Conv2dLayerOptions& stride(int64_t s) { return set_field(*this, stride_, s); }
+  Conv2dLayerOptions& padding(int64_t p) { return set_field(*this, padding_, p); }
+  Conv2dLayerOptions& bias(bool b) { return set_field(*this, bias_, b); }
 };
 
 // weight (out, in, k, k), bias (out) when enabled.

@@ -29,34 +29,13 @@ struct ResNetOptions {
   int64_t stem_padding_ = 1;
   uint64_t seed_ = 0;
 
-  ResNetOptions& arch(std::string a) {
-    arch_ = std::move(a);
-    return *this;
-  }
-  ResNetOptions& stem(ResNetStem s) {
-    stem_ = s;
-    return *this;
-  }
-  ResNetOptions& in_channels(int64_t c) {
-    in_channels_ = c;
-    return *this;
-  }
-  ResNetOptions& width_multiplier(double w) {
-    width_multiplier_ = w;
-    return *this;
-  }
-  ResNetOptions& zero_init_residual(bool z = true) {
-    zero_init_residual_ = z;
-    return *this;
-  }
-  ResNetOptions& stem_padding(int64_t p) {
-    stem_padding_ = p;
-    return *this;
-  }
-  ResNetOptions& seed(uint64_t s) {
-    seed_ = s;
-    return *this;
-  }
+  ResNetOptions& arch(std::string a) { return set_field(*this, arch_, std::move(a)); }
+  ResNetOptions& stem(ResNetStem s) { return set_field(*this, stem_, s); }
+  ResNetOptions& in_channels(int64_t c) { return set_field(*this, in_channels_, c); }
+  ResNetOptions& width_multiplier(double w) { return set_field(*this, width_multiplier_, w); }
+  ResNetOptions& zero_init_residual(bool z = true) { return set_field(*this, zero_init_residual_, z); }
+  ResNetOptions& stem_padding(int64_t p) { return set_field(*this, stem_padding_, p); }
+  ResNetOptions& seed(uint64_t s) { return set_field(*this, seed_, s); }
 };
 
 // conv1-bn1-relu-conv2-bn2 (+ downsample) then relu; expansion 1.

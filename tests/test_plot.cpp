@@ -6,6 +6,19 @@
 
 using namespace resa;
 
+namespace {
+// Pixels of colour `col` in columns [x0, x1) of a decoded w x h RGB image.
+int count_pixels(const unsigned char* px, int w, int h, std::array<unsigned char, 3> col, int x0, int x1) {
+  int n = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = x0; x < x1; ++x) {
+      const unsigned char* p = px + (static_cast<size_t>(y) * w + x) * 3;
+      n += p[0] == col[0] && p[1] == col[1] && p[2] == col[2];
+    }
+  return n;
+}
+}  // namespace
+
 TEST_CASE("write_png draws panels that decode back with the series colour") {
   plot::Panel loss{"LOSS", "STEP", {}, false};
   plot::Series s{"TRAIN", {}, {}, plot::color(1)};
@@ -19,15 +32,7 @@ TEST_CASE("write_png draws panels that decode back with the series colour") {
   REQUIRE(px != nullptr);
   CHECK(w == 800);
   CHECK(h == 300);
-  auto count = [&](std::array<unsigned char, 3> col, int x0, int x1) {
-    int n = 0;
-    for (int y = 0; y < h; ++y)
-      for (int x = x0; x < x1; ++x) {
-        unsigned char* p = px + (static_cast<size_t>(y) * w + x) * 3;
-        n += p[0] == col[0] && p[1] == col[1] && p[2] == col[2];
-      }
-    return n;
-  };
+  auto count = [&](std::array<unsigned char, 3> col, int x0, int x1) { return count_pixels(px, w, h, col, x0, x1); };
   CHECK(count(plot::color(1), 0, 400) > 200);  // the loss curve, in the left panel only
   CHECK(count(plot::color(1), 400, 800) < 5);
   CHECK(count(plot::color(2), 400, 800) > 100);
@@ -62,15 +67,7 @@ TEST_CASE("write_scatter_png draws every class in its colour, with a legend") {
   unsigned char* px = stbi_load(path.c_str(), &w, &h, &c, 3);
   REQUIRE(px != nullptr);
   CHECK(w == 400);
-  auto count = [&](std::array<unsigned char, 3> col, int x0, int x1) {
-    int n = 0;
-    for (int y = 0; y < h; ++y)
-      for (int x = x0; x < x1; ++x) {
-        unsigned char* p = px + (static_cast<size_t>(y) * w + x) * 3;
-        n += p[0] == col[0] && p[1] == col[1] && p[2] == col[2];
-      }
-    return n;
-  };
+  auto count = [&](std::array<unsigned char, 3> col, int x0, int x1) { return count_pixels(px, w, h, col, x0, x1); };
   for (int cls = 0; cls < 3; ++cls) CHECK(count(plot::color(cls), 0, 400) >= 9 + 100);  // points + legend swatch
   stbi_image_free(px);
   CHECK_THROWS_AS(plot::write_scatter_png(path, {}), Error);

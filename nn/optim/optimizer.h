@@ -25,43 +25,19 @@ struct ParamGroup {
   double trust_coefficient = 0.001;               // LARS eta
   bool lars_exclude = false;                      // LARS: plain SGD step, no weight decay, for this group
 
-  ParamGroup& set_lr(double v) {
-    lr = v;
-    return *this;
-  }
-  ParamGroup& set_weight_decay(double v) {
-    weight_decay = v;
-    return *this;
-  }
-  ParamGroup& set_momentum(double v) {
-    momentum = v;
-    return *this;
-  }
-  ParamGroup& set_dampening(double v) {
-    dampening = v;
-    return *this;
-  }
-  ParamGroup& set_nesterov(bool v) {
-    nesterov = v;
-    return *this;
-  }
+  ParamGroup& set_lr(double v) { return set_field(*this, lr, v); }
+  ParamGroup& set_weight_decay(double v) { return set_field(*this, weight_decay, v); }
+  ParamGroup& set_momentum(double v) { return set_field(*this, momentum, v); }
+  ParamGroup& set_dampening(double v) { return set_field(*this, dampening, v); }
+  ParamGroup& set_nesterov(bool v) { return set_field(*this, nesterov, v); }
   ParamGroup& set_betas(double b1, double b2) {
     beta1 = b1;
     beta2 = b2;
     return *this;
   }
-  ParamGroup& set_eps(double v) {
-    eps = v;
-    return *this;
-  }
-  ParamGroup& set_trust_coefficient(double v) {
-    trust_coefficient = v;
-    return *this;
-  }
-  ParamGroup& set_lars_exclude(bool v) {
-    lars_exclude = v;
-    return *this;
-  }
+  ParamGroup& set_eps(double v) { return set_field(*this, eps, v); }
+  ParamGroup& set_trust_coefficient(double v) { return set_field(*this, trust_coefficient, v); }
+  ParamGroup& set_lars_exclude(bool v) { return set_field(*this, lars_exclude, v); }
 };
 
 // A group holding every parameter of `m` (names kept) with the given options as a template.

@@ -87,35 +87,17 @@ struct ViewConfig {
   float solarize_threshold_ = 128.0f / 255.0f;
   std::vector<float> mean_, std_;  // empty: no normalization
 
-  ViewConfig& size(int64_t s) {
-    size_ = s;
-    return *this;
-  }
-  ViewConfig& scale(double lo, double hi) {
-    scale_ = {lo, hi};
-    return *this;
-  }
-  ViewConfig& ratio(double lo, double hi) {
-    ratio_ = {lo, hi};
-    return *this;
-  }
-  ViewConfig& interp(Interp i) {
-    interp_ = i;
-    return *this;
-  }
-  ViewConfig& flip_p(double p) {
-    flip_p_ = p;
-    return *this;
-  }
+  ViewConfig& size(int64_t s) { return set_field(*this, size_, s); }
+  ViewConfig& scale(double lo, double hi) { return set_field(*this, scale_, {lo, hi}); }
+  ViewConfig& ratio(double lo, double hi) { return set_field(*this, ratio_, {lo, hi}); }
+  ViewConfig& interp(Interp i) { return set_field(*this, interp_, i); }
+  ViewConfig& flip_p(double p) { return set_field(*this, flip_p_, p); }
   ViewConfig& jitter(double p, JitterConfig j = {}) {
     jitter_p_ = p;
     jitter_ = j;
     return *this;
   }
-  ViewConfig& gray_p(double p) {
-    gray_p_ = p;
-    return *this;
-  }
+  ViewConfig& gray_p(double p) { return set_field(*this, gray_p_, p); }
   ViewConfig& blur(double p, int64_t ksize, double sigma_lo = 0.1, double sigma_hi = 2.0) {
     blur_p_ = p;
     blur_ksize_ = ksize;

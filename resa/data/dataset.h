@@ -62,24 +62,15 @@ struct DatasetOptions {
   bool gray_to_rgb_ = false;  // replicate a 1-channel image to 3 channels
   int64_t pad_to_ = 0;        // zero-pad (centered) to pad_to_ x pad_to_ when smaller (0: off)
 
-  DatasetOptions& subset(int64_t n) {
-    subset_ = n;
-    return *this;
-  }
+  DatasetOptions& subset(int64_t n) { return set_field(*this, subset_, n); }
   DatasetOptions& subset_random(int64_t n, uint64_t seed) {
     subset_ = n;
     subset_random_ = true;
     subset_seed_ = seed;
     return *this;
   }
-  DatasetOptions& gray_to_rgb(bool b = true) {
-    gray_to_rgb_ = b;
-    return *this;
-  }
-  DatasetOptions& pad_to(int64_t s) {
-    pad_to_ = s;
-    return *this;
-  }
+  DatasetOptions& gray_to_rgb(bool b = true) { return set_field(*this, gray_to_rgb_, b); }
+  DatasetOptions& pad_to(int64_t s) { return set_field(*this, pad_to_, s); }
 };
 DatasetPtr apply_options(DatasetPtr base, const DatasetOptions& opts);
 
@@ -154,18 +145,9 @@ struct FolderOptions {
   bool skip_bad_ = false;  // skip undecodable files with a warning instead of failing
   bool preload_ = false;   // decode everything at open (validates every pixel, faster epochs)
 
-  FolderOptions& channels(int64_t c) {
-    channels_ = c;
-    return *this;
-  }
-  FolderOptions& skip_bad(bool b = true) {
-    skip_bad_ = b;
-    return *this;
-  }
-  FolderOptions& preload(bool b = true) {
-    preload_ = b;
-    return *this;
-  }
+  FolderOptions& channels(int64_t c) { return set_field(*this, channels_, c); }
+  FolderOptions& skip_bad(bool b = true) { return set_field(*this, skip_bad_, b); }
+  FolderOptions& preload(bool b = true) { return set_field(*this, preload_, b); }
 };
 DatasetPtr load_image_folder(const std::string& root, const FolderOptions& fopts = {}, const DatasetOptions& opts = {});
 

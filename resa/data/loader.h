@@ -47,39 +47,18 @@ struct LoaderOptions {
   // Slot buffers in page-locked host memory, for asynchronous copies to a CUDA device (see above).
   bool pin_memory_ = false;
 
-  LoaderOptions& batch_size(int64_t b) {
-    batch_size_ = b;
-    return *this;
-  }
-  LoaderOptions& shuffle(bool s) {
-    shuffle_ = s;
-    return *this;
-  }
-  LoaderOptions& drop_last(bool d) {
-    drop_last_ = d;
-    return *this;
-  }
-  LoaderOptions& num_workers(int64_t n) {
-    num_workers_ = n;
-    return *this;
-  }
-  LoaderOptions& prefetch(int64_t n) {
-    prefetch_ = n;
-    return *this;
-  }
-  LoaderOptions& seed(uint64_t s) {
-    seed_ = s;
-    return *this;
-  }
+  LoaderOptions& batch_size(int64_t b) { return set_field(*this, batch_size_, b); }
+  LoaderOptions& shuffle(bool s) { return set_field(*this, shuffle_, s); }
+  LoaderOptions& drop_last(bool d) { return set_field(*this, drop_last_, d); }
+  LoaderOptions& num_workers(int64_t n) { return set_field(*this, num_workers_, n); }
+  LoaderOptions& prefetch(int64_t n) { return set_field(*this, prefetch_, n); }
+  LoaderOptions& seed(uint64_t s) { return set_field(*this, seed_, s); }
   LoaderOptions& shard(int64_t rank, int64_t world) {
     rank_ = rank;
     world_ = world;
     return *this;
   }
-  LoaderOptions& pin_memory(bool p = true) {
-    pin_memory_ = p;
-    return *this;
-  }
+  LoaderOptions& pin_memory(bool p = true) { return set_field(*this, pin_memory_, p); }
 };
 
 struct Batch {

@@ -35,26 +35,11 @@ struct ClusterAnalysisOptions {
   int64_t max_iter_ = 300;
   uint64_t seed_ = 0;
   int64_t block_rows_ = 1024;  // rows of the distance blocks: 10,000 samples need block_rows x n doubles
-  ClusterAnalysisOptions& metric(DistanceMetric v) {
-    metric_ = v;
-    return *this;
-  }
-  ClusterAnalysisOptions& n_init(int64_t v) {
-    n_init_ = v;
-    return *this;
-  }
-  ClusterAnalysisOptions& max_iter(int64_t v) {
-    max_iter_ = v;
-    return *this;
-  }
-  ClusterAnalysisOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
-  ClusterAnalysisOptions& block_rows(int64_t v) {
-    block_rows_ = v;
-    return *this;
-  }
+  ClusterAnalysisOptions& metric(DistanceMetric v) { return set_field(*this, metric_, v); }
+  ClusterAnalysisOptions& n_init(int64_t v) { return set_field(*this, n_init_, v); }
+  ClusterAnalysisOptions& max_iter(int64_t v) { return set_field(*this, max_iter_, v); }
+  ClusterAnalysisOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
+  ClusterAnalysisOptions& block_rows(int64_t v) { return set_field(*this, block_rows_, v); }
 };
 
 struct ComponentScores {

@@ -32,30 +32,12 @@ struct KMeansOptions {
   double tol_ = 1e-4;       // stop when the summed squared centre shift <= tol x mean per-feature variance
   uint64_t seed_ = 0;
   int64_t block_rows_ = 1024;
-  KMeansOptions& k(int64_t v) {
-    k_ = v;
-    return *this;
-  }
-  KMeansOptions& n_init(int64_t v) {
-    n_init_ = v;
-    return *this;
-  }
-  KMeansOptions& max_iter(int64_t v) {
-    max_iter_ = v;
-    return *this;
-  }
-  KMeansOptions& tol(double v) {
-    tol_ = v;
-    return *this;
-  }
-  KMeansOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
-  KMeansOptions& block_rows(int64_t v) {
-    block_rows_ = v;
-    return *this;
-  }
+  KMeansOptions& k(int64_t v) { return set_field(*this, k_, v); }
+  KMeansOptions& n_init(int64_t v) { return set_field(*this, n_init_, v); }
+  KMeansOptions& max_iter(int64_t v) { return set_field(*this, max_iter_, v); }
+  KMeansOptions& tol(double v) { return set_field(*this, tol_, v); }
+  KMeansOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
+  KMeansOptions& block_rows(int64_t v) { return set_field(*this, block_rows_, v); }
 };
 
 struct KMeansResult {

@@ -20,26 +20,11 @@ struct TsneOptions {
   int64_t exaggeration_iterations_ = 250;  // with P scaled by early_exaggeration and momentum 0.5
   double early_exaggeration_ = 12.0;
   double learning_rate_ = 0.0;  // 0: max(N / early_exaggeration / 4, 50)
-  TsneOptions& perplexity(double v) {
-    perplexity_ = v;
-    return *this;
-  }
-  TsneOptions& iterations(int64_t v) {
-    iterations_ = v;
-    return *this;
-  }
-  TsneOptions& exaggeration_iterations(int64_t v) {
-    exaggeration_iterations_ = v;
-    return *this;
-  }
-  TsneOptions& early_exaggeration(double v) {
-    early_exaggeration_ = v;
-    return *this;
-  }
-  TsneOptions& learning_rate(double v) {
-    learning_rate_ = v;
-    return *this;
-  }
+  TsneOptions& perplexity(double v) { return set_field(*this, perplexity_, v); }
+  TsneOptions& iterations(int64_t v) { return set_field(*this, iterations_, v); }
+  TsneOptions& exaggeration_iterations(int64_t v) { return set_field(*this, exaggeration_iterations_, v); }
+  TsneOptions& early_exaggeration(double v) { return set_field(*this, early_exaggeration_, v); }
+  TsneOptions& learning_rate(double v) { return set_field(*this, learning_rate_, v); }
 };
 
 struct TsneResult {

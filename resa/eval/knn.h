@@ -21,18 +21,9 @@ struct KnnOptions {
   int64_t k_ = 5;
   int64_t block_rows_ = 256;  // test rows per distance block: block_rows x n_train scores in memory
   KnnTieBreak tie_break_ = KnnTieBreak::SmallestLabel;
-  KnnOptions& k(int64_t v) {
-    k_ = v;
-    return *this;
-  }
-  KnnOptions& block_rows(int64_t v) {
-    block_rows_ = v;
-    return *this;
-  }
-  KnnOptions& tie_break(KnnTieBreak v) {
-    tie_break_ = v;
-    return *this;
-  }
+  KnnOptions& k(int64_t v) { return set_field(*this, k_, v); }
+  KnnOptions& block_rows(int64_t v) { return set_field(*this, block_rows_, v); }
+  KnnOptions& tie_break(KnnTieBreak v) { return set_field(*this, tie_break_, v); }
 };
 
 struct KnnResult {
@@ -50,22 +41,10 @@ struct WeightedKnnOptions {
   double temperature_ = 0.1;
   int64_t num_classes_ = 0;  // 0: max label + 1 over train and test labels
   int64_t block_rows_ = 256;
-  WeightedKnnOptions& k(int64_t v) {
-    k_ = v;
-    return *this;
-  }
-  WeightedKnnOptions& temperature(double v) {
-    temperature_ = v;
-    return *this;
-  }
-  WeightedKnnOptions& num_classes(int64_t v) {
-    num_classes_ = v;
-    return *this;
-  }
-  WeightedKnnOptions& block_rows(int64_t v) {
-    block_rows_ = v;
-    return *this;
-  }
+  WeightedKnnOptions& k(int64_t v) { return set_field(*this, k_, v); }
+  WeightedKnnOptions& temperature(double v) { return set_field(*this, temperature_, v); }
+  WeightedKnnOptions& num_classes(int64_t v) { return set_field(*this, num_classes_, v); }
+  WeightedKnnOptions& block_rows(int64_t v) { return set_field(*this, block_rows_, v); }
 };
 
 struct WeightedKnnResult {

@@ -18,35 +18,17 @@ struct LinearProbeOptions {
   int64_t num_classes_ = 0;  // 0: max label + 1
   uint64_t seed_ = 0;
   bool zero_init_ = false;  // start from zero weights (for reference comparisons) instead of PyTorch's init
-  LinearProbeOptions& epochs(int64_t v) {
-    epochs_ = v;
-    return *this;
-  }
+  LinearProbeOptions& epochs(int64_t v) { return set_field(*this, epochs_, v); }
   LinearProbeOptions& lr(double start, double end) {
     lr_start_ = start;
     lr_end_ = end;
     return *this;
   }
-  LinearProbeOptions& weight_decay(double v) {
-    weight_decay_ = v;
-    return *this;
-  }
-  LinearProbeOptions& batch_size(int64_t v) {
-    batch_size_ = v;
-    return *this;
-  }
-  LinearProbeOptions& num_classes(int64_t v) {
-    num_classes_ = v;
-    return *this;
-  }
-  LinearProbeOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
-  LinearProbeOptions& zero_init(bool v) {
-    zero_init_ = v;
-    return *this;
-  }
+  LinearProbeOptions& weight_decay(double v) { return set_field(*this, weight_decay_, v); }
+  LinearProbeOptions& batch_size(int64_t v) { return set_field(*this, batch_size_, v); }
+  LinearProbeOptions& num_classes(int64_t v) { return set_field(*this, num_classes_, v); }
+  LinearProbeOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
+  LinearProbeOptions& zero_init(bool v) { return set_field(*this, zero_init_, v); }
 };
 
 struct LinearProbeResult {

@@ -18,18 +18,9 @@ struct BYOLOptions {
   double ema_base_ = 0.99;      // base momentum of the target, cosine to 1
   int64_t pred_hidden_ = 4096;  // hidden width of the predictor (the paper's 4096)
   uint64_t seed_ = 0;           // of the predictor's initial weights
-  BYOLOptions& ema_base(double v) {
-    ema_base_ = v;
-    return *this;
-  }
-  BYOLOptions& pred_hidden(int64_t v) {
-    pred_hidden_ = v;
-    return *this;
-  }
-  BYOLOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
+  BYOLOptions& ema_base(double v) { return set_field(*this, ema_base_, v); }
+  BYOLOptions& pred_hidden(int64_t v) { return set_field(*this, pred_hidden_, v); }
+  BYOLOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
 };
 
 // mean over rows of 2 - 2 cos(p_i, z_i); p, z: (B, e). z is used as given (pass the target's detached

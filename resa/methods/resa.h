@@ -16,18 +16,9 @@ struct ReSAOptions {
   bool momentum_teacher_ = true;
   double ema_base_ = 0.996;
   ReSALossOptions loss_{};
-  ReSAOptions& momentum_teacher(bool v) {
-    momentum_teacher_ = v;
-    return *this;
-  }
-  ReSAOptions& ema_base(double v) {
-    ema_base_ = v;
-    return *this;
-  }
-  ReSAOptions& loss(const ReSALossOptions& v) {
-    loss_ = v;
-    return *this;
-  }
+  ReSAOptions& momentum_teacher(bool v) { return set_field(*this, momentum_teacher_, v); }
+  ReSAOptions& ema_base(double v) { return set_field(*this, ema_base_, v); }
+  ReSAOptions& loss(const ReSALossOptions& v) { return set_field(*this, loss_, v); }
 };
 
 class ReSA final : public Method {

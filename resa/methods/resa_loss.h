@@ -23,22 +23,10 @@ struct ReSALossOptions {
   double eps_ = 0.05;       // Sinkhorn temperature
   int64_t iters_ = 3;       // Sinkhorn iterations
   bool symmetric_ = false;  // true: also CE(A^T, s^T) (the official code's first releases)
-  ReSALossOptions& tau(double v) {
-    tau_ = v;
-    return *this;
-  }
-  ReSALossOptions& eps(double v) {
-    eps_ = v;
-    return *this;
-  }
-  ReSALossOptions& iters(int64_t v) {
-    iters_ = v;
-    return *this;
-  }
-  ReSALossOptions& symmetric(bool v) {
-    symmetric_ = v;
-    return *this;
-  }
+  ReSALossOptions& tau(double v) { return set_field(*this, tau_, v); }
+  ReSALossOptions& eps(double v) { return set_field(*this, eps_, v); }
+  ReSALossOptions& iters(int64_t v) { return set_field(*this, iters_, v); }
+  ReSALossOptions& symmetric(bool v) { return set_field(*this, symmetric_, v); }
 };
 
 struct ReSALossResult {

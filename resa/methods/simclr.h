@@ -11,10 +11,7 @@ namespace resa {
 
 struct SimCLROptions {
   double temperature_ = 0.2;
-  SimCLROptions& temperature(double v) {
-    temperature_ = v;
-    return *this;
-  }
+  SimCLROptions& temperature(double v) { return set_field(*this, temperature_, v); }
 };
 
 // z0, z1: (B, e) raw projector outputs of the two views (l2-normalised here, so the gradient includes

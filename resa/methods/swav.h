@@ -31,30 +31,12 @@ struct SwAVOptions {
   int64_t iters_ = 3;           // Sinkhorn iterations
   int64_t freeze_iters_ = 313;  // steps without prototype gradients
   uint64_t seed_ = 0;           // of the prototypes' initial weights
-  SwAVOptions& prototypes(int64_t v) {
-    prototypes_ = v;
-    return *this;
-  }
-  SwAVOptions& temperature(double v) {
-    temperature_ = v;
-    return *this;
-  }
-  SwAVOptions& eps(double v) {
-    eps_ = v;
-    return *this;
-  }
-  SwAVOptions& iters(int64_t v) {
-    iters_ = v;
-    return *this;
-  }
-  SwAVOptions& freeze_iters(int64_t v) {
-    freeze_iters_ = v;
-    return *this;
-  }
-  SwAVOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
+  SwAVOptions& prototypes(int64_t v) { return set_field(*this, prototypes_, v); }
+  SwAVOptions& temperature(double v) { return set_field(*this, temperature_, v); }
+  SwAVOptions& eps(double v) { return set_field(*this, eps_, v); }
+  SwAVOptions& iters(int64_t v) { return set_field(*this, iters_, v); }
+  SwAVOptions& freeze_iters(int64_t v) { return set_field(*this, freeze_iters_, v); }
+  SwAVOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
 };
 
 // z: (B, e) raw projector output, c: (K, e) prototypes -> (B, K) scores norm(z) . c^T (c used as given).

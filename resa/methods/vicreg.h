@@ -20,26 +20,11 @@ struct VICRegOptions {
   double cov_ = 1.0;   // nu, covariance
   double eps_ = 1e-4;  // inside the square root of the variance
   bool variance_mean_over_views_ = false;
-  VICRegOptions& sim(double v) {
-    sim_ = v;
-    return *this;
-  }
-  VICRegOptions& var(double v) {
-    var_ = v;
-    return *this;
-  }
-  VICRegOptions& cov(double v) {
-    cov_ = v;
-    return *this;
-  }
-  VICRegOptions& eps(double v) {
-    eps_ = v;
-    return *this;
-  }
-  VICRegOptions& variance_mean_over_views(bool v) {
-    variance_mean_over_views_ = v;
-    return *this;
-  }
+  VICRegOptions& sim(double v) { return set_field(*this, sim_, v); }
+  VICRegOptions& var(double v) { return set_field(*this, var_, v); }
+  VICRegOptions& cov(double v) { return set_field(*this, cov_, v); }
+  VICRegOptions& eps(double v) { return set_field(*this, eps_, v); }
+  VICRegOptions& variance_mean_over_views(bool v) { return set_field(*this, variance_mean_over_views_, v); }
 };
 
 struct VICRegLossResult {
