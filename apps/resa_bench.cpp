@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cli_checks.h"
+
 #include "resa/autograd/functions.h"
 #include "resa/core/cpu_info.h"
 #include "resa/core/parallel.h"
@@ -80,21 +82,6 @@ double encoder_flops(const std::string& arch, int64_t width, int64_t cin, int64_
 }
 
 // A number flag's lower bound, checked where the flag is parsed: "--runs: value 0 must be >= 1".
-CLI::Validator at_least(double lo) {
-  return CLI::Validator(
-      [lo](std::string& s) -> std::string {
-        double v = 0;
-        try {
-          size_t used = 0;
-          v = std::stod(s, &used);
-          if (used != s.size()) return fmt::format("value '{}' is not a number", s);
-        } catch (const std::exception&) {
-          return fmt::format("value '{}' is not a number", s);
-        }
-        return v >= lo ? std::string() : fmt::format("value {} must be >= {}", s, lo);
-      },
-      fmt::format(">= {}", lo));
-}
 
 long peak_rss_mb() {
   rusage u{};
@@ -114,7 +101,9 @@ int main(int argc, char** argv) {
   app.add_option("--arch", arch, "resnet18 | resnet34 | resnet50 | resnet_small")
       ->check(CLI::IsMember({"resnet18", "resnet34", "resnet50", "resnet_small"}))
       ->capture_default_str();
-  app.add_option("--width", width, "base width (0: the architecture's)")->check(at_least(0))->capture_default_str();
+  app.add_option("--width", width, "base width (0: the architecture's)")
+      ->check(app::at_least(0))
+      ->capture_default_str();
   app.add_option("--mlp", mlp, "projector sizes")
       ->check(CLI::Validator(
           [](std::string& s) -> std::string {
@@ -127,27 +116,18 @@ int main(int argc, char** argv) {
           },
           "SIZES"))
       ->capture_default_str();
-  app.add_option("--batch", batch, "images per view (batch norm needs 2)")->check(at_least(2))->capture_default_str();
-  app.add_option("--image", image, "image side")->check(at_least(1))->capture_default_str();
-  app.add_option("--channels", channels, "input channels")->check(at_least(1))->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads")->check(at_least(1))->capture_default_str();
-  app.add_option("--device", device, "cpu | cuda")
-      ->check(CLI::Validator(
-          [](std::string& s) -> std::string {
-            try {
-              Device::parse(s);
-              return "";
-            } catch (const std::exception&) {
-              return fmt::format("'{}' must be cpu, cuda or cuda:N", s);
-            }
-          },
-          "DEVICE"))
+  app.add_option("--batch", batch, "images per view (batch norm needs 2)")
+      ->check(app::at_least(2))
       ->capture_default_str();
+  app.add_option("--image", image, "image side")->check(app::at_least(1))->capture_default_str();
+  app.add_option("--channels", channels, "input channels")->check(app::at_least(1))->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads")->check(app::at_least(1))->capture_default_str();
+  app.add_option("--device", device, "cpu | cuda")->check(app::device_name())->capture_default_str();
   app.add_option("--variant", variant, "momentum | no-momentum")
       ->check(CLI::IsMember({"momentum", "no-momentum"}))
       ->capture_default_str();
-  app.add_option("--warmup", warmup, "untimed runs first")->check(at_least(0))->capture_default_str();
-  app.add_option("--runs", runs, "timed runs (the median is reported)")->check(at_least(1))->capture_default_str();
+  app.add_option("--warmup", warmup, "untimed runs first")->check(app::at_least(0))->capture_default_str();
+  app.add_option("--runs", runs, "timed runs (the median is reported)")->check(app::at_least(1))->capture_default_str();
   app.add_flag("--tf32", tf32, "TF32 tensor cores for float32 GEMMs (CUDA only)");
   CLI11_PARSE(app, argc, argv);
 

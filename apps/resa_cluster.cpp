@@ -16,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "cli_checks.h"
 #include "omp_env.h"
 #include "resa/core/parallel.h"
 #include "resa/eval/analysis.h"
@@ -38,21 +39,36 @@ int main(int argc, char** argv) {
   bool init = false, pixels = false, map = false;
   int64_t map_samples = 2000;
   double perplexity = 30;
-  app.add_option("--run", run, "a run folder of resa_cifar: analyses RUN/checkpoint.safetensors");
+  app.add_option("--run", run, "a run folder of resa_cifar: analyses RUN/checkpoint.safetensors")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            return std::filesystem::is_regular_file(s + "/checkpoint.safetensors")
+                       ? std::string()
+                       : fmt::format("'{}' holds no checkpoint.safetensors (not a resa_cifar run folder)", s);
+          },
+          "DIR"));
   app.add_option("--checkpoint,--checkpoints", checkpoints,
-                 "checkpoint file(s) written by the trainer (several: followed over training, sorted by step)");
+                 "checkpoint file(s) written by the trainer (several: followed over training, sorted by step)")
+      ->check(app::existing_file());
   app.add_flag("--init", init, "also analyse the untrained model of the same configuration and seed (epoch 0)");
   app.add_flag("--pixels", pixels, "also score the raw (normalised) pixels, the reference any encoder should beat");
-  app.add_option("--split", split, "test | train")->capture_default_str();
-  app.add_option("--samples", samples, "the first N images of the split (0: all)")->capture_default_str();
-  app.add_option("--metric", metric, "silhouette distance: cosine | euclidean")->capture_default_str();
+  app.add_option("--split", split, "test | train")->check(CLI::IsMember({"test", "train"}))->capture_default_str();
+  app.add_option("--samples", samples, "the first N images of the split (0: all)")
+      ->check(app::at_least(0))
+      ->capture_default_str();
+  app.add_option("--metric", metric, "silhouette distance: cosine | euclidean")
+      ->check(CLI::IsMember({"cosine", "euclidean"}))
+      ->capture_default_str();
   app.add_option("--restarts", restarts, "k-means restarts (k-means++ seeds; the lowest inertia wins)")
+      ->check(app::at_least(1))
       ->capture_default_str();
   app.add_option("--seed", seed, "k-means seed")->capture_default_str();
   app.add_option("--data", data, "dataset folder (default: the run's own)");
-  app.add_option("--device", device, "cpu | cuda | cuda:N (feature extraction)")->capture_default_str();
-  app.add_option("--batch", batch, "images per forward pass")->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
+  app.add_option("--device", device, "cpu | cuda | cuda:N (feature extraction)")
+      ->check(app::device_name())
+      ->capture_default_str();
+  app.add_option("--batch", batch, "images per forward pass")->check(app::at_least(1))->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0: all cores)")->check(app::at_least(0))->capture_default_str();
   app.add_option("--out", out, "output folder (default: RUN/clustering, else ./clustering)");
   app.add_flag("--map", map, "also draw 2-D maps (t-SNE and PCA) of H and Z of the last checkpoint");
   app.add_option("--map-samples", map_samples, "images in the maps (exact t-SNE: a few thousand at most)")

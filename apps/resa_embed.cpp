@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "cli_checks.h"
 #include "omp_env.h"
 #include "resa/core/parallel.h"
 #include "resa/data/augment.h"
@@ -71,7 +72,9 @@ int main(int argc, char** argv) {
   std::string encoder_path, images, out, embeddings, query, sheet, device = "cpu";
   int64_t k = 8, batch = 256, tile = 96;
   int threads = 0;
-  app.add_option("--encoder", encoder_path, "encoder.safetensors written by resa_cifar")->required();
+  app.add_option("--encoder", encoder_path, "encoder.safetensors written by resa_cifar")
+      ->required()
+      ->check(app::existing_file());
   app.add_option("--images", images, "folder of images (searched recursively)");
   app.add_option("--out", out, "where to write the features (default: embeddings.safetensors; not with --embeddings)");
   app.add_option("--embeddings", embeddings,
@@ -85,7 +88,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "images per forward pass")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  app.add_option("--device", device, "cpu | cuda | cuda:N")->capture_default_str();
+  app.add_option("--device", device, "cpu | cuda | cuda:N")->capture_default_str()->check(app::device_name());
   app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 4096));
   CLI11_PARSE(app, argc, argv);
 

@@ -7,6 +7,7 @@
 //             --encoder runs/fashion_mnist_resa/encoder_online.safetensors --dataset fashion-mnist
 #include <CLI/CLI.hpp>
 
+#include "cli_checks.h"
 #include "omp_env.h"
 #include "resa/core/parallel.h"
 #include "resa/eval/features.h"
@@ -30,17 +31,39 @@ int main(int argc, char** argv) {
   int64_t probe_epochs = 100;
   app.add_option("--encoder", encoder_paths,
                  "safetensors file with an encoder's state dict (torchvision names); repeat to compare several")
-      ->required();
-  app.add_option("--arch", arch_opt, "resnet18 | resnet34 | resnet50 | resnet_small (default: the file's metadata)");
+      ->required()
+      ->check(app::existing_file());
+  app.add_option("--arch", arch_opt, "resnet18 | resnet34 | resnet50 | resnet_small (default: the file's metadata)")
+      ->check(CLI::IsMember({"resnet18", "resnet34", "resnet50", "resnet_small"}));
   app.add_option("--stem-padding", stem_padding_opt,
-                 "CIFAR stem conv padding (default: the file's metadata, 1 for files without it)");
+                 "CIFAR stem conv padding (default: the file's metadata, 1 for files without it)")
+      ->check(CLI::Range(int64_t{0}, int64_t{3}));
   app.add_option("--dataset", cfg.dataset, "cifar10 | cifar100 | fashion-mnist | mnist | folder")
+      ->check(CLI::IsMember({"cifar10", "cifar100", "fashion-mnist", "mnist", "folder"}))
       ->capture_default_str();
   app.add_option("--data", cfg.data, "dataset folder (see resa_cifar --help)");
-  app.add_option("--eval-subset", cfg.eval_subset, "first N train and N test images (0: all)")->capture_default_str();
-  app.add_option("--probe-epochs", probe_epochs, "linear-probe epochs (0: skip)")->capture_default_str();
-  app.add_option("--device", cfg.device, "cpu | cuda")->capture_default_str();
-  app.add_option("--threads", cfg.threads, "CPU threads (0: all cores)")->capture_default_str();
+  app.add_option("--eval-subset", cfg.eval_subset,
+                 "first N train and N test images (0: all; else >= 200, the weighted kNN's k)")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            long long v = -1;
+            try {
+              size_t used = 0;
+              v = std::stoll(s, &used);
+              if (used != s.size()) v = -1;
+            } catch (const std::exception&) {
+            }
+            return v == 0 || v >= 200 ? std::string() : fmt::format("value {} must be 0 (all) or >= 200", s);
+          },
+          "N"))
+      ->capture_default_str();
+  app.add_option("--probe-epochs", probe_epochs, "linear-probe epochs (0: skip)")
+      ->check(app::at_least(0))
+      ->capture_default_str();
+  app.add_option("--device", cfg.device, "cpu | cuda")->check(app::device_name())->capture_default_str();
+  app.add_option("--threads", cfg.threads, "CPU threads (0: all cores)")
+      ->check(app::at_least(0))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     if (cfg.threads > 0) set_num_threads(cfg.threads);

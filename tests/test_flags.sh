@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Every bad flag value of resa_cifar (and of resa_bench, when given) is refused before any training or
-# timing starts, with a message that names the flag and the values allowed. One row per case: the
-# arguments, then a text the message must hold.
-# Usage: test_flags.sh <resa_cifar binary> <scratch dir> [<resa_bench binary>]
+# Every bad flag value of resa_cifar (and of resa_bench, resa_eval, resa_cluster and resa_embed, when
+# given) is refused before any training or timing starts, with a message that names the flag and the
+# values allowed. One row per case: the arguments, then a text the message must hold.
+# Usage: test_flags.sh <resa_cifar> <scratch dir> [<resa_bench> [<resa_eval> <resa_cluster> <resa_embed> <encoder file>]]
 set -uo pipefail
 BIN=$1
 TMP=$2
 BENCH=${3:-}
+EVAL=${4:-}
+CLUSTER=${5:-}
+EMBED=${6:-}
+ENCODER=${7:-}
 DATA=/usr/share/datasets/fashion-mnist
 rm -rf "$TMP" && mkdir -p "$TMP"
 BASE=(--dataset fashion-mnist --arch resnet_small --width 8 --mlp 64-64-32 --train-subset 320 --eval-subset 200
@@ -106,4 +110,55 @@ for row in "${BENCH_CASES[@]}"; do
     echo "ok: resa_bench ${args[*]} -> $(head -1 <<< "$msg")"
   fi
 done
+[ -n "$EVAL" ] || exit $fail
+
+# check_app NAME BINARY "BASE ARGS" CASE...: each case's arguments after the base ones must be refused
+# with a message holding the case's text.
+check_app() {
+  local name=$1 bin=$2 base=$3
+  shift 3
+  local row args want rc msg
+  for row in "$@"; do
+    read -r -a args <<< "$base ${row%%|*}"
+    want=${row#*|}
+    rc=0
+    msg=$(timeout 60 "$bin" "${args[@]}" 2>&1) || rc=$?
+    if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+      echo "FAIL: $name ${args[*]} exited $rc (expected a refusal)"; fail=1
+    elif ! grep -qF -- "$want" <<< "$msg"; then
+      echo "FAIL: $name ${args[*]}: the message does not say '$want':"; echo "$msg" | head -5; fail=1
+    else
+      echo "ok: $name ${args[*]} -> $(head -1 <<< "$msg")"
+    fi
+  done
+}
+check_app resa_eval "$EVAL" "--encoder $ENCODER --dataset fashion-mnist" \
+  "--encoder $TMP/none.safetensors|--encoder: '$TMP/none.safetensors' is not a file" \
+  "--arch vgg|--arch" \
+  "--stem-padding 5|--stem-padding" \
+  "--dataset imagenet|--dataset" \
+  "--eval-subset 64|--eval-subset: value 64 must be 0 (all) or >= 200" \
+  "--eval-subset -1|--eval-subset: value -1 must be 0 (all) or >= 200" \
+  "--probe-epochs -1|--probe-epochs: value -1 must be >= 0" \
+  "--device tpu|--device: 'tpu' must be cpu, cuda or cuda:N" \
+  "--threads -3|--threads: value -3 must be >= 0"
+check_app resa_cluster "$CLUSTER" "" \
+  "--run $TMP|--run: '$TMP' holds no checkpoint.safetensors" \
+  "--checkpoint $TMP/none.safetensors|--checkpoint: '$TMP/none.safetensors' is not a file" \
+  "--split val|--split" \
+  "--samples -1|--samples: value -1 must be >= 0" \
+  "--metric manhattan|--metric" \
+  "--restarts 0|--restarts: value 0 must be >= 1" \
+  "--device tpu|--device: 'tpu' must be cpu, cuda or cuda:N" \
+  "--batch 0|--batch: value 0 must be >= 1" \
+  "--threads -1|--threads: value -1 must be >= 0" \
+  "--map-samples 5|--map-samples" \
+  "--perplexity 0|--perplexity"
+check_app resa_embed "$EMBED" "--images $TMP" \
+  "--encoder $TMP/none.safetensors|--encoder: '$TMP/none.safetensors' is not a file" \
+  "--encoder $ENCODER -k 0|-k" \
+  "--encoder $ENCODER --batch 0|--batch" \
+  "--encoder $ENCODER --tile 2|--tile" \
+  "--encoder $ENCODER --device tpu|--device: 'tpu' must be cpu, cuda or cuda:N" \
+  "--encoder $ENCODER --threads -1|--threads"
 exit $fail
