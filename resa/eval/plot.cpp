@@ -115,7 +115,7 @@ void draw_panel(Canvas& cv, int ox, int oy, int pw, int ph, const Panel& p) {
   }
   // Axes on round values: x from the first to the last point (from 0 for steps and epochs), y padded
   // around the data, from 0 where asked, or the fixed range.
-  if (xmin > 0 && xmin <= (xmax - xmin)) xmin = 0;
+  if (xmin > 0 && (xmax == xmin || xmin <= xmax - xmin)) xmin = 0;
   if (xmax == xmin) xmax = xmin + 1;
   if (!p.log_y && p.y_lo < p.y_hi) {
     ymin = p.y_lo, ymax = p.y_hi;
