@@ -8,8 +8,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "resa/ops/cuda/kernels.h"
 #include "resa/ops/cuda/loops.cuh"  // first: see there
+
+#include "resa/ops/cuda/kernels.h"
 #include "resa/ops/cuda/runtime.h"
 
 namespace resa::cuda {

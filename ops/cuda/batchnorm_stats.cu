@@ -1,7 +1,8 @@
 // CUDA kernels of synchronized batch norm. The two reductions run one block per channel, summing in
 // double in a fixed order (deterministic); the two elementwise kernels are grid-stride loops.
-#include "resa/ops/cuda/batchnorm_stats.h"
 #include "resa/ops/cuda/loops.cuh"  // first: see there
+
+#include "resa/ops/cuda/batchnorm_stats.h"
 
 namespace resa::cuda {
 namespace {

@@ -11,8 +11,9 @@
 #include <algorithm>
 #include <climits>
 
-#include "resa/ops/cuda/kernels.h"
 #include "resa/ops/cuda/loops.cuh"  // first: see there
+
+#include "resa/ops/cuda/kernels.h"
 #include "resa/ops/cuda/runtime.h"
 
 namespace resa::cuda {

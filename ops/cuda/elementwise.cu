@@ -1,8 +1,9 @@
 // CUDA elementwise kernels: binary ops with broadcasting, unary ops, where, strided dtype-converting copy.
 // The unary and binary formulas are the rows of the op tables (ops/elementwise_ops.h), the CPU's too,
 // evaluated with CUDA's math library (DeviceMath), so both backends agree to the last few ulps of it.
-#include "resa/ops/cuda/kernels.h"
 #include "resa/ops/cuda/loops.cuh"  // first: see there
+
+#include "resa/ops/cuda/kernels.h"
 
 namespace resa::cuda {
 namespace {

@@ -2,8 +2,9 @@
 // The accumulating ops (index_add, scatter_add) give each thread one position outside the indexed dim
 // and walk the indexed dim in order, as the CPU does: no atomics, so repeated indices add up in the
 // same order and the result is deterministic and equal to the CPU's.
-#include "resa/ops/cuda/kernels.h"
 #include "resa/ops/cuda/loops.cuh"  // first: see there
+
+#include "resa/ops/cuda/kernels.h"
 
 namespace resa::cuda {
 namespace {

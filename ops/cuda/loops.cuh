@@ -5,7 +5,8 @@
 // so that a broadcast over (N, C, H, W) + (1, C, 1, 1) indexes 3 dims, and a fully contiguous case
 // becomes one flat loop with no division at all.
 #pragma once
-// Include this header first in every .cu file. fmt 9 under nvcc 13 in C++20 breaks twice: the front end
+// Include this header first in every .cu file (its own include block, so that sorting keeps it first;
+// CMakeLists.txt also defines both macros for CUDA files). fmt 9 under nvcc 13 in C++20 breaks twice: the front end
 // cannot evaluate its consteval format-string check, and with __NVCC__ fmt drops `constexpr` from
 // helpers that its remaining constexpr functions call, which gcc rejects. So CUDA translation units
 // check format strings at run time and keep fmt's constexpr helpers.

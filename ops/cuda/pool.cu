@@ -4,8 +4,9 @@
 // input that is the maximum of several overlapping windows gets its terms in no fixed order (a few ulps).
 #include <algorithm>
 
-#include "resa/ops/cuda/kernels.h"
 #include "resa/ops/cuda/loops.cuh"  // first: see there
+
+#include "resa/ops/cuda/kernels.h"
 
 namespace resa::cuda {
 namespace {

@@ -10,8 +10,9 @@
 // pairs are folded by a second, one-thread-per-output pass.
 #include <cfloat>
 
-#include "resa/ops/cuda/kernels.h"
 #include "resa/ops/cuda/loops.cuh"  // first: see there
+
+#include "resa/ops/cuda/kernels.h"
 
 namespace resa::cuda {
 namespace {

@@ -3,8 +3,9 @@
 //   inner == 1 (the dim is innermost): a warp per row (n <= 1024) or a block per row;
 //   inner > 1: one thread per (outer, inner) column, reading down the dim (coalesced across inner).
 // The mean over rows of the cross-entropies is summed by one block in a fixed order (deterministic).
-#include "resa/ops/cuda/kernels.h"
 #include "resa/ops/cuda/loops.cuh"  // first: see there
+
+#include "resa/ops/cuda/kernels.h"
 
 #include <type_traits>
 
