@@ -9,14 +9,10 @@
 namespace resa {
 
 struct GradcheckOptions {
-  double eps_ = 1e-6;
-  double atol_ = 1e-6;
-  double rtol_ = 1e-4;
-  uint64_t seed_ = 1234;
-  GradcheckOptions& eps(double v) { return set_field(*this, eps_, v); }
-  GradcheckOptions& atol(double v) { return set_field(*this, atol_, v); }
-  GradcheckOptions& rtol(double v) { return set_field(*this, rtol_, v); }
-  GradcheckOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
+  RESA_OPTION(double, eps, 1e-6);
+  RESA_OPTION(double, atol, 1e-6);
+  RESA_OPTION(double, rtol, 1e-4);
+  RESA_OPTION(uint64_t, seed, 1234);
 };
 
 struct GradcheckResult {

@@ -39,13 +39,9 @@ struct TensorImpl {
 
 // Options for factories, with chained setters: zeros({2, 3}, TensorOptions().dtype(DType::Float64)).
 struct TensorOptions {
-  DType dtype_ = DType::Float32;
-  Device device_ = kCPU;
-  bool requires_grad_ = false;
-
-  TensorOptions& dtype(DType d) { return set_field(*this, dtype_, d); }
-  TensorOptions& device(Device d) { return set_field(*this, device_, d); }
-  TensorOptions& requires_grad(bool r = true) { return set_field(*this, requires_grad_, r); }
+  RESA_OPTION(DType, dtype, DType::Float32);
+  RESA_OPTION(Device, device, kCPU);
+  RESA_FLAG(requires_grad, false);
 };
 
 class Tensor {

@@ -28,13 +28,11 @@ class Linear : public Cloneable<Linear> {
 
 struct Conv2dLayerOptions {
   int64_t in_channels_, out_channels_, kernel_size_;
-  int64_t stride_ = 1, padding_ = 0;
-  bool bias_ = true;
+  RESA_OPTION(int64_t, stride, 1);
+  RESA_OPTION(int64_t, padding, 0);
+  RESA_OPTION(bool, bias, true);
   Conv2dLayerOptions(int64_t in, int64_t out, int64_t kernel)
       : in_channels_(in), out_channels_(out), kernel_size_(kernel) {}
-  Conv2dLayerOptions& stride(int64_t s) { return set_field(*this, stride_, s); }
-  Conv2dLayerOptions& padding(int64_t p) { return set_field(*this, padding_, p); }
-  Conv2dLayerOptions& bias(bool b) { return set_field(*this, bias_, b); }
 };
 
 // weight (out, in, k, k), bias (out) when enabled.

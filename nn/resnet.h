@@ -18,24 +18,16 @@ namespace resa::nn {
 enum class ResNetStem { Cifar, ImageNet };  // 3x3 s1 conv, no max-pool  |  7x7 s2 conv + 3x3 s2 max-pool
 
 struct ResNetOptions {
-  std::string arch_ = "resnet18";  // resnet18, resnet34, resnet50, resnet_small
-  ResNetStem stem_ = ResNetStem::Cifar;
-  int64_t in_channels_ = 3;
-  double width_multiplier_ = 1.0;  // base width 64 * multiplier (resnet_small: 32 * multiplier)
-  bool zero_init_residual_ = false;
+  RESA_OPTION(std::string, arch, "resnet18");  // resnet18, resnet34, resnet50, resnet_small
+  RESA_OPTION(ResNetStem, stem, ResNetStem::Cifar);
+  RESA_OPTION(int64_t, in_channels, 3);
+  RESA_OPTION(double, width_multiplier, 1.0);  // base width 64 * multiplier (resnet_small: 32 * multiplier)
+  RESA_FLAG(zero_init_residual, false);
   // Zero padding of the CIFAR stem's 3x3 conv. 1 keeps the input's size; 2 is what the official ReSA
   // CIFAR code computes: its ResNet zero-pads the input by 1 (a ConstantPad2d before conv1) and the
   // 3x3 conv pads by 1 again, so a 32x32 image gives 34x34 maps (then 17, 9, 5).
-  int64_t stem_padding_ = 1;
-  uint64_t seed_ = 0;
-
-  ResNetOptions& arch(std::string a) { return set_field(*this, arch_, std::move(a)); }
-  ResNetOptions& stem(ResNetStem s) { return set_field(*this, stem_, s); }
-  ResNetOptions& in_channels(int64_t c) { return set_field(*this, in_channels_, c); }
-  ResNetOptions& width_multiplier(double w) { return set_field(*this, width_multiplier_, w); }
-  ResNetOptions& zero_init_residual(bool z = true) { return set_field(*this, zero_init_residual_, z); }
-  ResNetOptions& stem_padding(int64_t p) { return set_field(*this, stem_padding_, p); }
-  ResNetOptions& seed(uint64_t s) { return set_field(*this, seed_, s); }
+  RESA_OPTION(int64_t, stem_padding, 1);
+  RESA_OPTION(uint64_t, seed, 0);
 };
 
 // conv1-bn1-relu-conv2-bn2 (+ downsample) then relu; expansion 1.

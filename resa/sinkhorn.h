@@ -8,10 +8,8 @@
 namespace resa {
 
 struct SinkhornOptions {
-  double eps_ = 0.05;  // temperature of exp(S / eps)
-  int64_t iters_ = 3;  // rounds of (column, row) normalisation
-  SinkhornOptions& eps(double v) { return set_field(*this, eps_, v); }
-  SinkhornOptions& iters(int64_t v) { return set_field(*this, iters_, v); }
+  RESA_OPTION(double, eps, 0.05);  // temperature of exp(S / eps)
+  RESA_OPTION(int64_t, iters, 3);  // rounds of (column, row) normalisation
 };
 
 // scores: (m, k) -> A: (m, k), detached (no gradient flows through it whatever the input).

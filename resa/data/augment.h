@@ -72,14 +72,14 @@ void apply_jitter(float* img, int64_t c, int64_t h, int64_t w, const JitterParam
 
 // ---- views ----
 struct ViewConfig {
-  int64_t size_ = 32;
+  RESA_OPTION(int64_t, size, 32);
   std::array<double, 2> scale_{0.2, 1.0};
   std::array<double, 2> ratio_{3.0 / 4.0, 4.0 / 3.0};
-  Interp interp_ = Interp::Bilinear;
-  double flip_p_ = 0.5;
+  RESA_OPTION(Interp, interp, Interp::Bilinear);
+  RESA_OPTION(double, flip_p, 0.5);
   double jitter_p_ = 0.0;
   JitterConfig jitter_{};
-  double gray_p_ = 0.0;
+  RESA_OPTION(double, gray_p, 0.0);
   double blur_p_ = 0.0;
   int64_t blur_ksize_ = 3;
   std::array<double, 2> blur_sigma_{0.1, 2.0};
@@ -87,17 +87,13 @@ struct ViewConfig {
   float solarize_threshold_ = 128.0f / 255.0f;
   std::vector<float> mean_, std_;  // empty: no normalization
 
-  ViewConfig& size(int64_t s) { return set_field(*this, size_, s); }
   ViewConfig& scale(double lo, double hi) { return set_field(*this, scale_, {lo, hi}); }
   ViewConfig& ratio(double lo, double hi) { return set_field(*this, ratio_, {lo, hi}); }
-  ViewConfig& interp(Interp i) { return set_field(*this, interp_, i); }
-  ViewConfig& flip_p(double p) { return set_field(*this, flip_p_, p); }
   ViewConfig& jitter(double p, JitterConfig j = {}) {
     jitter_p_ = p;
     jitter_ = j;
     return *this;
   }
-  ViewConfig& gray_p(double p) { return set_field(*this, gray_p_, p); }
   ViewConfig& blur(double p, int64_t ksize, double sigma_lo = 0.1, double sigma_hi = 2.0) {
     blur_p_ = p;
     blur_ksize_ = ksize;

@@ -56,21 +56,18 @@ using DatasetPtr = std::shared_ptr<const Dataset>;
 
 // ---- options shared by every reader, applied as wrappers after opening ----
 struct DatasetOptions {
-  int64_t subset_ = -1;         // keep N samples (-1: all)
-  bool subset_random_ = false;  // false: the first N; true: N drawn without replacement from subset_seed_
+  RESA_OPTION(int64_t, subset, -1);  // keep N samples (-1: all)
+  bool subset_random_ = false;       // false: the first N; true: N drawn without replacement from subset_seed_
   uint64_t subset_seed_ = 0;
-  bool gray_to_rgb_ = false;  // replicate a 1-channel image to 3 channels
-  int64_t pad_to_ = 0;        // zero-pad (centered) to pad_to_ x pad_to_ when smaller (0: off)
+  RESA_FLAG(gray_to_rgb, false);    // replicate a 1-channel image to 3 channels
+  RESA_OPTION(int64_t, pad_to, 0);  // zero-pad (centered) to pad_to_ x pad_to_ when smaller (0: off)
 
-  DatasetOptions& subset(int64_t n) { return set_field(*this, subset_, n); }
   DatasetOptions& subset_random(int64_t n, uint64_t seed) {
     subset_ = n;
     subset_random_ = true;
     subset_seed_ = seed;
     return *this;
   }
-  DatasetOptions& gray_to_rgb(bool b = true) { return set_field(*this, gray_to_rgb_, b); }
-  DatasetOptions& pad_to(int64_t s) { return set_field(*this, pad_to_, s); }
 };
 DatasetPtr apply_options(DatasetPtr base, const DatasetOptions& opts);
 
@@ -141,13 +138,9 @@ std::vector<std::string> fashion_mnist_class_names();
 
 // ---- image folder: root/<class>/<image>.{png,jpg,jpeg,bmp} ----
 struct FolderOptions {
-  int64_t channels_ = 3;   // decode to 1 or 3 channels
-  bool skip_bad_ = false;  // skip undecodable files with a warning instead of failing
-  bool preload_ = false;   // decode everything at open (validates every pixel, faster epochs)
-
-  FolderOptions& channels(int64_t c) { return set_field(*this, channels_, c); }
-  FolderOptions& skip_bad(bool b = true) { return set_field(*this, skip_bad_, b); }
-  FolderOptions& preload(bool b = true) { return set_field(*this, preload_, b); }
+  RESA_OPTION(int64_t, channels, 3);  // decode to 1 or 3 channels
+  RESA_FLAG(skip_bad, false);         // skip undecodable files with a warning instead of failing
+  RESA_FLAG(preload, false);          // decode everything at open (validates every pixel, faster epochs)
 };
 DatasetPtr load_image_folder(const std::string& root, const FolderOptions& fopts = {}, const DatasetOptions& opts = {});
 

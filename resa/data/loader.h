@@ -33,32 +33,25 @@
 namespace resa::data {
 
 struct LoaderOptions {
-  int64_t batch_size_ = 256;
-  bool shuffle_ = true;
-  bool drop_last_ = true;
-  int64_t num_workers_ = 2;
-  int64_t prefetch_ = 4;  // batches in the ring (>= num_workers keeps every worker busy)
-  uint64_t seed_ = 0;
+  RESA_OPTION(int64_t, batch_size, 256);
+  RESA_OPTION(bool, shuffle, true);
+  RESA_OPTION(bool, drop_last, true);
+  RESA_OPTION(int64_t, num_workers, 2);
+  RESA_OPTION(int64_t, prefetch, 4);  // batches in the ring (>= num_workers keeps every worker busy)
+  RESA_OPTION(uint64_t, seed, 0);
   // Distributed sampler: this process is rank `rank_` of `world_`. Global batch b of an epoch is
   // order[b * B * world, (b + 1) * B * world) of the epoch's shuffled order (the same on every rank);
   // rank r takes its r-th slice of B = batch_size_ samples. So the global batch does not depend on the
   // world size, only on batch_size_ * world_. Needs drop_last when world_ > 1.
   int64_t rank_ = 0, world_ = 1;
   // Slot buffers in page-locked host memory, for asynchronous copies to a CUDA device (see above).
-  bool pin_memory_ = false;
+  RESA_FLAG(pin_memory, false);
 
-  LoaderOptions& batch_size(int64_t b) { return set_field(*this, batch_size_, b); }
-  LoaderOptions& shuffle(bool s) { return set_field(*this, shuffle_, s); }
-  LoaderOptions& drop_last(bool d) { return set_field(*this, drop_last_, d); }
-  LoaderOptions& num_workers(int64_t n) { return set_field(*this, num_workers_, n); }
-  LoaderOptions& prefetch(int64_t n) { return set_field(*this, prefetch_, n); }
-  LoaderOptions& seed(uint64_t s) { return set_field(*this, seed_, s); }
   LoaderOptions& shard(int64_t rank, int64_t world) {
     rank_ = rank;
     world_ = world;
     return *this;
   }
-  LoaderOptions& pin_memory(bool p = true) { return set_field(*this, pin_memory_, p); }
 };
 
 struct Batch {

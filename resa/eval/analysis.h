@@ -30,16 +30,11 @@ std::vector<Component> extract_components(nn::Module& encoder, nn::Projector& pr
                                           int64_t image_size, Device device, int64_t batch = 256);
 
 struct ClusterAnalysisOptions {
-  DistanceMetric metric_ = DistanceMetric::Cosine;  // of the silhouette
-  int64_t n_init_ = 5;                              // k-means restarts (the lowest inertia wins)
-  int64_t max_iter_ = 300;
-  uint64_t seed_ = 0;
-  int64_t block_rows_ = 1024;  // rows of the distance blocks: 10,000 samples need block_rows x n doubles
-  ClusterAnalysisOptions& metric(DistanceMetric v) { return set_field(*this, metric_, v); }
-  ClusterAnalysisOptions& n_init(int64_t v) { return set_field(*this, n_init_, v); }
-  ClusterAnalysisOptions& max_iter(int64_t v) { return set_field(*this, max_iter_, v); }
-  ClusterAnalysisOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
-  ClusterAnalysisOptions& block_rows(int64_t v) { return set_field(*this, block_rows_, v); }
+  RESA_OPTION(DistanceMetric, metric, DistanceMetric::Cosine);  // of the silhouette
+  RESA_OPTION(int64_t, n_init, 5);                              // k-means restarts (the lowest inertia wins)
+  RESA_OPTION(int64_t, max_iter, 300);
+  RESA_OPTION(uint64_t, seed, 0);
+  RESA_OPTION(int64_t, block_rows, 1024);  // rows of the distance blocks: 10,000 samples need block_rows x n doubles
 };
 
 struct ComponentScores {

@@ -26,18 +26,12 @@ SilhouetteResult silhouette(const Tensor& x, const Tensor& labels, DistanceMetri
                             int64_t block_rows = 1024);
 
 struct KMeansOptions {
-  int64_t k_ = 8;
-  int64_t n_init_ = 10;     // restarts from independent k-means++ seeds; the lowest inertia wins
-  int64_t max_iter_ = 300;  // Lloyd iterations per restart
-  double tol_ = 1e-4;       // stop when the summed squared centre shift <= tol x mean per-feature variance
-  uint64_t seed_ = 0;
-  int64_t block_rows_ = 1024;
-  KMeansOptions& k(int64_t v) { return set_field(*this, k_, v); }
-  KMeansOptions& n_init(int64_t v) { return set_field(*this, n_init_, v); }
-  KMeansOptions& max_iter(int64_t v) { return set_field(*this, max_iter_, v); }
-  KMeansOptions& tol(double v) { return set_field(*this, tol_, v); }
-  KMeansOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
-  KMeansOptions& block_rows(int64_t v) { return set_field(*this, block_rows_, v); }
+  RESA_OPTION(int64_t, k, 8);
+  RESA_OPTION(int64_t, n_init, 10);     // restarts from independent k-means++ seeds; the lowest inertia wins
+  RESA_OPTION(int64_t, max_iter, 300);  // Lloyd iterations per restart
+  RESA_OPTION(double, tol, 1e-4);       // stop when the summed squared centre shift <= tol x mean per-feature variance
+  RESA_OPTION(uint64_t, seed, 0);
+  RESA_OPTION(int64_t, block_rows, 1024);
 };
 
 struct KMeansResult {

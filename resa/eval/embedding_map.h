@@ -15,16 +15,11 @@ namespace resa {
 Tensor pca(const Tensor& x, int64_t k = 2);
 
 struct TsneOptions {
-  double perplexity_ = 30.0;
-  int64_t iterations_ = 1000;
-  int64_t exaggeration_iterations_ = 250;  // with P scaled by early_exaggeration and momentum 0.5
-  double early_exaggeration_ = 12.0;
-  double learning_rate_ = 0.0;  // 0: max(N / early_exaggeration / 4, 50)
-  TsneOptions& perplexity(double v) { return set_field(*this, perplexity_, v); }
-  TsneOptions& iterations(int64_t v) { return set_field(*this, iterations_, v); }
-  TsneOptions& exaggeration_iterations(int64_t v) { return set_field(*this, exaggeration_iterations_, v); }
-  TsneOptions& early_exaggeration(double v) { return set_field(*this, early_exaggeration_, v); }
-  TsneOptions& learning_rate(double v) { return set_field(*this, learning_rate_, v); }
+  RESA_OPTION(double, perplexity, 30.0);
+  RESA_OPTION(int64_t, iterations, 1000);
+  RESA_OPTION(int64_t, exaggeration_iterations, 250);  // with P scaled by early_exaggeration and momentum 0.5
+  RESA_OPTION(double, early_exaggeration, 12.0);
+  RESA_OPTION(double, learning_rate, 0.0);  // 0: max(N / early_exaggeration / 4, 50)
 };
 
 struct TsneResult {

@@ -18,12 +18,9 @@ enum class KnnTieBreak {
 };
 
 struct KnnOptions {
-  int64_t k_ = 5;
-  int64_t block_rows_ = 256;  // test rows per distance block: block_rows x n_train scores in memory
-  KnnTieBreak tie_break_ = KnnTieBreak::SmallestLabel;
-  KnnOptions& k(int64_t v) { return set_field(*this, k_, v); }
-  KnnOptions& block_rows(int64_t v) { return set_field(*this, block_rows_, v); }
-  KnnOptions& tie_break(KnnTieBreak v) { return set_field(*this, tie_break_, v); }
+  RESA_OPTION(int64_t, k, 5);
+  RESA_OPTION(int64_t, block_rows, 256);  // test rows per distance block: block_rows x n_train scores in memory
+  RESA_OPTION(KnnTieBreak, tie_break, KnnTieBreak::SmallestLabel);
 };
 
 struct KnnResult {
@@ -37,14 +34,10 @@ KnnResult knn_classify(const Tensor& train_x, const Tensor& train_y, const Tenso
                        const KnnOptions& opts = {});
 
 struct WeightedKnnOptions {
-  int64_t k_ = 200;
-  double temperature_ = 0.1;
-  int64_t num_classes_ = 0;  // 0: max label + 1 over train and test labels
-  int64_t block_rows_ = 256;
-  WeightedKnnOptions& k(int64_t v) { return set_field(*this, k_, v); }
-  WeightedKnnOptions& temperature(double v) { return set_field(*this, temperature_, v); }
-  WeightedKnnOptions& num_classes(int64_t v) { return set_field(*this, num_classes_, v); }
-  WeightedKnnOptions& block_rows(int64_t v) { return set_field(*this, block_rows_, v); }
+  RESA_OPTION(int64_t, k, 200);
+  RESA_OPTION(double, temperature, 0.1);
+  RESA_OPTION(int64_t, num_classes, 0);  // 0: max label + 1 over train and test labels
+  RESA_OPTION(int64_t, block_rows, 256);
 };
 
 struct WeightedKnnResult {

@@ -10,25 +10,19 @@
 namespace resa {
 
 struct LinearProbeOptions {
-  int64_t epochs_ = 500;
+  RESA_OPTION(int64_t, epochs, 500);
   double lr_start_ = 1e-2;
   double lr_end_ = 1e-6;
-  double weight_decay_ = 5e-6;
-  int64_t batch_size_ = 1000;
-  int64_t num_classes_ = 0;  // 0: max label + 1
-  uint64_t seed_ = 0;
-  bool zero_init_ = false;  // start from zero weights (for reference comparisons) instead of PyTorch's init
-  LinearProbeOptions& epochs(int64_t v) { return set_field(*this, epochs_, v); }
+  RESA_OPTION(double, weight_decay, 5e-6);
+  RESA_OPTION(int64_t, batch_size, 1000);
+  RESA_OPTION(int64_t, num_classes, 0);  // 0: max label + 1
+  RESA_OPTION(uint64_t, seed, 0);
+  RESA_OPTION(bool, zero_init, false);  // start from zero weights (for reference comparisons) instead of PyTorch's init
   LinearProbeOptions& lr(double start, double end) {
     lr_start_ = start;
     lr_end_ = end;
     return *this;
   }
-  LinearProbeOptions& weight_decay(double v) { return set_field(*this, weight_decay_, v); }
-  LinearProbeOptions& batch_size(int64_t v) { return set_field(*this, batch_size_, v); }
-  LinearProbeOptions& num_classes(int64_t v) { return set_field(*this, num_classes_, v); }
-  LinearProbeOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
-  LinearProbeOptions& zero_init(bool v) { return set_field(*this, zero_init_, v); }
 };
 
 struct LinearProbeResult {

@@ -15,12 +15,9 @@
 namespace resa {
 
 struct BYOLOptions {
-  double ema_base_ = 0.99;      // base momentum of the target, cosine to 1
-  int64_t pred_hidden_ = 4096;  // hidden width of the predictor (the paper's 4096)
-  uint64_t seed_ = 0;           // of the predictor's initial weights
-  BYOLOptions& ema_base(double v) { return set_field(*this, ema_base_, v); }
-  BYOLOptions& pred_hidden(int64_t v) { return set_field(*this, pred_hidden_, v); }
-  BYOLOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
+  RESA_OPTION(double, ema_base, 0.99);      // base momentum of the target, cosine to 1
+  RESA_OPTION(int64_t, pred_hidden, 4096);  // hidden width of the predictor (the paper's 4096)
+  RESA_OPTION(uint64_t, seed, 0);           // of the predictor's initial weights
 };
 
 // mean over rows of 2 - 2 cos(p_i, z_i); p, z: (B, e). z is used as given (pass the target's detached

@@ -13,12 +13,9 @@
 namespace resa {
 
 struct ReSAOptions {
-  bool momentum_teacher_ = true;
-  double ema_base_ = 0.996;
-  ReSALossOptions loss_{};
-  ReSAOptions& momentum_teacher(bool v) { return set_field(*this, momentum_teacher_, v); }
-  ReSAOptions& ema_base(double v) { return set_field(*this, ema_base_, v); }
-  ReSAOptions& loss(const ReSALossOptions& v) { return set_field(*this, loss_, v); }
+  RESA_OPTION(bool, momentum_teacher, true);
+  RESA_OPTION(double, ema_base, 0.996);
+  RESA_OPTION(ReSALossOptions, loss, {});
 };
 
 class ReSA final : public Method {

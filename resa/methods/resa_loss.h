@@ -19,14 +19,10 @@
 namespace resa {
 
 struct ReSALossOptions {
-  double tau_ = 0.4;        // temperature of the embedding similarities
-  double eps_ = 0.05;       // Sinkhorn temperature
-  int64_t iters_ = 3;       // Sinkhorn iterations
-  bool symmetric_ = false;  // true: also CE(A^T, s^T) (the official code's first releases)
-  ReSALossOptions& tau(double v) { return set_field(*this, tau_, v); }
-  ReSALossOptions& eps(double v) { return set_field(*this, eps_, v); }
-  ReSALossOptions& iters(int64_t v) { return set_field(*this, iters_, v); }
-  ReSALossOptions& symmetric(bool v) { return set_field(*this, symmetric_, v); }
+  RESA_OPTION(double, tau, 0.4);        // temperature of the embedding similarities
+  RESA_OPTION(double, eps, 0.05);       // Sinkhorn temperature
+  RESA_OPTION(int64_t, iters, 3);       // Sinkhorn iterations
+  RESA_OPTION(bool, symmetric, false);  // true: also CE(A^T, s^T) (the official code's first releases)
 };
 
 struct ReSALossResult {

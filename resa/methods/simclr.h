@@ -10,8 +10,7 @@
 namespace resa {
 
 struct SimCLROptions {
-  double temperature_ = 0.2;
-  SimCLROptions& temperature(double v) { return set_field(*this, temperature_, v); }
+  RESA_OPTION(double, temperature, 0.2);
 };
 
 // z0, z1: (B, e) raw projector outputs of the two views (l2-normalised here, so the gradient includes

@@ -25,18 +25,12 @@
 namespace resa {
 
 struct SwAVOptions {
-  int64_t prototypes_ = 3000;   // K
-  double temperature_ = 0.1;    // T of the swapped prediction
-  double eps_ = 0.05;           // Sinkhorn temperature
-  int64_t iters_ = 3;           // Sinkhorn iterations
-  int64_t freeze_iters_ = 313;  // steps without prototype gradients
-  uint64_t seed_ = 0;           // of the prototypes' initial weights
-  SwAVOptions& prototypes(int64_t v) { return set_field(*this, prototypes_, v); }
-  SwAVOptions& temperature(double v) { return set_field(*this, temperature_, v); }
-  SwAVOptions& eps(double v) { return set_field(*this, eps_, v); }
-  SwAVOptions& iters(int64_t v) { return set_field(*this, iters_, v); }
-  SwAVOptions& freeze_iters(int64_t v) { return set_field(*this, freeze_iters_, v); }
-  SwAVOptions& seed(uint64_t v) { return set_field(*this, seed_, v); }
+  RESA_OPTION(int64_t, prototypes, 3000);   // K
+  RESA_OPTION(double, temperature, 0.1);    // T of the swapped prediction
+  RESA_OPTION(double, eps, 0.05);           // Sinkhorn temperature
+  RESA_OPTION(int64_t, iters, 3);           // Sinkhorn iterations
+  RESA_OPTION(int64_t, freeze_iters, 313);  // steps without prototype gradients
+  RESA_OPTION(uint64_t, seed, 0);           // of the prototypes' initial weights
 };
 
 // z: (B, e) raw projector output, c: (K, e) prototypes -> (B, K) scores norm(z) . c^T (c used as given).

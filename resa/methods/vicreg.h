@@ -15,16 +15,11 @@
 namespace resa {
 
 struct VICRegOptions {
-  double sim_ = 25.0;  // lambda, invariance
-  double var_ = 25.0;  // mu, variance
-  double cov_ = 1.0;   // nu, covariance
-  double eps_ = 1e-4;  // inside the square root of the variance
-  bool variance_mean_over_views_ = false;
-  VICRegOptions& sim(double v) { return set_field(*this, sim_, v); }
-  VICRegOptions& var(double v) { return set_field(*this, var_, v); }
-  VICRegOptions& cov(double v) { return set_field(*this, cov_, v); }
-  VICRegOptions& eps(double v) { return set_field(*this, eps_, v); }
-  VICRegOptions& variance_mean_over_views(bool v) { return set_field(*this, variance_mean_over_views_, v); }
+  RESA_OPTION(double, sim, 25.0);  // lambda, invariance
+  RESA_OPTION(double, var, 25.0);  // mu, variance
+  RESA_OPTION(double, cov, 1.0);   // nu, covariance
+  RESA_OPTION(double, eps, 1e-4);  // inside the square root of the variance
+  RESA_OPTION(bool, variance_mean_over_views, false);
 };
 
 struct VICRegLossResult {

@@ -12,12 +12,9 @@
 namespace resa {
 
 struct AnalysisDataOptions {
-  std::string split_ = "test";  // test | train
-  int64_t samples_ = 10000;     // 0: the whole split
-  std::string data_;            // dataset folder (empty: the run's own)
-  AnalysisDataOptions& split(std::string v) { return set_field(*this, split_, std::move(v)); }
-  AnalysisDataOptions& samples(int64_t v) { return set_field(*this, samples_, v); }
-  AnalysisDataOptions& data(std::string v) { return set_field(*this, data_, std::move(v)); }
+  RESA_OPTION(std::string, split, "test");  // test | train
+  RESA_OPTION(int64_t, samples, 10000);     // 0: the whole split
+  RESA_OPTION(std::string, data, {});       // dataset folder (empty: the run's own)
 };
 // The first `samples` images of the split of the run's dataset, with the run's normalisation.
 AnalysisData open_analysis_data(const train::TrainConfig& cfg, const AnalysisDataOptions& opts = {});
