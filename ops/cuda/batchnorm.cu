@@ -16,25 +16,6 @@
 namespace resa::cuda {
 namespace {
 
-template <typename F>
-void dispatch_float(DType dt, const char* op, F&& f) {
-  switch (dt) {
-    case DType::Float32:
-      f(float{});
-      return;
-    case DType::Float64:
-      f(double{});
-      return;
-    default:
-      RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
-  }
-}
-
-#define RESA_GRID_STRIDE(t, total) \
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < (total); t += int64_t(gridDim.x) * blockDim.x)
-#define RESA_GRID_STRIDE_I(I, t, total) \
-  for (I t = blockIdx.x * I(blockDim.x) + threadIdx.x; t < (total); t += I(gridDim.x) * I(blockDim.x))
-
 // The per-element kernels index with I = int32_t when the tensor has under 2^30 elements (room for the
 // grid-stride step): 64-bit division and modulo cost tens of instructions each on the GPU, more than the
 // memory traffic of these kernels.

@@ -24,20 +24,6 @@ using ops::ConvShape;
 // At most this many elements in the column scratch (128 MB in float32).
 constexpr int64_t kColElems = int64_t{1} << 25;
 
-template <typename F>
-void dispatch_float(DType dt, const char* op, F&& f) {
-  switch (dt) {
-    case DType::Float32:
-      f(float{});
-      return;
-    case DType::Float64:
-      f(double{});
-      return;
-    default:
-      RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
-  }
-}
-
 // Row-major C (m, n) = alpha op(A) op(B) + beta C on the device's cuBLAS handle (see ops/cuda/gemm.cpp for
 // the row-major to column-major mapping).
 template <typename T>

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "resa/core/dtype.h"
 #include "resa/core/error.h"
 #include "resa/core/shape.h"
 #include "resa/ops/cuda/check.h"
@@ -96,6 +97,28 @@ Geometry<N> make_geometry(const std::vector<int64_t>& shape, const std::array<co
   g.fits_32bit = g.numel < (int64_t{1} << 31) && max_off < (int64_t{1} << 31);
   return g;
 }
+
+// Runs f(float{}) or f(double{}) for a float32 or float64 tensor: the kernels' element types.
+template <typename F>
+void dispatch_float(DType dt, const char* op, F&& f) {
+  switch (dt) {
+    case DType::Float32:
+      f(float{});
+      return;
+    case DType::Float64:
+      f(double{});
+      return;
+    default:
+      RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
+  }
+}
+
+// Grid-stride loops: each thread takes items t, t + (threads in the grid), ... below total. The _I form
+// indexes with I (int32_t where the geometry fits, see Geometry::fits_32bit).
+#define RESA_GRID_STRIDE(t, total) \
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < (total); t += int64_t(gridDim.x) * blockDim.x)
+#define RESA_GRID_STRIDE_I(I, t, total) \
+  for (I t = blockIdx.x * I(blockDim.x) + threadIdx.x; t < (total); t += I(gridDim.x) * I(blockDim.x))
 
 // Grid size for a grid-stride loop over n items with kBlock threads.
 inline unsigned grid_for(int64_t n, int block = kBlock) {

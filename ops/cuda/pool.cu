@@ -13,23 +13,6 @@ namespace {
 
 using ops::PoolShape;
 
-template <typename F>
-void dispatch_float(DType dt, const char* op, F&& f) {
-  switch (dt) {
-    case DType::Float32:
-      f(float{});
-      return;
-    case DType::Float64:
-      f(double{});
-      return;
-    default:
-      RESA_FAIL("[{}] CUDA kernel supports float32 and float64, got {}", op, dtype_name(dt));
-  }
-}
-
-#define RESA_GRID_STRIDE(t, total) \
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < (total); t += int64_t(gridDim.x) * blockDim.x)
-
 template <typename T>
 __global__ void max_pool_kernel(PoolShape g, const T* __restrict__ x, T* __restrict__ y, int64_t* __restrict__ idx) {
   const int64_t pq = g.p * g.q;
