@@ -8,11 +8,8 @@
 set -euo pipefail
 BIN=$(realpath "$1")
 TMP=$2
-DATA=/usr/share/datasets/fashion-mnist
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: Fashion-MNIST is not installed ($DATA; apt-get install dataset-fashion-mnist)"
-  exit 0
-fi
+source "$(dirname "$0")/resume_lib.sh"
+require_fashion_mnist
 if [ "${RESA_IN_NAMESPACE:-}" != 1 ]; then
   if ! unshare --user --map-root-user --mount true 2> /dev/null; then
     echo "SKIP: user namespaces are not allowed here (no tmpfs to fill); test_resume covers ulimit -f"
@@ -22,18 +19,14 @@ if [ "${RESA_IN_NAMESPACE:-}" != 1 ]; then
   RESA_IN_NAMESPACE=1 exec unshare --user --map-root-user --mount bash "$0" "$BIN" "$TMP"
 fi
 mount -t tmpfs -o size=4m tmpfs "$TMP/disk"
-ARGS=(--dataset fashion-mnist --arch resnet_small --width 8 --mlp 64-64-32 --train-subset 320 --eval-subset 200
-      --batch-size 64 --epochs 3 --warmup-epochs 1 --eval-every 1 --probe-epochs 0 --threads 2 --workers 2 --seed 5)
+set_run_args 2
 "$BIN" "${ARGS[@]}" --out "$TMP/straight" > "$TMP/straight.txt"
 
 # Fill the disk once epoch 1's checkpoint is written and step 7 logged: the next write that needs space
 # (a log line once its page is full, or epoch 2's checkpoint) fails.
 "$BIN" "${ARGS[@]}" --out "$TMP/disk/run" > "$TMP/run1.txt" 2>&1 &
 pid=$!
-for _ in $(seq 600); do
-  [ -f "$TMP/disk/run/log.jsonl" ] && grep -q '"step":7,' "$TMP/disk/run/log.jsonl" && break
-  sleep 0.1
-done
+wait_step "$TMP/disk/run" 7
 dd if=/dev/zero of="$TMP/disk/filler" bs=16k 2> /dev/null || true
 rc=0; wait $pid || rc=$?
 fail=0
@@ -45,15 +38,10 @@ else
 fi
 rm -f "$TMP/disk/filler"
 "$BIN" "${ARGS[@]}" --out "$TMP/disk/run" --resume > "$TMP/run2.txt" 2>&1 || { echo "FAIL: the resume failed"; tail -5 "$TMP/run2.txt"; exit 1; }
-tensor_bytes() { local n; n=$(od -An -t u8 -N8 "$1" | tr -d ' '); tail -c +$((n + 9)) "$1"; }
-if grep -q "resumed at step" "$TMP/run2.txt" && cmp -s "$TMP/straight/encoder.safetensors" "$TMP/disk/run/encoder.safetensors" &&
-   cmp -s <(tensor_bytes "$TMP/straight/checkpoint.safetensors") <(tensor_bytes "$TMP/disk/run/checkpoint.safetensors"); then
+if grep -q "resumed at step" "$TMP/run2.txt" && same_end "$TMP/straight" "$TMP/disk/run"; then
   echo "ok: after freeing space, $(grep -o 'resumed at step [0-9]*' "$TMP/run2.txt") ends bit-identical to the straight run"
 else
   echo "FAIL: the resumed run's weights differ from the straight run's"; fail=1
 fi
-n=$(grep -c '"type":"step"' "$TMP/disk/run/log.jsonl")
-steps=$(grep '"type":"step"' "$TMP/disk/run/log.jsonl" | grep -o '"step":[0-9]*' | sort -u | wc -l)
-if [ "$n" = 15 ] && [ "$steps" = 15 ]; then echo "ok: the log has steps 1..15 once each"
-else echo "FAIL: the log has $n step lines, $steps distinct (expected 15)"; fail=1; fi
+check_log_steps "$TMP/disk/run" || fail=1
 exit $fail

@@ -15,25 +15,13 @@
 set -euo pipefail
 BIN=$1
 TMP=$2
-DATA=/usr/share/datasets/fashion-mnist
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: Fashion-MNIST is not installed ($DATA; apt-get install dataset-fashion-mnist)"
-  exit 0
-fi
+source "$(dirname "$0")/resume_lib.sh"
+require_fashion_mnist
 rm -rf "$TMP" && mkdir -p "$TMP"
-ARGS=(--dataset fashion-mnist --arch resnet_small --width 8 --mlp 64-64-32 --train-subset 320 --eval-subset 200
-      --batch-size 64 --epochs 3 --warmup-epochs 1 --eval-every 1 --probe-epochs 0 --threads 2 --workers 2 --seed 5)
+set_run_args 2
 
 "$BIN" "${ARGS[@]}" --keep-checkpoints --out "$TMP/straight" > "$TMP/straight.txt"
 
-# Waits until step $2 is in the log of folder $1.
-wait_step() {
-  for _ in $(seq 600); do
-    [ -f "$1/log.jsonl" ] && grep -q "\"step\":$2," "$1/log.jsonl" && return 0
-    sleep 0.1
-  done
-  echo "FAIL: step $2 never reached in $1"; exit 1
-}
 # A signal: wait until step 7 of 15 is logged (mid-epoch 2), send it, expect 128 + its number, resume.
 stop_and_resume() {  # name, signal, expected exit status
   local run=$1 sig=$2 want=$3
@@ -129,22 +117,11 @@ fi
 "$BIN" "${ARGS[@]}" --out "$TMP/disk" --resume > "$TMP/disk4.txt"
 grep -q "resumed at step $at " "$TMP/disk4.txt" || { echo "FAIL: the full-disk run did not resume from step $at"; cat "$TMP/disk4.txt"; exit 1; }
 
-# The tensor bytes of a safetensors file (after its 8-byte length and JSON header; the header's
-# metadata names the run's own output folder, so it differs between runs).
-tensor_bytes() { local n; n=$(od -An -t u8 -N8 "$1" | tr -d ' '); tail -c +$((n + 9)) "$1"; }
 fail=0
 for run in int term usr1 kill timer disk; do
-  if cmp -s "$TMP/straight/encoder.safetensors" "$TMP/$run/encoder.safetensors" &&
-     cmp -s <(tensor_bytes "$TMP/straight/checkpoint.safetensors") <(tensor_bytes "$TMP/$run/checkpoint.safetensors"); then
-    echo "ok: $run run resumed to bit-identical weights and optimizer state"
-  else
-    echo "FAIL: $run run's final weights differ from the straight run's"; fail=1
-  fi
-  # The resumed log continues: every step 1..15 exactly once.
-  n=$(grep -c '"type":"step"' "$TMP/$run/log.jsonl")
-  steps=$(grep '"type":"step"' "$TMP/$run/log.jsonl" | grep -o '"step":[0-9]*' | sort -u | wc -l)
-  if [ "$n" = 15 ] && [ "$steps" = 15 ]; then echo "ok: $run log has steps 1..15 once each"
-  else echo "FAIL: $run log has $n step lines, $steps distinct (expected 15)"; fail=1; fi
+  if same_end "$TMP/straight" "$TMP/$run"; then echo "ok: $run run resumed to bit-identical weights and optimizer state"
+  else echo "FAIL: $run run's final weights differ from the straight run's"; fail=1; fi
+  check_log_steps "$TMP/$run" || fail=1
 done
 # A fresh run (no --resume) into a folder that holds an earlier run refuses, naming what it would
 # overwrite, and leaves it as it was; with --overwrite it starts clean: a fresh log, none of the earlier

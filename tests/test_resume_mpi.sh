@@ -8,15 +8,11 @@ set -euo pipefail
 MPI=$1
 BIN=$2
 TMP=$3
-DATA=/usr/share/datasets/fashion-mnist
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: Fashion-MNIST is not installed ($DATA; apt-get install dataset-fashion-mnist)"
-  exit 0
-fi
+source "$(dirname "$0")/resume_lib.sh"
+require_fashion_mnist
 rm -rf "$TMP" && mkdir -p "$TMP"
 RUN=("$MPI" -np 2 --oversubscribe --allow-run-as-root)
-ARGS=(--dataset fashion-mnist --arch resnet_small --width 8 --mlp 64-64-32 --train-subset 320 --eval-subset 200
-      --batch-size 64 --epochs 3 --warmup-epochs 1 --eval-every 1 --probe-epochs 0 --threads 1 --workers 1 --seed 5)
+set_run_args 1
 fail=0
 
 "${RUN[@]}" "$BIN" "${ARGS[@]}" --out "$TMP/straight" > "$TMP/straight.txt" 2>&1
@@ -27,17 +23,14 @@ else echo "FAIL: 2 ranks printed the header $n_header times and the table $n_tab
 
 "${RUN[@]}" "$BIN" "${ARGS[@]}" --out "$TMP/usr1" > "$TMP/usr1_1.txt" 2>&1 &
 pid=$!
-for _ in $(seq 600); do
-  [ -f "$TMP/usr1/log.jsonl" ] && grep -q '"step":7,' "$TMP/usr1/log.jsonl" && break
-  sleep 0.1
-done
+wait_step "$TMP/usr1" 7
 kill -USR1 $pid
 rc=0; wait $pid || rc=$?
 [ "$rc" = 138 ] || { echo "FAIL: SIGUSR1 to mpirun: exit $rc, expected 138"; cat "$TMP/usr1_1.txt"; exit 1; }
 n=$(grep -c "stopped at step" "$TMP/usr1_1.txt" || true)
 [ "$n" = 1 ] || { echo "FAIL: $n 'stopped at step' messages (expected 1, from rank 0)"; cat "$TMP/usr1_1.txt"; exit 1; }
 "${RUN[@]}" "$BIN" "${ARGS[@]}" --out "$TMP/usr1" --resume > "$TMP/usr1_2.txt" 2>&1
-if grep -q "resumed at step" "$TMP/usr1_2.txt" && cmp -s "$TMP/straight/encoder.safetensors" "$TMP/usr1/encoder.safetensors"; then
+if grep -q "resumed at step" "$TMP/usr1_2.txt" && same_end "$TMP/straight" "$TMP/usr1"; then
   echo "ok: SIGUSR1 to mpirun stopped both ranks (status 138); the resume is bit-exact"
 else echo "FAIL: the SIGUSR1 run did not resume to the straight run's weights"; fail=1; fi
 
@@ -45,10 +38,7 @@ else echo "FAIL: the SIGUSR1 run did not resume to the straight run's weights"; 
 # of epoch 2 fails; the job must end (not hang in rank 1's barrier) with the error, the checkpoint intact.
 "${RUN[@]}" "$BIN" "${ARGS[@]}" --out "$TMP/disk" > "$TMP/disk1.txt" 2>&1 &
 pid=$!
-for _ in $(seq 600); do
-  [ -f "$TMP/disk/log.jsonl" ] && grep -q '"step":7,' "$TMP/disk/log.jsonl" && break
-  sleep 0.1
-done
+wait_step "$TMP/disk" 7
 kill -USR1 $pid
 wait $pid || true
 sum_before=$(md5sum < "$TMP/disk/checkpoint.safetensors")
