@@ -8,116 +8,11 @@
 #include "resa/core/parallel.h"
 #include "resa/ops/cpu/conv_winograd.h"
 #include "resa/ops/cpu/gemm.h"
+#include "resa/ops/cpu/isa.h"
 #include "resa/ops/cpu/scratch.h"
 
 namespace resa::cpu {
 namespace {
-
-// Range [q0, q1) of output columns whose input column q * stride + off lies inside [0, w).
-inline void valid_range(int64_t off, int64_t stride, int64_t w, int64_t q, int64_t& q0, int64_t& q1) {
-  q0 = off >= 0 ? 0 : (-off + stride - 1) / stride;
-  q1 = w - off <= 0 ? 0 : (w - off + stride - 1) / stride;
-  q0 = std::min(q0, q);
-  q1 = std::clamp(q1, q0, q);
-}
-
-// x: (C, H, W) -> col: (C * R * S, P * Q) with row stride ld (>= P * Q); padding reads as zero.
-template <typename T>
-void im2col(const ConvShape& g, const T* x, T* col, int64_t ld) {
-  const int64_t pq = ld;
-  for (int64_t c = 0; c < g.c; ++c) {
-    const T* xc = x + c * g.h * g.w;
-    for (int64_t r = 0; r < g.r; ++r) {
-      for (int64_t s = 0; s < g.s; ++s) {
-        T* row = col + ((c * g.r + r) * g.s + s) * pq;
-        const int64_t woff = s * g.dil_w - g.pad_w;
-        int64_t q0, q1;
-        valid_range(woff, g.stride_w, g.w, g.q, q0, q1);
-        for (int64_t p = 0; p < g.p; ++p) {
-          T* out = row + p * g.q;
-          const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h;
-          if (ih < 0 || ih >= g.h) {
-            std::fill(out, out + g.q, T(0));
-            continue;
-          }
-          const T* xr = xc + ih * g.w + woff;
-          for (int64_t qq = 0; qq < q0; ++qq) out[qq] = T(0);
-          if (g.stride_w == 1) {
-            std::copy(xr + q0, xr + q1, out + q0);
-          } else {
-            for (int64_t qq = q0; qq < q1; ++qq) out[qq] = xr[qq * g.stride_w];
-          }
-          for (int64_t qq = q1; qq < g.q; ++qq) out[qq] = T(0);
-        }
-      }
-    }
-  }
-}
-
-// The same for stride 1 with output width == input width (a "same" convolution, e.g. 3x3 with padding 1):
-// then row (c, r, s) of the column matrix is the input plane shifted by one flat offset, so it is one long
-// copy plus zeros for the rows above and below the plane and for the columns that wrapped around the
-// plane's left or right edge. Rows of 28, 14 or 7 floats cost a call each in im2col; this is one per row
-// of the column matrix.
-template <typename T>
-void im2col_same_width(const ConvShape& g, const T* x, T* col, int64_t ld) {
-  const int64_t pq = g.p * g.q;
-  for (int64_t c = 0; c < g.c; ++c) {
-    const T* xc = x + c * g.h * g.w;
-    for (int64_t r = 0; r < g.r; ++r) {
-      const int64_t ih0 = r * g.dil_h - g.pad_h;  // output row p reads input row p + ih0
-      const int64_t p_lo = std::clamp<int64_t>(-ih0, 0, g.p), p_hi = std::clamp<int64_t>(g.h - ih0, p_lo, g.p);
-      for (int64_t s = 0; s < g.s; ++s) {
-        T* row = col + ((c * g.r + r) * g.s + s) * ld;
-        const int64_t woff = s * g.dil_w - g.pad_w;  // output column q reads input column q + woff
-        int64_t q0, q1;
-        valid_range(woff, 1, g.w, g.q, q0, q1);
-        // Flat copy of output positions [p_lo * Q, p_hi * Q), trimmed at both ends so it never reads
-        // outside the plane (the trimmed positions are border columns, zeroed below).
-        const int64_t i0 = p_lo * g.q + std::max<int64_t>(0, -woff), i1 = p_hi * g.q - std::max<int64_t>(0, woff);
-        // (Empty fills are skipped: each fill is a library call, and this runs once per column-matrix row.)
-        if (p_lo > 0) std::fill(row, row + p_lo * g.q, T(0));
-        if (i1 > i0) std::memcpy(row + i0, xc + i0 + ih0 * g.w + woff, static_cast<size_t>(i1 - i0) * sizeof(T));
-        if (p_hi < g.p) std::fill(row + p_hi * g.q, row + pq, T(0));
-        // Column by column down the plane: a loop along a row of one or two elements would be turned
-        // into a memset call per row by the compiler.
-        for (int64_t qq = 0; qq < q0; ++qq)
-          for (int64_t p = p_lo; p < p_hi; ++p) row[p * g.q + qq] = T(0);
-        for (int64_t qq = q1; qq < g.q; ++qq)
-          for (int64_t p = p_lo; p < p_hi; ++p) row[p * g.q + qq] = T(0);
-      }
-    }
-  }
-}
-
-// col: (C * R * S, P * Q) with row stride ld -> dx: (C, H, W), accumulated (dx must start zeroed);
-// the adjoint of im2col.
-template <typename T>
-void col2im(const ConvShape& g, const T* col, T* dx, int64_t ld) {
-  const int64_t pq = ld;
-  for (int64_t c = 0; c < g.c; ++c) {
-    T* dxc = dx + c * g.h * g.w;
-    for (int64_t r = 0; r < g.r; ++r) {
-      for (int64_t s = 0; s < g.s; ++s) {
-        const T* row = col + ((c * g.r + r) * g.s + s) * pq;
-        const int64_t woff = s * g.dil_w - g.pad_w;
-        int64_t q0, q1;
-        valid_range(woff, g.stride_w, g.w, g.q, q0, q1);
-        for (int64_t p = 0; p < g.p; ++p) {
-          const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h;
-          if (ih < 0 || ih >= g.h) continue;
-          const T* in = row + p * g.q;
-          T* dr = dxc + ih * g.w + woff;
-          if (g.stride_w == 1) {
-            for (int64_t qq = q0; qq < q1; ++qq) dr[qq] += in[qq];
-          } else {
-            for (int64_t qq = q0; qq < q1; ++qq) dr[qq * g.stride_w] += in[qq];
-          }
-        }
-      }
-    }
-  }
-}
 
 // Splits the batch into min(N, threads) contiguous chunks, one per thread, and calls
 // f(first_image, end_image, chunk). One chunk (one image or one thread) runs on the caller's thread,
@@ -162,9 +57,9 @@ void scatter_images(const T* src, int64_t gs, int64_t k, int64_t pq, T* dst) {
 template <typename T>
 void im2col_image(const ConvShape& g, const T* x, T* col, int64_t ld, bool fast) {
   if (fast && g.stride_h == 1 && g.stride_w == 1 && g.q == g.w)
-    im2col_same_width(g, x, col, ld);
+    isa_kernels<T>().im2col_same_width(g, x, col, ld);
   else
-    im2col(g, x, col, ld);
+    isa_kernels<T>().im2col(g, x, col, ld);
 }
 
 // 3x3, stride 1: 16 instead of 36 multiplications per 2x2 outputs (ops/cpu/conv_winograd.h).
@@ -250,7 +145,7 @@ void backward_input_impl(const ConvShape& g, const T* dy, const T* w, T* dx, boo
       }
       gemm(true, false, crs, ld, g.k, T(1), w, crs, dyn, ld, T(0), col.data(), ld);
       std::fill(dxn, dxn + gs * g.c * hw, T(0));
-      for (int64_t i = 0; i < gs; ++i) col2im(g, col.data() + i * pq, dxn + i * g.c * hw, ld);
+      for (int64_t i = 0; i < gs; ++i) isa_kernels<T>().col2im(g, col.data() + i * pq, dxn + i * g.c * hw, ld);
     }
   });
 }

@@ -1,0 +1,428 @@
+// The bodies of the CPU's hot loops (ops/cpu/isa.h), written once and compiled once per instruction set:
+// isa_kernels.cpp, isa_kernels_avx2.cpp and isa_kernels_avx512.cpp each define RESA_ISA_NS (the
+// namespace that keeps their copies apart) and include this file. Internal to those three files.
+//
+// Only plain loops, memcpy/memset and inline arithmetic here: a std:: algorithm instantiated in an AVX-512
+// file is a weak symbol that the linker could pick for the baseline callers too.
+#pragma once
+#ifndef RESA_ISA_NS
+#error "define RESA_ISA_NS (baseline, avx2, avx512) before including isa_kernels.h"
+#endif
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "resa/ops/cpu/isa.h"
+
+namespace resa::cpu::RESA_ISA_NS {
+namespace {
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+template <typename T>
+void fill_zero(T* p, int64_t n) {
+  if (n > 0) std::memset(p, 0, static_cast<size_t>(n) * sizeof(T));
+}
+
+// ---- batch norm ----
+
+// Channel sums. The values are added in their own type into kLanes independent lanes (so that enough
+// additions are in flight for the loop to run at memory speed; one accumulator chain runs at one add per
+// add-latency), and the lanes are flushed into a double every kBlock values (so that a lane holds at most
+// about 2 * kBlock / kLanes terms and the float rounding stays that of a short sum). The lanes carry on
+// from one row to the next: a channel of 7x7 planes flushes once per 20 rows, not once per row. The
+// lane count is fixed, not the vector width: every ISA adds the same numbers in the same order.
+constexpr int64_t kLanes = 16, kBlock = 1024;
+
+template <typename T>
+struct LaneSum {
+  T acc[kLanes] = {};
+  int64_t pending = 0;  // values added since the last flush
+  double total = 0;
+
+  // Adds f(j) for j in [0, l).
+  template <typename F>
+  void add(int64_t l, F&& f) {
+    for (int64_t j0 = 0; j0 < l; j0 += kBlock) {
+      const int64_t j1 = min64(l, j0 + kBlock);
+      int64_t j = j0;
+      for (; j + kLanes <= j1; j += kLanes)
+        for (int64_t t = 0; t < kLanes; ++t) acc[t] += f(j + t);
+      for (int64_t t = 0; j + t < j1; ++t) acc[t] += f(j + t);  // the rest into the first lanes
+      pending += j1 - j0;
+      if (pending >= kBlock) flush();
+    }
+  }
+  void flush() {
+    double block = 0;
+    for (int64_t t = 0; t < kLanes; ++t) {
+      block += acc[t];
+      acc[t] = T(0);
+    }
+    total += block;
+    pending = 0;
+  }
+  double sum() {
+    flush();
+    return total;
+  }
+};
+
+// y = (x - mean) * invstd * weight + bias for channel ch, as one scale and shift.
+template <typename T>
+void normalize_channel(int64_t n, int64_t c, int64_t l, int64_t ch, const T* x, const T* weight, const T* bias,
+                       double mean, double invstd, T* y) {
+  const double w = weight ? static_cast<double>(weight[ch]) : 1.0;
+  const T scale = static_cast<T>(invstd * w);
+  const T shift = static_cast<T>((bias ? static_cast<double>(bias[ch]) : 0.0) - mean * invstd * w);
+  for (int64_t i = 0; i < n; ++i) {
+    const T* xr = x + (i * c + ch) * l;
+    T* yr = y + (i * c + ch) * l;
+    for (int64_t j = 0; j < l; ++j) yr[j] = xr[j] * scale + shift;
+  }
+}
+
+template <typename T>
+void bn_train(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* x, const T* weight, const T* bias,
+              double eps, double momentum, T* y, T* mean, T* invstd, T* running_mean, T* running_var) {
+  const double m = static_cast<double>(n * l);
+  for (int64_t ch = c0; ch < c1; ++ch) {
+    // Two passes (mean, then squared deviations) so the variance does not cancel.
+    LaneSum<T> s;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* xr = x + (i * c + ch) * l;
+      s.add(l, [xr](int64_t j) { return xr[j]; });
+    }
+    const double mu = s.sum() / m;
+    const T mt = static_cast<T>(mu);
+    LaneSum<T> sq;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* xr = x + (i * c + ch) * l;
+      sq.add(l, [xr, mt](int64_t j) {
+        const T d = xr[j] - mt;
+        return d * d;
+      });
+    }
+    const double ss = sq.sum();
+    const double var = ss / m;
+    const double is = 1.0 / std::sqrt(var + eps);
+    mean[ch] = static_cast<T>(mu);
+    invstd[ch] = static_cast<T>(is);
+    if (running_mean) running_mean[ch] = static_cast<T>((1 - momentum) * running_mean[ch] + momentum * mu);
+    if (running_var) running_var[ch] = static_cast<T>((1 - momentum) * running_var[ch] + momentum * ss / (m - 1));
+    normalize_channel(n, c, l, ch, x, weight, bias, mu, is, y);
+  }
+}
+
+template <typename T>
+void bn_eval(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* x, const T* weight, const T* bias,
+             const T* running_mean, const T* running_var, double eps, T* y, T* mean, T* invstd) {
+  for (int64_t ch = c0; ch < c1; ++ch) {
+    const double mu = running_mean[ch];
+    const double is = 1.0 / std::sqrt(static_cast<double>(running_var[ch]) + eps);
+    mean[ch] = static_cast<T>(mu);
+    invstd[ch] = static_cast<T>(is);
+    normalize_channel(n, c, l, ch, x, weight, bias, mu, is, y);
+  }
+}
+
+template <typename T>
+void bn_backward(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* dy, const T* x, const T* weight,
+                 const T* mean, const T* invstd, bool training, T* dx, T* dweight, T* dbias) {
+  const double m = static_cast<double>(n * l);
+  for (int64_t ch = c0; ch < c1; ++ch) {
+    const double mu = mean[ch], is = invstd[ch];
+    const T mt = static_cast<T>(mu);
+    // sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd (row by row: the second pass finds the
+    // row in the cache).
+    LaneSum<T> sum_dy, sum_dyx;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* dyr = dy + (i * c + ch) * l;
+      const T* xr = x + (i * c + ch) * l;
+      sum_dy.add(l, [dyr](int64_t j) { return dyr[j]; });
+      sum_dyx.add(l, [dyr, xr, mt](int64_t j) { return dyr[j] * (xr[j] - mt); });
+    }
+    const double sdy = sum_dy.sum();
+    double sdyx = sum_dyx.sum();
+    sdyx *= is;
+    if (dbias) dbias[ch] = static_cast<T>(sdy);
+    if (dweight) dweight[ch] = static_cast<T>(sdyx);
+    if (!dx) continue;
+    const double w = weight ? static_cast<double>(weight[ch]) : 1.0;
+    const double k = w * is;
+    // training: dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)); eval: dx = w * invstd * dy.
+    // As dx = k * dy + (x - mean) * a + b, in T: one multiply-add chain per element, vectorised.
+    const double mdy = training ? sdy / m : 0.0, mdyx = training ? sdyx / m : 0.0;
+    const T kt = static_cast<T>(k), a = static_cast<T>(-k * is * mdyx), b = static_cast<T>(-k * mdy);
+    for (int64_t i = 0; i < n; ++i) {
+      const T* dyr = dy + (i * c + ch) * l;
+      const T* xr = x + (i * c + ch) * l;
+      T* dxr = dx + (i * c + ch) * l;
+      for (int64_t j = 0; j < l; ++j) dxr[j] = kt * dyr[j] + (xr[j] - mt) * a + b;
+    }
+  }
+}
+
+// ---- im2col / col2im ----
+
+// Range [q0, q1) of output columns whose input column q * stride + off lies inside [0, w).
+inline void valid_range(int64_t off, int64_t stride, int64_t w, int64_t q, int64_t& q0, int64_t& q1) {
+  q0 = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  q1 = w - off <= 0 ? 0 : (w - off + stride - 1) / stride;
+  q0 = min64(q0, q);
+  q1 = clamp64(q1, q0, q);
+}
+
+template <typename T>
+void im2col(const ConvShape& g, const T* x, T* col, int64_t ld) {
+  for (int64_t c = 0; c < g.c; ++c) {
+    const T* xc = x + c * g.h * g.w;
+    for (int64_t r = 0; r < g.r; ++r) {
+      for (int64_t s = 0; s < g.s; ++s) {
+        T* row = col + ((c * g.r + r) * g.s + s) * ld;
+        const int64_t woff = s * g.dil_w - g.pad_w;
+        int64_t q0, q1;
+        valid_range(woff, g.stride_w, g.w, g.q, q0, q1);
+        for (int64_t p = 0; p < g.p; ++p) {
+          T* out = row + p * g.q;
+          const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h;
+          if (ih < 0 || ih >= g.h) {
+            fill_zero(out, g.q);
+            continue;
+          }
+          const T* xr = xc + ih * g.w + woff;
+          for (int64_t qq = 0; qq < q0; ++qq) out[qq] = T(0);
+          if (g.stride_w == 1) {
+            if (q1 > q0) std::memcpy(out + q0, xr + q0, static_cast<size_t>(q1 - q0) * sizeof(T));
+          } else {
+            for (int64_t qq = q0; qq < q1; ++qq) out[qq] = xr[qq * g.stride_w];
+          }
+          for (int64_t qq = q1; qq < g.q; ++qq) out[qq] = T(0);
+        }
+      }
+    }
+  }
+}
+
+// Stride 1 with output width == input width (a "same" convolution, e.g. 3x3 with padding 1): row
+// (c, r, s) of the column matrix is the input plane shifted by one flat offset, so it is one long copy
+// plus zeros for the rows above and below the plane and for the columns that wrapped around the plane's
+// left or right edge. Rows of 28, 14 or 7 floats cost a call each in im2col; this is one per row of the
+// column matrix.
+template <typename T>
+void im2col_same_width(const ConvShape& g, const T* x, T* col, int64_t ld) {
+  const int64_t pq = g.p * g.q;
+  for (int64_t c = 0; c < g.c; ++c) {
+    const T* xc = x + c * g.h * g.w;
+    for (int64_t r = 0; r < g.r; ++r) {
+      const int64_t ih0 = r * g.dil_h - g.pad_h;  // output row p reads input row p + ih0
+      const int64_t p_lo = clamp64(-ih0, 0, g.p), p_hi = clamp64(g.h - ih0, p_lo, g.p);
+      for (int64_t s = 0; s < g.s; ++s) {
+        T* row = col + ((c * g.r + r) * g.s + s) * ld;
+        const int64_t woff = s * g.dil_w - g.pad_w;  // output column q reads input column q + woff
+        int64_t q0, q1;
+        valid_range(woff, 1, g.w, g.q, q0, q1);
+        // Flat copy of output positions [p_lo * Q, p_hi * Q), trimmed at both ends so it never reads
+        // outside the plane (the trimmed positions are border columns, zeroed below).
+        const int64_t i0 = p_lo * g.q + max64(0, -woff), i1 = p_hi * g.q - max64(0, woff);
+        fill_zero(row, p_lo * g.q);
+        if (i1 > i0) std::memcpy(row + i0, xc + i0 + ih0 * g.w + woff, static_cast<size_t>(i1 - i0) * sizeof(T));
+        fill_zero(row + p_hi * g.q, pq - p_hi * g.q);
+        // Column by column down the plane: a loop along a row of one or two elements would be turned
+        // into a memset call per row by the compiler.
+        for (int64_t qq = 0; qq < q0; ++qq)
+          for (int64_t p = p_lo; p < p_hi; ++p) row[p * g.q + qq] = T(0);
+        for (int64_t qq = q1; qq < g.q; ++qq)
+          for (int64_t p = p_lo; p < p_hi; ++p) row[p * g.q + qq] = T(0);
+      }
+    }
+  }
+}
+
+template <typename T>
+void col2im(const ConvShape& g, const T* col, T* dx, int64_t ld) {
+  for (int64_t c = 0; c < g.c; ++c) {
+    T* dxc = dx + c * g.h * g.w;
+    for (int64_t r = 0; r < g.r; ++r) {
+      for (int64_t s = 0; s < g.s; ++s) {
+        const T* row = col + ((c * g.r + r) * g.s + s) * ld;
+        const int64_t woff = s * g.dil_w - g.pad_w;
+        int64_t q0, q1;
+        valid_range(woff, g.stride_w, g.w, g.q, q0, q1);
+        for (int64_t p = 0; p < g.p; ++p) {
+          const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h;
+          if (ih < 0 || ih >= g.h) continue;
+          const T* in = row + p * g.q;
+          T* dr = dxc + ih * g.w + woff;
+          if (g.stride_w == 1) {
+            for (int64_t qq = q0; qq < q1; ++qq) dr[qq] += in[qq];
+          } else {
+            for (int64_t qq = q0; qq < q1; ++qq) dr[qq * g.stride_w] += in[qq];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- Winograd F(2x2, 3x3) transforms (ops/cpu/conv_winograd.h) ----
+
+template <typename T>
+void winograd_weight(const ConvShape& g, const T* w, T* u, int64_t i0, int64_t i1) {
+  const int64_t kc = g.k * g.c;
+  for (int64_t i = i0; i < i1; ++i) {  // i = k * C + c, the (k, c) entry of each U[e]
+    const T* f = w + i * 9;            // f[3 * row + col]
+    T t[4][3];                         // G f: rows f0, (f0 + f1 + f2) / 2, (f0 - f1 + f2) / 2, f2
+    for (int col = 0; col < 3; ++col) {
+      const T f0 = f[col], f1 = f[3 + col], f2 = f[6 + col];
+      t[0][col] = f0;
+      t[1][col] = T(0.5) * (f0 + f1 + f2);
+      t[2][col] = T(0.5) * (f0 - f1 + f2);
+      t[3][col] = f2;
+    }
+    for (int row = 0; row < 4; ++row) {  // (G f) G^T, the same on the columns
+      const T t0 = t[row][0], t1 = t[row][1], t2 = t[row][2];
+      u[(row * 4 + 0) * kc + i] = t0;
+      u[(row * 4 + 1) * kc + i] = T(0.5) * (t0 + t1 + t2);
+      u[(row * 4 + 2) * kc + i] = T(0.5) * (t0 - t1 + t2);
+      u[(row * 4 + 3) * kc + i] = t2;
+    }
+  }
+}
+
+// V[e][c][ti * TQ + tj] = (B^T d B)[e] for every tile of one input plane (H, W); ld = C * T is the
+// distance between the 16 matrices. First d B for every input row of the padded plane (each row is
+// shared by two rows of tiles), then B^T down the columns. Every inner loop runs over the tiles of a
+// row with unit stride, so the compiler vectorises it: the row is split into its even and odd columns
+// first, which turns the stride-2 tile pattern into plain shifts.
+template <typename T>
+void winograd_input(const ConvShape& g, const T* plane, int64_t tp, int64_t tq, T* v, int64_t ld, T* buf) {
+  const int64_t rows = 2 * tp + 2;  // padded input rows the tiles read, from row -pad_h
+  T* even = buf;                    // even[j] = x[h][2j - pad_w], j = 0..tq (zero outside the plane)
+  T* odd = even + (tq + 1);         // odd[j] = x[h][2j + 1 - pad_w]
+  T* dB = odd + (tq + 1);           // dB[(4 * hr + nu) * tq + tj]: padded row hr times B, column nu
+  for (int64_t hr = 0; hr < rows; ++hr) {
+    T* o0 = dB + (4 * hr + 0) * tq;
+    T* o1 = dB + (4 * hr + 1) * tq;
+    T* o2 = dB + (4 * hr + 2) * tq;
+    T* o3 = dB + (4 * hr + 3) * tq;
+    const int64_t h = hr - g.pad_h;
+    if (h < 0 || h >= g.h) {
+      for (int64_t tj = 0; tj < tq; ++tj) o0[tj] = o1[tj] = o2[tj] = o3[tj] = T(0);
+      continue;
+    }
+    const T* xr = plane + h * g.w;
+    for (int64_t j = 0; j <= tq; ++j) {
+      const int64_t w0 = 2 * j - g.pad_w, w1 = w0 + 1;
+      even[j] = w0 >= 0 && w0 < g.w ? xr[w0] : T(0);
+      odd[j] = w1 >= 0 && w1 < g.w ? xr[w1] : T(0);
+    }
+    // Tile tj reads columns 2tj .. 2tj + 3 = even[tj], odd[tj], even[tj + 1], odd[tj + 1].
+    for (int64_t tj = 0; tj < tq; ++tj) {
+      o0[tj] = even[tj] - even[tj + 1];
+      o1[tj] = odd[tj] + even[tj + 1];
+      o2[tj] = even[tj + 1] - odd[tj];
+      o3[tj] = odd[tj] - odd[tj + 1];
+    }
+  }
+  for (int64_t ti = 0; ti < tp; ++ti) {
+    for (int nu = 0; nu < 4; ++nu) {  // B^T (d B) over the tile's rows 2ti .. 2ti + 3
+      const T* r0 = dB + (4 * (2 * ti + 0) + nu) * tq;
+      const T* r1 = dB + (4 * (2 * ti + 1) + nu) * tq;
+      const T* r2 = dB + (4 * (2 * ti + 2) + nu) * tq;
+      const T* r3 = dB + (4 * (2 * ti + 3) + nu) * tq;
+      T* v0 = v + (0 + nu) * ld + ti * tq;
+      T* v1 = v + (4 + nu) * ld + ti * tq;
+      T* v2 = v + (8 + nu) * ld + ti * tq;
+      T* v3 = v + (12 + nu) * ld + ti * tq;
+      for (int64_t tj = 0; tj < tq; ++tj) {
+        v0[tj] = r0[tj] - r2[tj];
+        v1[tj] = r1[tj] + r2[tj];
+        v2[tj] = r2[tj] - r1[tj];
+        v3[tj] = r1[tj] - r3[tj];
+      }
+    }
+  }
+}
+
+// One output plane (P, Q) from M[e][k][ti * TQ + tj] (ld = K * T apart): y = A^T m A + bias. A^T down
+// the tile's columns first, then across, into even and odd output columns that are interleaved last.
+template <typename T>
+void winograd_output(const ConvShape& g, const T* m, int64_t ld, int64_t tp, int64_t tq, T bias, T* plane, T* buf) {
+  T* s = buf;          // s[(4 * row + nu) * tq + tj]: (A^T m) row 0 or 1, column nu
+  T* ye = s + 8 * tq;  // output columns 2tj and 2tj + 1 of one output row
+  T* yo = ye + tq;
+  for (int64_t ti = 0; ti < tp; ++ti) {
+    for (int nu = 0; nu < 4; ++nu) {
+      const T* m0 = m + (0 + nu) * ld + ti * tq;
+      const T* m1 = m + (4 + nu) * ld + ti * tq;
+      const T* m2 = m + (8 + nu) * ld + ti * tq;
+      const T* m3 = m + (12 + nu) * ld + ti * tq;
+      T* s0 = s + nu * tq;
+      T* s1 = s + (4 + nu) * tq;
+      for (int64_t tj = 0; tj < tq; ++tj) {
+        s0[tj] = m0[tj] + m1[tj] + m2[tj];
+        s1[tj] = m1[tj] - m2[tj] - m3[tj];
+      }
+    }
+    for (int row = 0; row < 2; ++row) {
+      const int64_t p = 2 * ti + row;
+      if (p >= g.p) break;
+      const T* a0 = s + (4 * row + 0) * tq;
+      const T* a1 = s + (4 * row + 1) * tq;
+      const T* a2 = s + (4 * row + 2) * tq;
+      const T* a3 = s + (4 * row + 3) * tq;
+      for (int64_t tj = 0; tj < tq; ++tj) {
+        ye[tj] = a0[tj] + a1[tj] + a2[tj] + bias;
+        yo[tj] = a1[tj] - a2[tj] - a3[tj] + bias;
+      }
+      T* yr = plane + p * g.q;
+      const int64_t full = g.q / 2;  // tiles whose two output columns are both inside the plane
+      for (int64_t tj = 0; tj < full; ++tj) yr[2 * tj] = ye[tj], yr[2 * tj + 1] = yo[tj];
+      if (g.q % 2) yr[2 * full] = ye[full];
+    }
+  }
+}
+
+// ---- optimizer updates ----
+
+template <typename T>
+void sgd(int64_t i0, int64_t i1, T* p, const T* g, T* buf, const ops::SgdParams& o, bool first) {
+  const T wd = static_cast<T>(o.weight_decay), mom = static_cast<T>(o.momentum),
+          damp = static_cast<T>(1.0 - o.dampening), lr = static_cast<T>(o.lr);
+  const bool use_wd = o.weight_decay != 0, use_mom = o.momentum != 0 && buf != nullptr;
+  for (int64_t i = i0; i < i1; ++i) {
+    T d = use_wd ? g[i] + p[i] * wd : g[i];
+    if (use_mom) {
+      const T nb = first ? d : buf[i] * mom + d * damp;
+      buf[i] = nb;
+      d = o.nesterov ? d + nb * mom : nb;
+    }
+    p[i] = p[i] - d * lr;
+  }
+}
+
+template <typename T>
+void ema(int64_t i0, int64_t i1, T* t, const T* s, double m) {
+  const T a = static_cast<T>(m), b = static_cast<T>(1.0 - m);
+  for (int64_t i = i0; i < i1; ++i) t[i] = t[i] * a + s[i] * b;
+}
+
+template <typename T>
+constexpr IsaKernels<T> kernels_of() {
+  return {bn_train<T>, bn_eval<T>,         bn_backward<T>,    im2col<T>,          im2col_same_width<T>,
+          col2im<T>,   winograd_weight<T>, winograd_input<T>, winograd_output<T>, sgd<T>,
+          ema<T>};
+}
+
+}  // namespace
+
+// This version's table, looked up by ops/cpu/isa.cpp.
+const IsaKernelTable& kernel_table() {
+  static const IsaKernelTable table{kernels_of<float>(), kernels_of<double>()};
+  return table;
+}
+
+}  // namespace resa::cpu::RESA_ISA_NS

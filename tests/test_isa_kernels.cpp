@@ -1,0 +1,168 @@
+// The hot loops in each vector-ISA version (ops/cpu/isa.h): every version this CPU runs must give the same
+// bits as the baseline one, and the baseline must match float64 references within bounds derived from
+// its summation order. The test prints which versions it ran.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "resa/core/error.h"
+#include "resa/ops/cpu/isa.h"
+
+using namespace resa;
+using namespace resa::cpu;
+
+namespace {
+
+std::vector<Isa> runnable() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Baseline, Isa::Avx2, Isa::Avx512})
+    if (isa_runs(isa)) out.push_back(isa);
+  return out;
+}
+
+template <typename T>
+std::vector<T> random_vec(size_t n, uint64_t seed, double mean = 0.0, double sd = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> d(mean, sd);
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(d(rng));
+  return v;
+}
+
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// Everything one version computes on fixed inputs, flattened for comparison.
+template <typename T>
+std::vector<T> run_all(const IsaKernels<T>& k) {
+  std::vector<T> out;
+  auto append = [&](const std::vector<T>& v) { out.insert(out.end(), v.begin(), v.end()); };
+  // Batch norm: rows shorter than the lanes, plane-sized, longer than a flush block, and L = 1.
+  using Dims = std::array<int64_t, 3>;
+  for (auto [n, c, l] : {Dims{5, 3, 7}, Dims{9, 4, 49}, Dims{3, 2, 1500}, Dims{64, 5, 1}}) {
+    const size_t size = static_cast<size_t>(n * c * l);
+    auto x = random_vec<T>(size, 1 + l, 0.7, 1.3), dy = random_vec<T>(size, 2 + l);
+    auto w = random_vec<T>(c, 3), b = random_vec<T>(c, 4);
+    std::vector<T> y(size), mean(c), invstd(c), rm(c, T(0.1)), rv(c, T(0.9)), dx(size), dw(c), db(c);
+    k.bn_train(n, c, l, 0, c, x.data(), w.data(), b.data(), 1e-5, 0.1, y.data(), mean.data(), invstd.data(), rm.data(),
+               rv.data());
+    for (bool training : {true, false}) {
+      k.bn_backward(n, c, l, 0, c, dy.data(), x.data(), w.data(), mean.data(), invstd.data(), training, dx.data(),
+                    dw.data(), db.data());
+      append(dx), append(dw), append(db);
+    }
+    append(y), append(mean), append(invstd), append(rm), append(rv);
+    k.bn_eval(n, c, l, 0, c, x.data(), w.data(), nullptr, rm.data(), rv.data(), 1e-5, y.data(), mean.data(),
+              invstd.data());
+    append(y);
+  }
+  // im2col / col2im: a padded 3x3, a strided one, and a "same" 3x3 for the flat-copy form.
+  const ops::ConvShape shapes[] = {{1, 3, 9, 11, 4, 3, 3, 9, 11, 1, 1, 1, 1, 1, 1},
+                                   {1, 2, 10, 7, 4, 3, 3, 5, 4, 2, 2, 1, 1, 1, 1}};
+  for (const auto& g : shapes) {
+    const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q;
+    auto x = random_vec<T>(static_cast<size_t>(g.c * g.h * g.w), 5);
+    std::vector<T> col(static_cast<size_t>(crs * pq)), dxs(x.size(), T(0));
+    k.im2col(g, x.data(), col.data(), pq);
+    append(col);
+    if (g.stride_w == 1) {
+      k.im2col_same_width(g, x.data(), col.data(), pq);
+      append(col);
+    }
+    k.col2im(g, col.data(), dxs.data(), pq);
+    append(dxs);
+  }
+  // Winograd: weights of 4 x 3 filters, then one 6x6 plane (padding 1) in and out.
+  {
+    const ops::ConvShape g{1, 3, 6, 6, 4, 3, 3, 6, 6, 1, 1, 1, 1, 1, 1};
+    auto w = random_vec<T>(static_cast<size_t>(g.k * g.c * 9), 6);
+    std::vector<T> u(static_cast<size_t>(16 * g.k * g.c));
+    k.winograd_weight(g, w.data(), u.data(), 0, g.k * g.c);
+    append(u);
+    const int64_t tp = 3, tq = 3, tiles = 9;
+    auto plane = random_vec<T>(36, 7), m = random_vec<T>(static_cast<size_t>(16 * tiles), 8);
+    std::vector<T> v(static_cast<size_t>(16 * tiles)), buf(1024), yp(36);
+    k.winograd_input(g, plane.data(), tp, tq, v.data(), tiles, buf.data());
+    k.winograd_output(g, m.data(), tiles, tp, tq, T(0.25), yp.data(), buf.data());
+    append(v), append(yp);
+  }
+  // SGD with momentum (first step and later), Nesterov, and the EMA.
+  {
+    auto p = random_vec<T>(1000, 9), g = random_vec<T>(1000, 10), buf = random_vec<T>(1000, 11);
+    ops::SgdParams o;
+    o.lr = 0.3, o.momentum = 0.9, o.weight_decay = 1e-4, o.dampening = 0.1;
+    k.sgd(0, 1000, p.data(), g.data(), buf.data(), o, true);
+    k.sgd(3, 997, p.data(), g.data(), buf.data(), o, false);
+    o.nesterov = true;
+    k.sgd(0, 1000, p.data(), g.data(), buf.data(), o, false);
+    auto t = random_vec<T>(1000, 12);
+    k.ema(0, 1000, t.data(), p.data(), 0.996);
+    append(p), append(buf), append(t);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every ISA version of the hot loops this CPU runs gives the baseline's bits") {
+  std::string ran;
+  const auto base32 = run_all(isa_kernel_table(Isa::Baseline).f32);
+  const auto base64 = run_all(isa_kernel_table(Isa::Baseline).f64);
+  for (Isa isa : runnable()) {
+    ran += std::string(ran.empty() ? "" : ", ") + isa_name(isa);
+    INFO("version: " << isa_name(isa));
+    CHECK(same_bits(run_all(isa_kernel_table(isa).f32), base32));
+    CHECK(same_bits(run_all(isa_kernel_table(isa).f64), base64));
+  }
+  std::printf("hot-loop versions run and compared: %s (active: %s)\n", ran.c_str(), isa_name(active_isa()));
+  CHECK(!ran.empty());
+}
+
+TEST_CASE("float32 batch-norm statistics of the active version within the bound of their summation order") {
+  // A lane holds at most 2 * 1024 / 16 + 16 = 144 terms between flushes into double, so each sum's
+  // rounding is at most ~144 u times the sum of the magnitudes (u = 2^-24); the deviations add 2 u each.
+  const double u = std::ldexp(1.0, -24), kmax = 144;
+  const auto& k = isa_kernels<float>();
+  using Dims = std::array<int64_t, 3>;
+  for (auto [n, c, l] : {Dims{7, 3, 49}, Dims{4, 2, 3000}, Dims{300, 2, 1}}) {
+    auto x = random_vec<float>(static_cast<size_t>(n * c * l), 21, 3.0, 0.5);
+    std::vector<float> y(x.size()), mean(c), invstd(c);
+    k.bn_train(n, c, l, 0, c, x.data(), nullptr, nullptr, 0.0, 0.1, y.data(), mean.data(), invstd.data(), nullptr,
+               nullptr);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      double s = 0, sa = 0, ss = 0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < l; ++j) s += x[(i * c + ch) * l + j], sa += std::abs(x[(i * c + ch) * l + j]);
+      const double mu = s / double(n * l);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < l; ++j) ss += (x[(i * c + ch) * l + j] - mu) * (x[(i * c + ch) * l + j] - mu);
+      const double is = 1.0 / std::sqrt(ss / double(n * l));
+      INFO("n " << n << " c " << c << " l " << l << " channel " << ch);
+      CHECK(std::abs(mean[ch] - mu) <= (kmax + 2) * u * sa / double(n * l));
+      // var's relative error <= (kmax + 3) u, halved by the square root, plus the float rounding of invstd.
+      CHECK(std::abs(invstd[ch] - is) <= ((kmax + 3) / 2 + 2) * u * is);
+    }
+  }
+}
+
+TEST_CASE("the active ISA can be switched to any version the CPU runs, and only to those") {
+  const Isa before = active_isa();
+  for (Isa isa : {Isa::Baseline, Isa::Avx2, Isa::Avx512}) {
+    if (isa_runs(isa)) {
+      set_active_isa(isa);
+      CHECK(active_isa() == isa);
+      CHECK(&isa_kernels<float>() == &isa_kernel_table(isa).f32);
+    } else {
+      CHECK_THROWS_AS(set_active_isa(isa), Error);
+    }
+  }
+  set_active_isa(before);
+  CHECK(isa_runs(Isa::Baseline));
+}
