@@ -22,6 +22,7 @@
 #include "resa/nn/optim/optimizer.h"
 #include "resa/nn/resnet.h"
 #include "resa/ops/cpu/gemm.h"
+#include "resa/ops/cpu/isa.h"
 #include "resa/ops/dispatch.h"
 #include "resa/sinkhorn.h"
 #ifdef RESA_WITH_CUDA
@@ -50,6 +51,16 @@ double time_ms(F&& f, int warmup, int runs, Device dev) {
     t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
   return median(t);
+}
+
+// The float32 GEMM rate of this machine with the threads set: C (1024 x 1024) = A B with k = 1024, the
+// median of 5 after a warm-up.
+double sgemm_gflops() {
+  const int64_t n = 1024;
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
+  const double ms =
+      time_ms([&] { cpu::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); }, 1, 5, kCPU);
+  return 2.0 * n * n * n / ms / 1e6;
 }
 
 // Multiply-adds x 2 of one encoder forward pass on one S x S image: the convolutions of a CIFAR-stem
@@ -223,27 +234,31 @@ int main(int argc, char** argv) {
 
     fmt::print("ReSA step | {} width {} | batch {} x 2 views | {}x{}x{} | {} | {} threads | GEMM: {}\n", arch, width,
                batch, channels, image, image, device, threads, cpu::gemm_backend_name());
-#ifdef __AVX2__
-    const char* loops = "-march=native (RESA_NATIVE)";
-#else
-    const char* loops = "baseline x86-64 (SSE2); only the GEMM picks wider kernels at run time";
-#endif
-    fmt::print("CPU: {} | vector ISA {} | our own loops compiled for {}\n", cpu_model_name(), cpu_vector_isa(), loops);
+    const std::string kernels = cpu::isa_name(cpu::active_isa());
+    fmt::print("CPU: {} | vector ISA {} | our hot loops: {} (ops/cpu/isa.h; RESA_CPU_ISA picks another)\n",
+               cpu_model_name(), cpu_vector_isa(), kernels);
+    // The machine's float32 GEMM rate with the same threads, the ceiling a convolutional step can approach.
+    const double sgemm = dev.is_cuda() ? 0.0 : sgemm_gflops();
+    const double step_rate = step_flops / step_ms / 1e6;
     fmt::print("| piece | ms (median of {}) |\n|---|---|\n", runs);
     fmt::print("| full step | {:.1f} |\n", step_ms);
     for (auto& [name, ms] : pieces) fmt::print("| {} | {:.1f} |\n", name, ms);
     fmt::print(
         "encoder forward: {:.3f} GFLOP/image; step: {:.1f} GFLOP; {:.1f} GFLOP/s; {:.1f} images/s; "
         "{} host allocations/step; peak RSS {} MB; peak GPU memory {:.0f} MB{}\n",
-        fwd / 1e9, step_flops / 1e9, step_flops / step_ms / 1e6, 1000.0 * batch / step_ms, allocs_per_step,
-        peak_rss_mb(), peak_gpu_mb, tf32 ? " (TF32)" : "");
+        fwd / 1e9, step_flops / 1e9, step_rate, 1000.0 * batch / step_ms, allocs_per_step, peak_rss_mb(), peak_gpu_mb,
+        tf32 ? " (TF32)" : "");
+    if (sgemm > 0)
+      fmt::print("sgemm (1024^3, {} threads): {:.1f} GFLOP/s; the step runs at {:.0f}% of it\n", threads, sgemm,
+                 100.0 * step_rate / sgemm);
     fmt::print(
         "{{\"impl\":\"resa\",\"arch\":\"{}\",\"batch\":{},\"image\":{},\"threads\":{},\"device\":\"{}\","
         "\"ms_per_step\":{:.3f},\"images_per_s\":{:.2f},\"step_gflop\":{:.3f},\"gflops\":{:.2f},"
-        "\"peak_rss_mb\":{},\"peak_gpu_mb\":{:.1f},\"tf32\":{},\"cpu\":\"{}\",\"isa\":\"{}\",\"gemm\":\"{}\"}}\n",
-        arch, batch, image, threads, device, step_ms, 1000.0 * batch / step_ms, step_flops / 1e9,
-        step_flops / step_ms / 1e6, peak_rss_mb(), peak_gpu_mb, tf32, cpu_model_name(), cpu_vector_isa(),
-        cpu::gemm_backend_name());
+        "\"peak_rss_mb\":{},\"peak_gpu_mb\":{:.1f},\"tf32\":{},\"cpu\":\"{}\",\"isa\":\"{}\",\"kernels\":\"{}\","
+        "\"gemm\":\"{}\",\"sgemm_gflops\":{:.1f},\"sgemm_fraction\":{:.3f}}}\n",
+        arch, batch, image, threads, device, step_ms, 1000.0 * batch / step_ms, step_flops / 1e9, step_rate,
+        peak_rss_mb(), peak_gpu_mb, tf32, cpu_model_name(), cpu_vector_isa(), kernels, cpu::gemm_backend_name(), sgemm,
+        sgemm > 0 ? step_rate / sgemm : 0.0);
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
