@@ -48,22 +48,36 @@ Tensor adaptive_avg_pool2d_1x1(const Tensor& x) {
   return mean(x, {2, 3}, true);
 }
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
+namespace {
+// Batch norm, followed by a ReLU when relu (one fused op: its backward masks the incoming gradient with
+// the output's zeros, as the ReLU's backward would, in the same pass).
+Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps, bool relu) {
   ops::BatchNormResult r;
   {
     NoGradGuard no_grad;  // the running statistics are buffers, updated outside the graph
-    r = ops::batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps);
+    r = ops::batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps, relu);
   }
   if (!autograd::any_requires_grad({x, weight, bias})) return r.out;
   const bool rx = x.requires_grad(), rw = weight.defined() && weight.requires_grad(),
              rb = bias.defined() && bias.requires_grad();
-  return record(r.out, "batch_norm", {x, weight, bias},
+  return record(r.out, relu ? "batch_norm_relu" : "batch_norm", {x, weight, bias},
                 [xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor(), mean = r.mean, invstd = r.invstd,
-                 training, rx, rw, rb](const Tensor& g) {
-                  auto grads = ops::batch_norm_backward(g, xd, wd, mean, invstd, training, rx, rw, rb);
+                 y = relu ? r.out.detach() : Tensor(), training, rx, rw, rb](const Tensor& g) {
+                  auto grads = ops::batch_norm_backward(g, xd, wd, mean, invstd, training, rx, rw, rb, y);
                   return std::vector<Tensor>{grads[0], grads[1], grads[2]};
                 });
+}
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps, true);
 }
 
 }  // namespace resa

@@ -39,4 +39,9 @@ Tensor adaptive_avg_pool2d_1x1(const Tensor& x);
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 
+// relu(batch_norm(...)) as one op: on the CPU one pass forward and one backward instead of two each, and
+// the batch norm's own output is never stored. The same values as the two ops (ReLU is exact).
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
 }  // namespace resa

@@ -48,7 +48,10 @@ BatchNorm::BatchNorm(int64_t num_features, int64_t expected_dim, bool affine, do
   register_buffer("num_batches_tracked", zeros({}, TensorOptions().dtype(DType::Int64)));
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+Tensor BatchNorm::forward(const Tensor& x) { return forward_impl(x, false); }
+Tensor BatchNorm::forward_relu(const Tensor& x) { return forward_impl(x, true); }
+
+Tensor BatchNorm::forward_impl(const Tensor& x, bool relu) {
   RESA_CHECK(x.dim() == dim_ && x.size(1) == c_, "[{}] expects {} input, got {}", type_name(),
              dim_ == 2 ? fmt::format("(N, {})", c_) : fmt::format("(N, {}, H, W)", c_), shape_str(x.shape()));
   bool training = is_training();
@@ -63,9 +66,13 @@ Tensor BatchNorm::forward(const Tensor& x) {
       nbt.copy_(add(nbt, eq(nbt, nbt)));
     }
   }
-  if (training && sync_) return forward_sync(x);  // statistics over every rank's batch (nn/layers.h)
-  return batch_norm(x, affine_ ? param("weight") : Tensor(), affine_ ? param("bias") : Tensor(), buffer("running_mean"),
-                    buffer("running_var"), training, momentum_, eps_);
+  if (training && sync_) {  // statistics over every rank's batch (nn/layers.h)
+    Tensor y = forward_sync(x);
+    return relu ? resa::relu(y) : y;
+  }
+  auto norm = relu ? batch_norm_relu : batch_norm;
+  return norm(x, affine_ ? param("weight") : Tensor(), affine_ ? param("bias") : Tensor(), buffer("running_mean"),
+              buffer("running_var"), training, momentum_, eps_);
 }
 
 std::string BatchNorm::extra_repr() const {

@@ -56,6 +56,9 @@ class BatchNorm : public Cloneable<BatchNorm> {
  public:
   BatchNorm(int64_t num_features, int64_t expected_dim, bool affine = true, double momentum = 0.1, double eps = 1e-5);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) as one fused op (autograd/conv.h, batch_norm_relu); synchronized batch norm
+  // composes the two.
+  Tensor forward_relu(const Tensor& x);
   int64_t num_features() const { return c_; }
   bool affine() const { return affine_; }
   double momentum() const { return momentum_; }
@@ -70,6 +73,7 @@ class BatchNorm : public Cloneable<BatchNorm> {
 
  private:
   Tensor forward_sync(const Tensor& x);
+  Tensor forward_impl(const Tensor& x, bool relu);
   int64_t c_, dim_;
   bool affine_;
   double momentum_, eps_;

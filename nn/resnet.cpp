@@ -10,6 +10,12 @@ namespace resa::nn {
 
 namespace {
 
+// relu(bn(x)) through the batch norm's fused op (one pass each way on the CPU instead of two).
+Tensor bn_relu(const ModulePtr& bn, const Tensor& x) {
+  if (auto* b = dynamic_cast<BatchNorm*>(bn.get())) return b->forward_relu(x);
+  return relu(bn->forward(x));
+}
+
 struct ArchSpec {
   bool bottleneck;
   int64_t blocks[4];
@@ -49,7 +55,7 @@ BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, int64_t stride, bool do
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu(child("bn1")->forward(child("conv1")->forward(x)));
+  Tensor out = bn_relu(child("bn1"), child("conv1")->forward(x));
   out = child("bn2")->forward(child("conv2")->forward(out));
   Tensor identity = has_downsample_ ? child("downsample")->forward(x) : x;
   return relu(out + identity);
@@ -68,8 +74,8 @@ Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, bool do
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = relu(child("bn1")->forward(child("conv1")->forward(x)));
-  out = relu(child("bn2")->forward(child("conv2")->forward(out)));
+  Tensor out = bn_relu(child("bn1"), child("conv1")->forward(x));
+  out = bn_relu(child("bn2"), child("conv2")->forward(out));
   out = child("bn3")->forward(child("conv3")->forward(out));
   Tensor identity = has_downsample_ ? child("downsample")->forward(x) : x;
   return relu(out + identity);
@@ -132,7 +138,7 @@ ResNet::ResNet(const ResNetOptions& opts) : Cloneable("ResNet"), opts_(opts) {
 Tensor ResNet::forward(const Tensor& x) {
   RESA_CHECK(x.dim() == 4 && x.size(1) == opts_.in_channels_, "[ResNet] expects (N, {}, H, W) input, got {}",
              opts_.in_channels_, shape_str(x.shape()));
-  Tensor h = relu(child("bn1")->forward(child("conv1")->forward(x)));
+  Tensor h = bn_relu(child("bn1"), child("conv1")->forward(x));
   h = child("maxpool")->forward(h);
   for (const char* l : {"layer1", "layer2", "layer3", "layer4"}) h = child(l)->forward(h);
   return child("avgpool")->forward(h).flatten(1);

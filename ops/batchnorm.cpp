@@ -28,7 +28,7 @@ std::array<int64_t, 3> ncl(const char* op, const Tensor& x) {
 }  // namespace
 
 BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                           const Tensor& running_var, bool training, double momentum, double eps) {
+                           const Tensor& running_var, bool training, double momentum, double eps, bool relu) {
   const char* op = "batch_norm";
   const auto ncl_sizes = ncl(op, x_in);
   const int64_t n = std::get<0>(ncl_sizes), c = std::get<1>(ncl_sizes), l = std::get<2>(ncl_sizes);
@@ -52,18 +52,28 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& weight, const Tenso
   BatchNormResult r{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({c}, x.dtype(), x.device()),
                     Tensor::empty({c}, x.dtype(), x.device())};
   auto raw = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
+  if (relu && x.device().is_cpu()) {  // fused: the ReLU inside the normalisation pass
+    if (training)
+      cpu::batch_norm_train(x.dtype(), n, c, l, raw(x), raw(w), raw(b), eps, momentum, raw(r.out), raw(r.mean),
+                            raw(r.invstd), raw(running_mean), raw(running_var), true);
+    else
+      cpu::batch_norm_eval(x.dtype(), n, c, l, raw(x), raw(w), raw(b), raw(running_mean), raw(running_var), eps,
+                           raw(r.out), raw(r.mean), raw(r.invstd), true);
+    return r;
+  }
   if (training)
     RESA_BACKEND_CALL(x.device(), op, batch_norm_train, x.dtype(), n, c, l, raw(x), raw(w), raw(b), eps, momentum,
                       raw(r.out), raw(r.mean), raw(r.invstd), raw(running_mean), raw(running_var));
   else
     RESA_BACKEND_CALL(x.device(), op, batch_norm_eval, x.dtype(), n, c, l, raw(x), raw(w), raw(b), raw(running_mean),
                       raw(running_var), eps, raw(r.out), raw(r.mean), raw(r.invstd));
+  if (relu) r.out = unary(UnaryOp::Relu, r.out);  // CUDA: the ReLU as a second pass
   return r;
 }
 
 std::array<Tensor, 3> batch_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& weight,
                                           const Tensor& mean, const Tensor& invstd, bool training, bool want_input,
-                                          bool want_weight, bool want_bias) {
+                                          bool want_weight, bool want_bias, const Tensor& relu_out) {
   const char* op = "batch_norm_backward";
   const auto ncl_sizes = ncl(op, x_in);
   const int64_t n = std::get<0>(ncl_sizes), c = std::get<1>(ncl_sizes), l = std::get<2>(ncl_sizes);
@@ -80,10 +90,23 @@ std::array<Tensor, 3> batch_norm_backward(const Tensor& dy_in, const Tensor& x_i
   if (want_weight) out[1] = Tensor::empty({c}, x_in.dtype(), x_in.device());
   if (want_bias) out[2] = Tensor::empty({c}, x_in.dtype(), x_in.device());
   if (!want_input && !want_weight && !want_bias) return out;
+  if (relu_out.defined()) {
+    RESA_CHECK(relu_out.shape() == x_in.shape(), "[batch_norm_backward] relu_out {} does not match input {}",
+               shape_str(relu_out.shape()), shape_str(x_in.shape()));
+    check_same_device(op, relu_out, x_in);
+    check_same_dtype(op, relu_out, x_in);
+  }
   Tensor dy = contiguous_of(dy_in), x = contiguous_of(x_in);
   Tensor w = weight.defined() ? contiguous_of(weight) : Tensor();
   Tensor mu = contiguous_of(mean), is = contiguous_of(invstd);
   auto raw = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
+  if (relu_out.defined() && x.device().is_cpu()) {  // fused: the ReLU's mask applied while reading dy
+    Tensor y = contiguous_of(relu_out);
+    cpu::batch_norm_backward(x.dtype(), n, c, l, raw(dy), raw(x), raw(w), raw(mu), raw(is), training, raw(out[0]),
+                             raw(out[1]), raw(out[2]), raw(y));
+    return out;
+  }
+  if (relu_out.defined()) dy = binary(BinaryOp::MaskPositive, dy, relu_out);  // CUDA: the ReLU's backward, a pass
   RESA_BACKEND_CALL(x.device(), op, batch_norm_backward, x.dtype(), n, c, l, raw(dy), raw(x), raw(w), raw(mu), raw(is),
                     training, raw(out[0]), raw(out[1]), raw(out[2]));
   return out;

@@ -290,3 +290,25 @@ TEST_CASE("pooling and batch_norm errors name the op and the shapes") {
   RESA_CHECK_THROWS_WITH_SUBSTR(batch_norm(zeros({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true),
                                 "more than one value per channel");
 }
+
+TEST_CASE("batch_norm_relu gives the bits of relu(batch_norm) and of its gradients, training and eval") {
+  for (bool training : {true, false}) {
+    Generator g(71);
+    auto opts = TensorOptions().dtype(DType::Float32);
+    Tensor x0 = randn({6, 5, 7, 7}, opts, &g), w0 = randn({5}, opts, &g), b0 = randn({5}, opts, &g);
+    Tensor gy = randn({6, 5, 7, 7}, opts, &g);
+    Tensor rm = randn({5}, opts, &g), rv = randn({5}, opts, &g).abs() + 0.5;
+    auto run = [&](bool fused) {
+      Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+      Tensor rm1 = rm.clone(), rv1 = rv.clone();
+      Tensor y = fused ? batch_norm_relu(x, w, b, rm1, rv1, training) : relu(batch_norm(x, w, b, rm1, rv1, training));
+      y.backward(gy);
+      return std::vector<Tensor>{y, x.grad(), w.grad(), b.grad(), rm1, rv1};
+    };
+    auto fused = run(true), composed = run(false);
+    for (size_t i = 0; i < fused.size(); ++i) {
+      INFO("training " << training << ", output " << i);
+      CHECK(fused[i].to_vector<float>() == composed[i].to_vector<float>());
+    }
+  }
+}

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "resa/core/error.h"
@@ -34,9 +35,16 @@ std::vector<T> random_vec(size_t n, uint64_t seed, double mean = 0.0, double sd 
   return v;
 }
 
+// Whether a and b hold the same bits; prints the first difference.
 template <typename T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0) {
+      std::printf("first difference at element %zu of %zu: %.17g vs %.17g\n", i, a.size(), double(a[i]), double(b[i]));
+      return false;
+    }
+  return true;
 }
 
 // Everything one version computes on fixed inputs, flattened for comparison.
@@ -50,18 +58,20 @@ std::vector<T> run_all(const IsaKernels<T>& k) {
     const size_t size = static_cast<size_t>(n * c * l);
     auto x = random_vec<T>(size, 1 + l, 0.7, 1.3), dy = random_vec<T>(size, 2 + l);
     auto w = random_vec<T>(c, 3), b = random_vec<T>(c, 4);
-    std::vector<T> y(size), mean(c), invstd(c), rm(c, T(0.1)), rv(c, T(0.9)), dx(size), dw(c), db(c);
-    k.bn_train(n, c, l, 0, c, x.data(), w.data(), b.data(), 1e-5, 0.1, y.data(), mean.data(), invstd.data(), rm.data(),
-               rv.data());
-    for (bool training : {true, false}) {
-      k.bn_backward(n, c, l, 0, c, dy.data(), x.data(), w.data(), mean.data(), invstd.data(), training, dx.data(),
-                    dw.data(), db.data());
-      append(dx), append(dw), append(db);
+    for (bool relu : {false, true}) {  // plain, and fused with a ReLU (whose output masks dy)
+      std::vector<T> y(size), mean(c), invstd(c), rm(c, T(0.1)), rv(c, T(0.9)), dx(size), dw(c), db(c);
+      k.bn_train(n, c, l, 0, c, x.data(), w.data(), b.data(), 1e-5, 0.1, relu, y.data(), mean.data(), invstd.data(),
+                 rm.data(), rv.data());
+      for (bool training : {true, false}) {
+        k.bn_backward(n, c, l, 0, c, dy.data(), x.data(), w.data(), mean.data(), invstd.data(), training,
+                      relu ? y.data() : nullptr, dx.data(), dw.data(), db.data());
+        append(dx), append(dw), append(db);
+      }
+      append(y), append(mean), append(invstd), append(rm), append(rv);
+      k.bn_eval(n, c, l, 0, c, x.data(), w.data(), nullptr, rm.data(), rv.data(), 1e-5, relu, y.data(), mean.data(),
+                invstd.data());
+      append(y);
     }
-    append(y), append(mean), append(invstd), append(rm), append(rv);
-    k.bn_eval(n, c, l, 0, c, x.data(), w.data(), nullptr, rm.data(), rv.data(), 1e-5, y.data(), mean.data(),
-              invstd.data());
-    append(y);
   }
   // im2col / col2im: a padded 3x3, a strided one, and a "same" 3x3 for the flat-copy form.
   const ops::ConvShape shapes[] = {{1, 3, 9, 11, 4, 3, 3, 9, 11, 1, 1, 1, 1, 1, 1},
@@ -117,7 +127,7 @@ TEST_CASE("every ISA version of the hot loops this CPU runs gives the baseline's
   const auto base64 = run_all(isa_kernel_table(Isa::Baseline).f64);
   for (Isa isa : runnable()) {
     ran += std::string(ran.empty() ? "" : ", ") + isa_name(isa);
-    INFO("version: " << isa_name(isa));
+    INFO("version: " << std::string(isa_name(isa)));
     CHECK(same_bits(run_all(isa_kernel_table(isa).f32), base32));
     CHECK(same_bits(run_all(isa_kernel_table(isa).f64), base64));
   }
@@ -134,8 +144,8 @@ TEST_CASE("float32 batch-norm statistics of the active version within the bound 
   for (auto [n, c, l] : {Dims{7, 3, 49}, Dims{4, 2, 3000}, Dims{300, 2, 1}}) {
     auto x = random_vec<float>(static_cast<size_t>(n * c * l), 21, 3.0, 0.5);
     std::vector<float> y(x.size()), mean(c), invstd(c);
-    k.bn_train(n, c, l, 0, c, x.data(), nullptr, nullptr, 0.0, 0.1, y.data(), mean.data(), invstd.data(), nullptr,
-               nullptr);
+    k.bn_train(n, c, l, 0, c, x.data(), nullptr, nullptr, 0.0, 0.1, false, y.data(), mean.data(), invstd.data(),
+               nullptr, nullptr);
     for (int64_t ch = 0; ch < c; ++ch) {
       double s = 0, sa = 0, ss = 0;
       for (int64_t i = 0; i < n; ++i)
@@ -165,4 +175,30 @@ TEST_CASE("the active ISA can be switched to any version the CPU runs, and only 
   }
   set_active_isa(before);
   CHECK(isa_runs(Isa::Baseline));
+}
+
+TEST_CASE("batch norm + ReLU fused gives the bits of batch norm, then ReLU, then the ReLU's backward") {
+  for (Isa isa : runnable()) {
+    INFO("version: " << std::string(isa_name(isa)));
+    const auto& k = isa_kernel_table(isa).f64;
+    const int64_t n = 9, c = 4, l = 49;
+    const size_t size = n * c * l;
+    auto x = random_vec<double>(size, 31, 0.2, 1.1), dy = random_vec<double>(size, 32);
+    auto w = random_vec<double>(c, 33), b = random_vec<double>(c, 34);
+    std::vector<double> y(size), yf(size), mean(c), invstd(c), dx(size), dxf(size), dw(c), dwf(c), db(c), dbf(c);
+    k.bn_train(n, c, l, 0, c, x.data(), w.data(), b.data(), 1e-5, 0.1, false, y.data(), mean.data(), invstd.data(),
+               nullptr, nullptr);
+    k.bn_train(n, c, l, 0, c, x.data(), w.data(), b.data(), 1e-5, 0.1, true, yf.data(), mean.data(), invstd.data(),
+               nullptr, nullptr);
+    std::vector<double> relu_y(size), masked(size);
+    for (size_t i = 0; i < size; ++i) relu_y[i] = y[i] > 0 ? y[i] : 0.0, masked[i] = relu_y[i] > 0 ? dy[i] : 0.0;
+    CHECK(same_bits(yf, relu_y));
+    k.bn_backward(n, c, l, 0, c, masked.data(), x.data(), w.data(), mean.data(), invstd.data(), true, nullptr,
+                  dx.data(), dw.data(), db.data());
+    k.bn_backward(n, c, l, 0, c, dy.data(), x.data(), w.data(), mean.data(), invstd.data(), true, yf.data(), dxf.data(),
+                  dwf.data(), dbf.data());
+    CHECK(same_bits(dxf, dx));
+    CHECK(same_bits(dwf, dw));
+    CHECK(same_bits(dbf, db));
+  }
 }

@@ -36,13 +36,14 @@ void set_active_isa(Isa isa);
 template <typename T>
 struct IsaKernels {
   // Batch norm over channels [c0, c1) of contiguous (N, C, L) tensors (ops/cpu/batchnorm.h has the
-  // meaning of each argument).
+  // meaning of each argument). relu: the output is max(y, 0) (batch norm + ReLU fused); relu_out (or
+  // null): that fused output, whose zeros mask dy in the backward.
   void (*bn_train)(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* x, const T* weight, const T* bias,
-                   double eps, double momentum, T* y, T* mean, T* invstd, T* running_mean, T* running_var);
+                   double eps, double momentum, bool relu, T* y, T* mean, T* invstd, T* running_mean, T* running_var);
   void (*bn_eval)(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* x, const T* weight, const T* bias,
-                  const T* running_mean, const T* running_var, double eps, T* y, T* mean, T* invstd);
+                  const T* running_mean, const T* running_var, double eps, bool relu, T* y, T* mean, T* invstd);
   void (*bn_backward)(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* dy, const T* x, const T* weight,
-                      const T* mean, const T* invstd, bool training, T* dx, T* dweight, T* dbias);
+                      const T* mean, const T* invstd, bool training, const T* relu_out, T* dx, T* dweight, T* dbias);
   // One image: x (C, H, W) -> col (C * R * S, P * Q), row stride ld; padding reads as zero. `same_width`
   // is the faster form for stride 1 with Q == W (one flat copy per row of col).
   void (*im2col)(const ConvShape& g, const T* x, T* col, int64_t ld);

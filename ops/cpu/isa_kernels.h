@@ -2,8 +2,8 @@
 // isa_kernels.cpp, isa_kernels_avx2.cpp and isa_kernels_avx512.cpp each define RESA_ISA_NS (the
 // namespace that keeps their copies apart) and include this file. Internal to those three files.
 //
-// Only plain loops, memcpy/memset and inline arithmetic here: a std:: algorithm instantiated in an AVX-512
-// file is a weak symbol that the linker could pick for the baseline callers too.
+// Only plain loops, memcpy/memset, the host allocator and inline arithmetic here: a std:: algorithm instantiated in an
+// AVX-512 file is a weak symbol that the linker could pick for the baseline callers too.
 #pragma once
 #ifndef RESA_ISA_NS
 #error "define RESA_ISA_NS (baseline, avx2, avx512) before including isa_kernels.h"
@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "resa/core/storage.h"
 #include "resa/ops/cpu/isa.h"
 
 namespace resa::cpu::RESA_ISA_NS {
@@ -70,23 +71,30 @@ struct LaneSum {
   }
 };
 
-// y = (x - mean) * invstd * weight + bias for channel ch, as one scale and shift.
+// y = (x - mean) * invstd * weight + bias for channel ch, as one scale and shift; then max(y, 0) when relu.
 template <typename T>
 void normalize_channel(int64_t n, int64_t c, int64_t l, int64_t ch, const T* x, const T* weight, const T* bias,
-                       double mean, double invstd, T* y) {
+                       double mean, double invstd, bool relu, T* y) {
   const double w = weight ? static_cast<double>(weight[ch]) : 1.0;
   const T scale = static_cast<T>(invstd * w);
   const T shift = static_cast<T>((bias ? static_cast<double>(bias[ch]) : 0.0) - mean * invstd * w);
   for (int64_t i = 0; i < n; ++i) {
     const T* xr = x + (i * c + ch) * l;
     T* yr = y + (i * c + ch) * l;
-    for (int64_t j = 0; j < l; ++j) yr[j] = xr[j] * scale + shift;
+    if (relu) {
+      for (int64_t j = 0; j < l; ++j) {
+        const T v = xr[j] * scale + shift;
+        yr[j] = v > T(0) ? v : T(0);
+      }
+    } else {
+      for (int64_t j = 0; j < l; ++j) yr[j] = xr[j] * scale + shift;
+    }
   }
 }
 
 template <typename T>
 void bn_train(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* x, const T* weight, const T* bias,
-              double eps, double momentum, T* y, T* mean, T* invstd, T* running_mean, T* running_var) {
+              double eps, double momentum, bool relu, T* y, T* mean, T* invstd, T* running_mean, T* running_var) {
   const double m = static_cast<double>(n * l);
   for (int64_t ch = c0; ch < c1; ++ch) {
     // Two passes (mean, then squared deviations) so the variance does not cancel.
@@ -112,57 +120,82 @@ void bn_train(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* 
     invstd[ch] = static_cast<T>(is);
     if (running_mean) running_mean[ch] = static_cast<T>((1 - momentum) * running_mean[ch] + momentum * mu);
     if (running_var) running_var[ch] = static_cast<T>((1 - momentum) * running_var[ch] + momentum * ss / (m - 1));
-    normalize_channel(n, c, l, ch, x, weight, bias, mu, is, y);
+    normalize_channel(n, c, l, ch, x, weight, bias, mu, is, relu, y);
   }
 }
 
 template <typename T>
 void bn_eval(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* x, const T* weight, const T* bias,
-             const T* running_mean, const T* running_var, double eps, T* y, T* mean, T* invstd) {
+             const T* running_mean, const T* running_var, double eps, bool relu, T* y, T* mean, T* invstd) {
   for (int64_t ch = c0; ch < c1; ++ch) {
     const double mu = running_mean[ch];
     const double is = 1.0 / std::sqrt(static_cast<double>(running_var[ch]) + eps);
     mean[ch] = static_cast<T>(mu);
     invstd[ch] = static_cast<T>(is);
-    normalize_channel(n, c, l, ch, x, weight, bias, mu, is, y);
+    normalize_channel(n, c, l, ch, x, weight, bias, mu, is, relu, y);
   }
 }
 
+// bn_backward for channel ch, with row i of the channel's gradient at dy_ch + i * dy_stride.
+template <typename T>
+void bn_backward_channel(int64_t n, int64_t c, int64_t l, int64_t ch, const T* dy_ch, int64_t dy_stride, const T* x,
+                         const T* weight, const T* mean, const T* invstd, bool training, T* dx, T* dweight, T* dbias) {
+  const double m = static_cast<double>(n * l);
+  const double mu = mean[ch], is = invstd[ch];
+  const T mt = static_cast<T>(mu);
+  // sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd (row by row: the second pass finds the
+  // row in the cache).
+  LaneSum<T> sum_dy, sum_dyx;
+  for (int64_t i = 0; i < n; ++i) {
+    const T* dyr = dy_ch + i * dy_stride;
+    const T* xr = x + (i * c + ch) * l;
+    sum_dy.add(l, [dyr](int64_t j) { return dyr[j]; });
+    sum_dyx.add(l, [dyr, xr, mt](int64_t j) { return dyr[j] * (xr[j] - mt); });
+  }
+  const double sdy = sum_dy.sum();
+  const double sdyx = sum_dyx.sum() * is;
+  if (dbias) dbias[ch] = static_cast<T>(sdy);
+  if (dweight) dweight[ch] = static_cast<T>(sdyx);
+  if (!dx) return;
+  const double w = weight ? static_cast<double>(weight[ch]) : 1.0;
+  const double k = w * is;
+  // training: dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)); eval: dx = w * invstd * dy.
+  // As dx = k * dy + (x - mean) * a + b, in T: one multiply-add chain per element, vectorised.
+  const double mdy = training ? sdy / m : 0.0, mdyx = training ? sdyx / m : 0.0;
+  const T kt = static_cast<T>(k), a = static_cast<T>(-k * is * mdyx), b = static_cast<T>(-k * mdy);
+  for (int64_t i = 0; i < n; ++i) {
+    const T* dyr = dy_ch + i * dy_stride;
+    const T* xr = x + (i * c + ch) * l;
+    T* dxr = dx + (i * c + ch) * l;
+    for (int64_t j = 0; j < l; ++j) dxr[j] = kt * dyr[j] + (xr[j] - mt) * a + b;
+  }
+}
+
+// relu_out (batch norm + ReLU fused: its output): the gradient reaching the batch norm is dy where
+// relu_out > 0 and 0 elsewhere, what a separate ReLU's backward passes on. The masked channel is written
+// to a scratch buffer first (one channel, which the two passes then read from the cache).
 template <typename T>
 void bn_backward(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* dy, const T* x, const T* weight,
-                 const T* mean, const T* invstd, bool training, T* dx, T* dweight, T* dbias) {
-  const double m = static_cast<double>(n * l);
-  for (int64_t ch = c0; ch < c1; ++ch) {
-    const double mu = mean[ch], is = invstd[ch];
-    const T mt = static_cast<T>(mu);
-    // sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd (row by row: the second pass finds the
-    // row in the cache).
-    LaneSum<T> sum_dy, sum_dyx;
-    for (int64_t i = 0; i < n; ++i) {
-      const T* dyr = dy + (i * c + ch) * l;
-      const T* xr = x + (i * c + ch) * l;
-      sum_dy.add(l, [dyr](int64_t j) { return dyr[j]; });
-      sum_dyx.add(l, [dyr, xr, mt](int64_t j) { return dyr[j] * (xr[j] - mt); });
-    }
-    const double sdy = sum_dy.sum();
-    double sdyx = sum_dyx.sum();
-    sdyx *= is;
-    if (dbias) dbias[ch] = static_cast<T>(sdy);
-    if (dweight) dweight[ch] = static_cast<T>(sdyx);
-    if (!dx) continue;
-    const double w = weight ? static_cast<double>(weight[ch]) : 1.0;
-    const double k = w * is;
-    // training: dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)); eval: dx = w * invstd * dy.
-    // As dx = k * dy + (x - mean) * a + b, in T: one multiply-add chain per element, vectorised.
-    const double mdy = training ? sdy / m : 0.0, mdyx = training ? sdyx / m : 0.0;
-    const T kt = static_cast<T>(k), a = static_cast<T>(-k * is * mdyx), b = static_cast<T>(-k * mdy);
-    for (int64_t i = 0; i < n; ++i) {
-      const T* dyr = dy + (i * c + ch) * l;
-      const T* xr = x + (i * c + ch) * l;
-      T* dxr = dx + (i * c + ch) * l;
-      for (int64_t j = 0; j < l; ++j) dxr[j] = kt * dyr[j] + (xr[j] - mt) * a + b;
-    }
+                 const T* mean, const T* invstd, bool training, const T* relu_out, T* dx, T* dweight, T* dbias) {
+  if (!relu_out) {
+    for (int64_t ch = c0; ch < c1; ++ch)
+      bn_backward_channel(n, c, l, ch, dy + ch * l, c * l, x, weight, mean, invstd, training, dx, dweight, dbias);
+    return;
   }
+  // From the caching allocator: a fresh block of this size would be mapped and zeroed by the kernel on
+  // every call.
+  const size_t bytes = static_cast<size_t>(n * l) * sizeof(T);
+  T* masked = static_cast<T*>(cpu_allocator()->allocate(bytes, 0));
+  for (int64_t ch = c0; ch < c1; ++ch) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T* dyr = dy + (i * c + ch) * l;
+      const T* yr = relu_out + (i * c + ch) * l;
+      T* mr = masked + i * l;
+      for (int64_t j = 0; j < l; ++j) mr[j] = yr[j] > T(0) ? dyr[j] : T(0);
+    }
+    bn_backward_channel(n, c, l, ch, masked, l, x, weight, mean, invstd, training, dx, dweight, dbias);
+  }
+  cpu_allocator()->deallocate(masked, bytes, 0);
 }
 
 // ---- im2col / col2im ----
