@@ -1,7 +1,7 @@
 """PyTorch's conv2d at the ResNet-18 CIFAR layer shapes, the same table as apps/bench_conv.cpp.
 
 Forward, and forward + backward (dx, dw, no bias), float32, median of --runs after --warmup runs.
-Run with Debian's torch: /usr/bin/python3 bench/conv_torch.py [--threads 2] [--layer 64x32x32-64-3x3-s1]
+Run with Debian's torch: /usr/bin/python3 bench/conv_torch.py [--threads 2] [--net small] [--layer 64x32x32-64-3x3-s1]
 """
 import argparse
 import statistics
@@ -16,6 +16,13 @@ LAYERS = [
     (64, 32, 128, 3, 2), (64, 32, 128, 1, 2), (128, 16, 128, 3, 1),
     (128, 16, 256, 3, 2), (128, 16, 256, 1, 2), (256, 8, 256, 3, 1),
     (256, 8, 512, 3, 2), (256, 8, 512, 1, 2), (512, 4, 512, 3, 1),
+]
+# The small Fashion-MNIST ResNet (width 32, 1x28x28), as apps/bench_conv --net small.
+LAYERS_SMALL = [
+    (1, 28, 32, 3, 1), (32, 28, 32, 3, 1),
+    (32, 28, 64, 3, 2), (32, 28, 64, 1, 2), (64, 14, 64, 3, 1),
+    (64, 14, 128, 3, 2), (64, 14, 128, 1, 2), (128, 7, 128, 3, 1),
+    (128, 7, 256, 3, 2), (128, 7, 256, 1, 2), (256, 4, 256, 3, 1),
 ]
 
 
@@ -41,12 +48,14 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--layer", default="")
+    ap.add_argument("--net", choices=["resnet18", "small"], default="resnet18",
+                    help="layer shapes: resnet18 (CIFAR, 3x32x32) | small (the Fashion-MNIST ResNet, 1x28x28)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     print(f"torch {torch.__version__} conv2d, float32, batch {a.batch}, {a.threads} threads, median of {a.runs} runs")
     print(f"{'layer':<22} {'fwd ms':>10} {'GFLOP/s':>10} {'fwd+bwd ms':>12} {'GFLOP/s':>10}")
-    for c, hw, k, ks, s in LAYERS:
+    for c, hw, k, ks, s in (LAYERS if a.net == "resnet18" else LAYERS_SMALL):
         n = name(c, hw, k, ks, s)
         if a.layer and a.layer != n:
             continue
