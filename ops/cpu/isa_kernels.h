@@ -302,26 +302,36 @@ void col2im(const ConvShape& g, const T* col, T* dx, int64_t ld) {
 
 // ---- Winograd F(2x2, 3x3) transforms (ops/cpu/conv_winograd.h) ----
 
+// Filters go through in blocks of kWinogradBlock: each block's 16 transformed values per filter are
+// gathered in a local buffer and written as 16 contiguous runs. Writing them filter by filter scatters
+// every filter's 16 values K * C elements apart, 16 pages touched per filter.
+constexpr int64_t kWinogradBlock = 64;
+
 template <typename T>
 void winograd_weight(const ConvShape& g, const T* w, T* u, int64_t i0, int64_t i1) {
   const int64_t kc = g.k * g.c;
-  for (int64_t i = i0; i < i1; ++i) {  // i = k * C + c, the (k, c) entry of each U[e]
-    const T* f = w + i * 9;            // f[3 * row + col]
-    T t[4][3];                         // G f: rows f0, (f0 + f1 + f2) / 2, (f0 - f1 + f2) / 2, f2
-    for (int col = 0; col < 3; ++col) {
-      const T f0 = f[col], f1 = f[3 + col], f2 = f[6 + col];
-      t[0][col] = f0;
-      t[1][col] = T(0.5) * (f0 + f1 + f2);
-      t[2][col] = T(0.5) * (f0 - f1 + f2);
-      t[3][col] = f2;
+  T out[16][kWinogradBlock];
+  for (int64_t b0 = i0; b0 < i1; b0 += kWinogradBlock) {
+    const int64_t nb = min64(kWinogradBlock, i1 - b0);
+    for (int64_t bi = 0; bi < nb; ++bi) {  // filter i = b0 + bi = k * C + c, the (k, c) entry of each U[e]
+      const T* f = w + (b0 + bi) * 9;      // f[3 * row + col]
+      T t[4][3];                           // G f: rows f0, (f0 + f1 + f2) / 2, (f0 - f1 + f2) / 2, f2
+      for (int col = 0; col < 3; ++col) {
+        const T f0 = f[col], f1 = f[3 + col], f2 = f[6 + col];
+        t[0][col] = f0;
+        t[1][col] = T(0.5) * (f0 + f1 + f2);
+        t[2][col] = T(0.5) * (f0 - f1 + f2);
+        t[3][col] = f2;
+      }
+      for (int row = 0; row < 4; ++row) {  // (G f) G^T, the same on the columns
+        const T t0 = t[row][0], t1 = t[row][1], t2 = t[row][2];
+        out[row * 4 + 0][bi] = t0;
+        out[row * 4 + 1][bi] = T(0.5) * (t0 + t1 + t2);
+        out[row * 4 + 2][bi] = T(0.5) * (t0 - t1 + t2);
+        out[row * 4 + 3][bi] = t2;
+      }
     }
-    for (int row = 0; row < 4; ++row) {  // (G f) G^T, the same on the columns
-      const T t0 = t[row][0], t1 = t[row][1], t2 = t[row][2];
-      u[(row * 4 + 0) * kc + i] = t0;
-      u[(row * 4 + 1) * kc + i] = T(0.5) * (t0 + t1 + t2);
-      u[(row * 4 + 2) * kc + i] = T(0.5) * (t0 - t1 + t2);
-      u[(row * 4 + 3) * kc + i] = t2;
-    }
+    for (int e = 0; e < 16; ++e) std::memcpy(u + e * kc + b0, out[e], static_cast<size_t>(nb) * sizeof(T));
   }
 }
 
