@@ -145,6 +145,8 @@ int main(int argc, char** argv) {
   try {
     set_num_threads(threads);
     Device dev = Device::parse(device);
+    // First, while nothing else is resident: its 12 MB of matrices must not add to the step's peak RSS.
+    const double sgemm = dev.is_cuda() ? 0.0 : sgemm_gflops();
     RESA_CHECK(!tf32 || dev.is_cuda(), "[resa_bench] --tf32 needs --device cuda");
 #ifdef RESA_WITH_CUDA
     if (tf32) cuda::set_allow_tf32(true);
@@ -237,8 +239,6 @@ int main(int argc, char** argv) {
     const std::string kernels = cpu::isa_name(cpu::active_isa());
     fmt::print("CPU: {} | vector ISA {} | our hot loops: {} (ops/cpu/isa.h; RESA_CPU_ISA picks another)\n",
                cpu_model_name(), cpu_vector_isa(), kernels);
-    // The machine's float32 GEMM rate with the same threads, the ceiling a convolutional step can approach.
-    const double sgemm = dev.is_cuda() ? 0.0 : sgemm_gflops();
     const double step_rate = step_flops / step_ms / 1e6;
     fmt::print("| piece | ms (median of {}) |\n|---|---|\n", runs);
     fmt::print("| full step | {:.1f} |\n", step_ms);

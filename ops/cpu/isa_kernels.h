@@ -136,10 +136,11 @@ void bn_eval(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* x
   }
 }
 
-// bn_backward for channel ch, with row i of the channel's gradient at dy_ch + i * dy_stride.
-template <typename T>
-void bn_backward_channel(int64_t n, int64_t c, int64_t l, int64_t ch, const T* dy_ch, int64_t dy_stride, const T* x,
-                         const T* weight, const T* mean, const T* invstd, bool training, T* dx, T* dweight, T* dbias) {
+// bn_backward for channel ch; dy_row(i) gives row i of the channel's gradient (it is asked for each row
+// twice, once per pass).
+template <typename T, typename Row>
+void bn_backward_channel(int64_t n, int64_t c, int64_t l, int64_t ch, Row&& dy_row, const T* x, const T* weight,
+                         const T* mean, const T* invstd, bool training, T* dx, T* dweight, T* dbias) {
   const double m = static_cast<double>(n * l);
   const double mu = mean[ch], is = invstd[ch];
   const T mt = static_cast<T>(mu);
@@ -147,7 +148,7 @@ void bn_backward_channel(int64_t n, int64_t c, int64_t l, int64_t ch, const T* d
   // row in the cache).
   LaneSum<T> sum_dy, sum_dyx;
   for (int64_t i = 0; i < n; ++i) {
-    const T* dyr = dy_ch + i * dy_stride;
+    const T* dyr = dy_row(i);
     const T* xr = x + (i * c + ch) * l;
     sum_dy.add(l, [dyr](int64_t j) { return dyr[j]; });
     sum_dyx.add(l, [dyr, xr, mt](int64_t j) { return dyr[j] * (xr[j] - mt); });
@@ -164,7 +165,7 @@ void bn_backward_channel(int64_t n, int64_t c, int64_t l, int64_t ch, const T* d
   const double mdy = training ? sdy / m : 0.0, mdyx = training ? sdyx / m : 0.0;
   const T kt = static_cast<T>(k), a = static_cast<T>(-k * is * mdyx), b = static_cast<T>(-k * mdy);
   for (int64_t i = 0; i < n; ++i) {
-    const T* dyr = dy_ch + i * dy_stride;
+    const T* dyr = dy_row(i);
     const T* xr = x + (i * c + ch) * l;
     T* dxr = dx + (i * c + ch) * l;
     for (int64_t j = 0; j < l; ++j) dxr[j] = kt * dyr[j] + (xr[j] - mt) * a + b;
@@ -172,30 +173,31 @@ void bn_backward_channel(int64_t n, int64_t c, int64_t l, int64_t ch, const T* d
 }
 
 // relu_out (batch norm + ReLU fused: its output): the gradient reaching the batch norm is dy where
-// relu_out > 0 and 0 elsewhere, what a separate ReLU's backward passes on. The masked channel is written
-// to a scratch buffer first (one channel, which the two passes then read from the cache).
+// relu_out > 0 and 0 elsewhere, what a separate ReLU's backward passes on. Each row of it is written to a
+// scratch row before it is read (computing the select inside the lane sums gave wrong float64 sums in
+// the AVX2 and AVX-512 builds).
 template <typename T>
 void bn_backward(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const T* dy, const T* x, const T* weight,
                  const T* mean, const T* invstd, bool training, const T* relu_out, T* dx, T* dweight, T* dbias) {
   if (!relu_out) {
     for (int64_t ch = c0; ch < c1; ++ch)
-      bn_backward_channel(n, c, l, ch, dy + ch * l, c * l, x, weight, mean, invstd, training, dx, dweight, dbias);
+      bn_backward_channel(
+          n, c, l, ch, [=](int64_t i) { return dy + (i * c + ch) * l; }, x, weight, mean, invstd, training, dx, dweight,
+          dbias);
     return;
   }
-  // From the caching allocator: a fresh block of this size would be mapped and zeroed by the kernel on
-  // every call.
-  const size_t bytes = static_cast<size_t>(n * l) * sizeof(T);
-  T* masked = static_cast<T*>(cpu_allocator()->allocate(bytes, 0));
+  const size_t bytes = static_cast<size_t>(l) * sizeof(T);
+  T* row = static_cast<T*>(cpu_allocator()->allocate(bytes, 0));
   for (int64_t ch = c0; ch < c1; ++ch) {
-    for (int64_t i = 0; i < n; ++i) {
+    auto masked_row = [=](int64_t i) {
       const T* dyr = dy + (i * c + ch) * l;
       const T* yr = relu_out + (i * c + ch) * l;
-      T* mr = masked + i * l;
-      for (int64_t j = 0; j < l; ++j) mr[j] = yr[j] > T(0) ? dyr[j] : T(0);
-    }
-    bn_backward_channel(n, c, l, ch, masked, l, x, weight, mean, invstd, training, dx, dweight, dbias);
+      for (int64_t j = 0; j < l; ++j) row[j] = yr[j] > T(0) ? dyr[j] : T(0);
+      return static_cast<const T*>(row);
+    };
+    bn_backward_channel(n, c, l, ch, masked_row, x, weight, mean, invstd, training, dx, dweight, dbias);
   }
-  cpu_allocator()->deallocate(masked, bytes, 0);
+  cpu_allocator()->deallocate(row, bytes, 0);
 }
 
 // ---- im2col / col2im ----
