@@ -82,6 +82,10 @@ std::vector<T> run_all(const IsaKernels<T>& k) {
     std::vector<T> col(static_cast<size_t>(crs * pq)), dxs(x.size(), T(0));
     k.im2col(g, x.data(), col.data(), pq);
     append(col);
+    std::vector<T> gathered(col.size());
+    k.im2col_gather(g, x.data(), gathered.data(), pq);
+    CHECK(same_bits(gathered, col));  // the gather form is the row-by-row one
+    append(gathered);
     if (g.stride_w == 1) {
       k.im2col_same_width(g, x.data(), col.data(), pq);
       append(col);

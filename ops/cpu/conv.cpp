@@ -58,6 +58,8 @@ template <typename T>
 void im2col_image(const ConvShape& g, const T* x, T* col, int64_t ld, bool fast) {
   if (fast && g.stride_h == 1 && g.stride_w == 1 && g.q == g.w)
     isa_kernels<T>().im2col_same_width(g, x, col, ld);
+  else if (fast && (g.stride_h > 1 || g.stride_w > 1))
+    isa_kernels<T>().im2col_gather(g, x, col, ld);
   else
     isa_kernels<T>().im2col(g, x, col, ld);
 }

@@ -48,6 +48,9 @@ struct IsaKernels {
   // is the faster form for stride 1 with Q == W (one flat copy per row of col).
   void (*im2col)(const ConvShape& g, const T* x, T* col, int64_t ld);
   void (*im2col_same_width)(const ConvShape& g, const T* x, T* col, int64_t ld);
+  // The same as im2col for any shape, as one gather per row of col through a table of plane offsets
+  // (faster for strided convolutions).
+  void (*im2col_gather)(const ConvShape& g, const T* x, T* col, int64_t ld);
   // The adjoint: col -> dx (C, H, W), added to dx.
   void (*col2im)(const ConvShape& g, const T* col, T* dx, int64_t ld);
   // Winograd F(2x2, 3x3) (ops/cpu/conv_winograd.h): weights [i0, i1) of the K * C filters into u; the

@@ -11,6 +11,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "resa/core/storage.h"
 #include "resa/ops/cpu/isa.h"
@@ -241,6 +244,74 @@ void im2col(const ConvShape& g, const T* x, T* col, int64_t ld) {
   }
 }
 
+// row[t] = plane[offset[t]], or 0 where offset[t] < 0. The compiler leaves this loop scalar, so the
+// float version uses the masked gathers of AVX-512 and AVX2 where this file is compiled for them (the
+// masked lanes take 0, the same bits as the scalar select).
+template <typename T>
+void gather_row(const T* plane, const int32_t* offset, int64_t n, T* row) {
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t at = offset[t];
+    const T v = plane[at >= 0 ? at : 0];  // a load from inside the plane either way, then the select
+    row[t] = at >= 0 ? v : T(0);
+  }
+}
+#if defined(__AVX512F__)
+template <>
+inline void gather_row<float>(const float* plane, const int32_t* offset, int64_t n, float* row) {
+  int64_t t = 0;
+  for (; t + 16 <= n; t += 16) {
+    const __m512i at = _mm512_loadu_si512(offset + t);
+    const __mmask16 inside = _mm512_cmpge_epi32_mask(at, _mm512_setzero_si512());
+    _mm512_storeu_ps(row + t, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, at, plane, 4));
+  }
+  for (; t < n; ++t) row[t] = offset[t] >= 0 ? plane[offset[t]] : 0.0f;
+}
+#elif defined(__AVX2__)
+template <>
+inline void gather_row<float>(const float* plane, const int32_t* offset, int64_t n, float* row) {
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8) {
+    const __m256i at = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offset + t));
+    const __m256 inside = _mm256_castsi256_ps(_mm256_cmpgt_epi32(at, _mm256_set1_epi32(-1)));
+    _mm256_storeu_ps(row + t, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, at, inside, 4));
+  }
+  for (; t < n; ++t) row[t] = offset[t] >= 0 ? plane[offset[t]] : 0.0f;
+}
+#endif
+
+// Any stride, padding and dilation, as a gather: the plane offset that column-matrix entry (r, s, p, q)
+// reads (or -1 for padding) depends on r, s, p, q only, so it is tabled once per image and every
+// channel's R * S rows are one gather loop each over P * Q entries. Row by row (im2col above) costs a
+// range computation and three short loops per output row: most of the work for strided layers with
+// small planes (a 7x7 plane at stride 2 gives rows of 4).
+template <typename T>
+void im2col_gather(const ConvShape& g, const T* x, T* col, int64_t ld) {
+  const int64_t pq = g.p * g.q, rs = g.r * g.s, hw = g.h * g.w;
+  const size_t bytes = static_cast<size_t>(rs * pq) * sizeof(int32_t);
+  int32_t* table = static_cast<int32_t*>(cpu_allocator()->allocate(bytes, 0));
+  for (int64_t r = 0; r < g.r; ++r)
+    for (int64_t s = 0; s < g.s; ++s) {
+      int32_t* o = table + (r * g.s + s) * pq;
+      for (int64_t p = 0; p < g.p; ++p) {
+        const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h;
+        for (int64_t q = 0; q < g.q; ++q) {
+          const int64_t iw = q * g.stride_w - g.pad_w + s * g.dil_w;
+          const bool inside = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+          o[p * g.q + q] = inside ? static_cast<int32_t>(ih * g.w + iw) : -1;
+        }
+      }
+    }
+  for (int64_t c = 0; c < g.c; ++c) {
+    const T* xc = x + c * hw;
+    for (int64_t k = 0; k < rs; ++k) {
+      T* row = col + (c * rs + k) * ld;
+      const int32_t* o = table + k * pq;
+      gather_row(xc, o, pq, row);
+    }
+  }
+  cpu_allocator()->deallocate(table, bytes, 0);
+}
+
 // Stride 1 with output width == input width (a "same" convolution, e.g. 3x3 with padding 1): row
 // (c, r, s) of the column matrix is the input plane shifted by one flat offset, so it is one long copy
 // plus zeros for the rows above and below the plane and for the columns that wrapped around the plane's
@@ -457,9 +528,9 @@ void ema(int64_t i0, int64_t i1, T* t, const T* s, double m) {
 
 template <typename T>
 constexpr IsaKernels<T> kernels_of() {
-  return {bn_train<T>, bn_eval<T>,         bn_backward<T>,    im2col<T>,          im2col_same_width<T>,
-          col2im<T>,   winograd_weight<T>, winograd_input<T>, winograd_output<T>, sgd<T>,
-          ema<T>};
+  return {bn_train<T>,          bn_eval<T>,         bn_backward<T>, im2col<T>,
+          im2col_same_width<T>, im2col_gather<T>,   col2im<T>,      winograd_weight<T>,
+          winograd_input<T>,    winograd_output<T>, sgd<T>,         ema<T>};
 }
 
 }  // namespace
