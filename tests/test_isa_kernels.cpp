@@ -92,6 +92,10 @@ std::vector<T> run_all(const IsaKernels<T>& k) {
     }
     k.col2im(g, col.data(), dxs.data(), pq);
     append(dxs);
+    std::vector<T> scattered(x.size(), T(0));
+    k.col2im_scatter(g, col.data(), scattered.data(), pq);
+    CHECK(same_bits(scattered, dxs));  // the table form adds the same numbers in the same order
+    append(scattered);
   }
   // Winograd: weights of 4 x 3 filters, then one 6x6 plane (padding 1) in and out.
   {

@@ -147,7 +147,9 @@ void backward_input_impl(const ConvShape& g, const T* dy, const T* w, T* dx, boo
       }
       gemm(true, false, crs, ld, g.k, T(1), w, crs, dyn, ld, T(0), col.data(), ld);
       std::fill(dxn, dxn + gs * g.c * hw, T(0));
-      for (int64_t i = 0; i < gs; ++i) isa_kernels<T>().col2im(g, col.data() + i * pq, dxn + i * g.c * hw, ld);
+      const auto& isa = isa_kernels<T>();
+      const auto adjoint = fast && (g.stride_h > 1 || g.stride_w > 1) ? isa.col2im_scatter : isa.col2im;
+      for (int64_t i = 0; i < gs; ++i) adjoint(g, col.data() + i * pq, dxn + i * g.c * hw, ld);
     }
   });
 }

@@ -53,6 +53,8 @@ struct IsaKernels {
   void (*im2col_gather)(const ConvShape& g, const T* x, T* col, int64_t ld);
   // The adjoint: col -> dx (C, H, W), added to dx.
   void (*col2im)(const ConvShape& g, const T* col, T* dx, int64_t ld);
+  // The same through a table of plane offsets, one scatter-add loop per row of col (strided layers).
+  void (*col2im_scatter)(const ConvShape& g, const T* col, T* dx, int64_t ld);
   // Winograd F(2x2, 3x3) (ops/cpu/conv_winograd.h): weights [i0, i1) of the K * C filters into u; the
   // input transform of one plane into v (16 matrices ld apart); the output transform of one plane.
   void (*winograd_weight)(const ConvShape& g, const T* w, T* u, int64_t i0, int64_t i1);

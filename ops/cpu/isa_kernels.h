@@ -279,16 +279,10 @@ inline void gather_row<float>(const float* plane, const int32_t* offset, int64_t
 }
 #endif
 
-// Any stride, padding and dilation, as a gather: the plane offset that column-matrix entry (r, s, p, q)
-// reads (or -1 for padding) depends on r, s, p, q only, so it is tabled once per image and every
-// channel's R * S rows are one gather loop each over P * Q entries. Row by row (im2col above) costs a
-// range computation and three short loops per output row: most of the work for strided layers with
-// small planes (a 7x7 plane at stride 2 gives rows of 4).
-template <typename T>
-void im2col_gather(const ConvShape& g, const T* x, T* col, int64_t ld) {
-  const int64_t pq = g.p * g.q, rs = g.r * g.s, hw = g.h * g.w;
-  const size_t bytes = static_cast<size_t>(rs * pq) * sizeof(int32_t);
-  int32_t* table = static_cast<int32_t*>(cpu_allocator()->allocate(bytes, 0));
+// table[(r * S + s) * P * Q + p * Q + q]: the plane offset that column-matrix entry (r, s, p, q) reads,
+// or -1 where it falls in the padding.
+inline void fill_offset_table(const ConvShape& g, int32_t* table) {
+  const int64_t pq = g.p * g.q;
   for (int64_t r = 0; r < g.r; ++r)
     for (int64_t s = 0; s < g.s; ++s) {
       int32_t* o = table + (r * g.s + s) * pq;
@@ -301,6 +295,56 @@ void im2col_gather(const ConvShape& g, const T* x, T* col, int64_t ld) {
         }
       }
     }
+}
+
+// plane[offset[t]] += row[t] where offset[t] >= 0. Within one (r, s) row of the table no two entries
+// share an offset (a stride of at least 1 maps (p, q) one to one), so the AVX-512 float version can
+// gather, add and scatter 16 at a time; every plane element receives the same additions in the same
+// order as in the scalar loop.
+template <typename T>
+void scatter_add_row(const T* row, const int32_t* offset, int64_t n, T* plane) {
+  for (int64_t t = 0; t < n; ++t)
+    if (offset[t] >= 0) plane[offset[t]] += row[t];
+}
+#if defined(__AVX512F__)
+template <>
+inline void scatter_add_row<float>(const float* row, const int32_t* offset, int64_t n, float* plane) {
+  int64_t t = 0;
+  for (; t + 16 <= n; t += 16) {
+    const __m512i at = _mm512_loadu_si512(offset + t);
+    const __mmask16 inside = _mm512_cmpge_epi32_mask(at, _mm512_setzero_si512());
+    const __m512 old = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, at, plane, 4);
+    _mm512_mask_i32scatter_ps(plane, inside, at, _mm512_add_ps(old, _mm512_loadu_ps(row + t)), 4);
+  }
+  for (; t < n; ++t)
+    if (offset[t] >= 0) plane[offset[t]] += row[t];
+}
+#endif
+
+// col2im through the offset table: one scatter-add loop per (c, r, s) row (for strided convolutions,
+// where col2im goes row by row over rows of a few elements).
+template <typename T>
+void col2im_scatter(const ConvShape& g, const T* col, T* dx, int64_t ld) {
+  const int64_t pq = g.p * g.q, rs = g.r * g.s, hw = g.h * g.w;
+  const size_t bytes = static_cast<size_t>(rs * pq) * sizeof(int32_t);
+  int32_t* table = static_cast<int32_t*>(cpu_allocator()->allocate(bytes, 0));
+  fill_offset_table(g, table);
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t k = 0; k < rs; ++k) scatter_add_row(col + (c * rs + k) * ld, table + k * pq, pq, dx + c * hw);
+  cpu_allocator()->deallocate(table, bytes, 0);
+}
+
+// Any stride, padding and dilation, as a gather: the plane offset that column-matrix entry (r, s, p, q)
+// reads (or -1 for padding) depends on r, s, p, q only, so it is tabled once per image and every
+// channel's R * S rows are one gather loop each over P * Q entries. Row by row (im2col above) costs a
+// range computation and three short loops per output row: most of the work for strided layers with
+// small planes (a 7x7 plane at stride 2 gives rows of 4).
+template <typename T>
+void im2col_gather(const ConvShape& g, const T* x, T* col, int64_t ld) {
+  const int64_t pq = g.p * g.q, rs = g.r * g.s, hw = g.h * g.w;
+  const size_t bytes = static_cast<size_t>(rs * pq) * sizeof(int32_t);
+  int32_t* table = static_cast<int32_t*>(cpu_allocator()->allocate(bytes, 0));
+  fill_offset_table(g, table);
   for (int64_t c = 0; c < g.c; ++c) {
     const T* xc = x + c * hw;
     for (int64_t k = 0; k < rs; ++k) {
@@ -528,9 +572,9 @@ void ema(int64_t i0, int64_t i1, T* t, const T* s, double m) {
 
 template <typename T>
 constexpr IsaKernels<T> kernels_of() {
-  return {bn_train<T>,          bn_eval<T>,         bn_backward<T>, im2col<T>,
-          im2col_same_width<T>, im2col_gather<T>,   col2im<T>,      winograd_weight<T>,
-          winograd_input<T>,    winograd_output<T>, sgd<T>,         ema<T>};
+  return {bn_train<T>, bn_eval<T>,        bn_backward<T>,     im2col<T>,         im2col_same_width<T>, im2col_gather<T>,
+          col2im<T>,   col2im_scatter<T>, winograd_weight<T>, winograd_input<T>, winograd_output<T>,   sgd<T>,
+          ema<T>};
 }
 
 }  // namespace
