@@ -18,6 +18,14 @@ void check_channel_vector(const char* op, const char* what, const Tensor& t, con
   check_same_dtype(op, t, x);
 }
 
+// t must have x's shape, device and dtype (the gradient of the op's output, or that output).
+void check_like_input(const char* op, const char* what, const Tensor& t, const Tensor& x) {
+  RESA_CHECK(t.shape() == x.shape(), "[{}] {} {} does not match input {}", op, what, shape_str(t.shape()),
+             shape_str(x.shape()));
+  check_same_device(op, t, x);
+  check_same_dtype(op, t, x);
+}
+
 // (N, C, L) sizes of a (N, C) or (N, C, H, W) tensor.
 std::array<int64_t, 3> ncl(const char* op, const Tensor& x) {
   RESA_CHECK(x.dim() == 2 || x.dim() == 4, "[{}] expects a (N, C) or (N, C, H, W) input, got {}", op,
@@ -77,11 +85,8 @@ std::array<Tensor, 3> batch_norm_backward(const Tensor& dy_in, const Tensor& x_i
   const char* op = "batch_norm_backward";
   const auto ncl_sizes = ncl(op, x_in);
   const int64_t n = std::get<0>(ncl_sizes), c = std::get<1>(ncl_sizes), l = std::get<2>(ncl_sizes);
-  RESA_CHECK(dy_in.shape() == x_in.shape(), "[batch_norm_backward] grad_output {} does not match input {}",
-             shape_str(dy_in.shape()), shape_str(x_in.shape()));
+  check_like_input(op, "grad_output", dy_in, x_in);
   check_floating(op, dy_in);
-  check_same_device(op, dy_in, x_in);
-  check_same_dtype(op, dy_in, x_in);
   check_channel_vector(op, "weight", weight, x_in);
   check_channel_vector(op, "mean", mean, x_in);
   check_channel_vector(op, "invstd", invstd, x_in);
@@ -90,12 +95,7 @@ std::array<Tensor, 3> batch_norm_backward(const Tensor& dy_in, const Tensor& x_i
   if (want_weight) out[1] = Tensor::empty({c}, x_in.dtype(), x_in.device());
   if (want_bias) out[2] = Tensor::empty({c}, x_in.dtype(), x_in.device());
   if (!want_input && !want_weight && !want_bias) return out;
-  if (relu_out.defined()) {
-    RESA_CHECK(relu_out.shape() == x_in.shape(), "[batch_norm_backward] relu_out {} does not match input {}",
-               shape_str(relu_out.shape()), shape_str(x_in.shape()));
-    check_same_device(op, relu_out, x_in);
-    check_same_dtype(op, relu_out, x_in);
-  }
+  if (relu_out.defined()) check_like_input(op, "relu_out", relu_out, x_in);
   Tensor dy = contiguous_of(dy_in), x = contiguous_of(x_in);
   Tensor w = weight.defined() ? contiguous_of(weight) : Tensor();
   Tensor mu = contiguous_of(mean), is = contiguous_of(invstd);

@@ -2,8 +2,9 @@
 // isa_kernels.cpp, isa_kernels_avx2.cpp and isa_kernels_avx512.cpp each define RESA_ISA_NS (the
 // namespace that keeps their copies apart) and include this file. Internal to those three files.
 //
-// Only plain loops, memcpy/memset, the host allocator and inline arithmetic here: a std:: algorithm instantiated in an
-// AVX-512 file is a weak symbol that the linker could pick for the baseline callers too.
+// Only plain loops, memcpy/memset, the host allocator (through HostBuffer) and inline arithmetic here:
+// a std:: algorithm instantiated in an AVX-512 file is a weak symbol that the linker could pick for the
+// baseline callers too.
 #pragma once
 #ifndef RESA_ISA_NS
 #error "define RESA_ISA_NS (baseline, avx2, avx512) before including isa_kernels.h"
@@ -29,6 +30,25 @@ template <typename T>
 void fill_zero(T* p, int64_t n) {
   if (n > 0) std::memset(p, 0, static_cast<size_t>(n) * sizeof(T));
 }
+
+// n elements from the caching host allocator (a fresh block of a size used again and again would be
+// mapped and zeroed by the kernel every time), released at the end of the scope. Its own copy here,
+// not ops/cpu/scratch.h's: inline members of a shared class compiled with AVX-512 flags could be the
+// copy the linker keeps for the baseline callers.
+template <typename T>
+class HostBuffer {
+ public:
+  explicit HostBuffer(int64_t n)
+      : bytes_(static_cast<size_t>(n) * sizeof(T)), data_(static_cast<T*>(cpu_allocator()->allocate(bytes_, 0))) {}
+  ~HostBuffer() { cpu_allocator()->deallocate(data_, bytes_, 0); }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  T* data() const { return data_; }
+
+ private:
+  size_t bytes_;
+  T* data_;
+};
 
 // ---- batch norm ----
 
@@ -189,8 +209,8 @@ void bn_backward(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const 
           dbias);
     return;
   }
-  const size_t bytes = static_cast<size_t>(l) * sizeof(T);
-  T* row = static_cast<T*>(cpu_allocator()->allocate(bytes, 0));
+  HostBuffer<T> scratch(l);
+  T* row = scratch.data();
   for (int64_t ch = c0; ch < c1; ++ch) {
     auto masked_row = [=](int64_t i) {
       const T* dyr = dy + (i * c + ch) * l;
@@ -200,7 +220,6 @@ void bn_backward(int64_t n, int64_t c, int64_t l, int64_t c0, int64_t c1, const 
     };
     bn_backward_channel(n, c, l, ch, masked_row, x, weight, mean, invstd, training, dx, dweight, dbias);
   }
-  cpu_allocator()->deallocate(row, bytes, 0);
 }
 
 // ---- im2col / col2im ----
@@ -248,12 +267,16 @@ void im2col(const ConvShape& g, const T* x, T* col, int64_t ld) {
 // float version uses the masked gathers of AVX-512 and AVX2 where this file is compiled for them (the
 // masked lanes take 0, the same bits as the scalar select).
 template <typename T>
-void gather_row(const T* plane, const int32_t* offset, int64_t n, T* row) {
+void gather_row_scalar(const T* plane, const int32_t* offset, int64_t n, T* row) {
   for (int64_t t = 0; t < n; ++t) {
     const int32_t at = offset[t];
     const T v = plane[at >= 0 ? at : 0];  // a load from inside the plane either way, then the select
     row[t] = at >= 0 ? v : T(0);
   }
+}
+template <typename T>
+void gather_row(const T* plane, const int32_t* offset, int64_t n, T* row) {
+  gather_row_scalar(plane, offset, n, row);
 }
 #if defined(__AVX512F__)
 template <>
@@ -264,7 +287,7 @@ inline void gather_row<float>(const float* plane, const int32_t* offset, int64_t
     const __mmask16 inside = _mm512_cmpge_epi32_mask(at, _mm512_setzero_si512());
     _mm512_storeu_ps(row + t, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, at, plane, 4));
   }
-  for (; t < n; ++t) row[t] = offset[t] >= 0 ? plane[offset[t]] : 0.0f;
+  gather_row_scalar(plane, offset + t, n - t, row + t);
 }
 #elif defined(__AVX2__)
 template <>
@@ -275,36 +298,48 @@ inline void gather_row<float>(const float* plane, const int32_t* offset, int64_t
     const __m256 inside = _mm256_castsi256_ps(_mm256_cmpgt_epi32(at, _mm256_set1_epi32(-1)));
     _mm256_storeu_ps(row + t, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, at, inside, 4));
   }
-  for (; t < n; ++t) row[t] = offset[t] >= 0 ? plane[offset[t]] : 0.0f;
+  gather_row_scalar(plane, offset + t, n - t, row + t);
 }
 #endif
 
-// table[(r * S + s) * P * Q + p * Q + q]: the plane offset that column-matrix entry (r, s, p, q) reads,
-// or -1 where it falls in the padding.
-inline void fill_offset_table(const ConvShape& g, int32_t* table) {
-  const int64_t pq = g.p * g.q;
-  for (int64_t r = 0; r < g.r; ++r)
-    for (int64_t s = 0; s < g.s; ++s) {
-      int32_t* o = table + (r * g.s + s) * pq;
-      for (int64_t p = 0; p < g.p; ++p) {
-        const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h;
-        for (int64_t q = 0; q < g.q; ++q) {
-          const int64_t iw = q * g.stride_w - g.pad_w + s * g.dil_w;
-          const bool inside = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
-          o[p * g.q + q] = inside ? static_cast<int32_t>(ih * g.w + iw) : -1;
+// The offsets of a convolution's column matrix: entry (r * S + s) * P * Q + p * Q + q is the plane
+// offset that column-matrix entry (r, s, p, q) reads, or -1 where it falls in the padding.
+class OffsetTable {
+ public:
+  explicit OffsetTable(const ConvShape& g) : pq_(g.p * g.q), table_(g.r * g.s * pq_) {
+    for (int64_t r = 0; r < g.r; ++r)
+      for (int64_t s = 0; s < g.s; ++s) {
+        int32_t* o = table_.data() + (r * g.s + s) * pq_;
+        for (int64_t p = 0; p < g.p; ++p) {
+          const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h;
+          for (int64_t q = 0; q < g.q; ++q) {
+            const int64_t iw = q * g.stride_w - g.pad_w + s * g.dil_w;
+            const bool inside = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+            o[p * g.q + q] = inside ? static_cast<int32_t>(ih * g.w + iw) : -1;
+          }
         }
       }
-    }
-}
+  }
+  // The P * Q offsets of kernel position k = r * S + s.
+  const int32_t* row(int64_t k) const { return table_.data() + k * pq_; }
+
+ private:
+  int64_t pq_;
+  HostBuffer<int32_t> table_;
+};
 
 // plane[offset[t]] += row[t] where offset[t] >= 0. Within one (r, s) row of the table no two entries
 // share an offset (a stride of at least 1 maps (p, q) one to one), so the AVX-512 float version can
 // gather, add and scatter 16 at a time; every plane element receives the same additions in the same
 // order as in the scalar loop.
 template <typename T>
-void scatter_add_row(const T* row, const int32_t* offset, int64_t n, T* plane) {
+void scatter_add_row_scalar(const T* row, const int32_t* offset, int64_t n, T* plane) {
   for (int64_t t = 0; t < n; ++t)
     if (offset[t] >= 0) plane[offset[t]] += row[t];
+}
+template <typename T>
+void scatter_add_row(const T* row, const int32_t* offset, int64_t n, T* plane) {
+  scatter_add_row_scalar(row, offset, n, plane);
 }
 #if defined(__AVX512F__)
 template <>
@@ -316,8 +351,7 @@ inline void scatter_add_row<float>(const float* row, const int32_t* offset, int6
     const __m512 old = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, at, plane, 4);
     _mm512_mask_i32scatter_ps(plane, inside, at, _mm512_add_ps(old, _mm512_loadu_ps(row + t)), 4);
   }
-  for (; t < n; ++t)
-    if (offset[t] >= 0) plane[offset[t]] += row[t];
+  scatter_add_row_scalar(row + t, offset + t, n - t, plane);
 }
 #endif
 
@@ -326,12 +360,9 @@ inline void scatter_add_row<float>(const float* row, const int32_t* offset, int6
 template <typename T>
 void col2im_scatter(const ConvShape& g, const T* col, T* dx, int64_t ld) {
   const int64_t pq = g.p * g.q, rs = g.r * g.s, hw = g.h * g.w;
-  const size_t bytes = static_cast<size_t>(rs * pq) * sizeof(int32_t);
-  int32_t* table = static_cast<int32_t*>(cpu_allocator()->allocate(bytes, 0));
-  fill_offset_table(g, table);
+  const OffsetTable table(g);
   for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t k = 0; k < rs; ++k) scatter_add_row(col + (c * rs + k) * ld, table + k * pq, pq, dx + c * hw);
-  cpu_allocator()->deallocate(table, bytes, 0);
+    for (int64_t k = 0; k < rs; ++k) scatter_add_row(col + (c * rs + k) * ld, table.row(k), pq, dx + c * hw);
 }
 
 // Any stride, padding and dilation, as a gather: the plane offset that column-matrix entry (r, s, p, q)
@@ -342,18 +373,9 @@ void col2im_scatter(const ConvShape& g, const T* col, T* dx, int64_t ld) {
 template <typename T>
 void im2col_gather(const ConvShape& g, const T* x, T* col, int64_t ld) {
   const int64_t pq = g.p * g.q, rs = g.r * g.s, hw = g.h * g.w;
-  const size_t bytes = static_cast<size_t>(rs * pq) * sizeof(int32_t);
-  int32_t* table = static_cast<int32_t*>(cpu_allocator()->allocate(bytes, 0));
-  fill_offset_table(g, table);
-  for (int64_t c = 0; c < g.c; ++c) {
-    const T* xc = x + c * hw;
-    for (int64_t k = 0; k < rs; ++k) {
-      T* row = col + (c * rs + k) * ld;
-      const int32_t* o = table + k * pq;
-      gather_row(xc, o, pq, row);
-    }
-  }
-  cpu_allocator()->deallocate(table, bytes, 0);
+  const OffsetTable table(g);
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t k = 0; k < rs; ++k) gather_row(x + c * hw, table.row(k), pq, col + (c * rs + k) * ld);
 }
 
 // Stride 1 with output width == input width (a "same" convolution, e.g. 3x3 with padding 1): row
