@@ -54,13 +54,18 @@ double time_ms(F&& f, int warmup, int runs, Device dev) {
 }
 
 // The float32 GEMM rate of this machine with the threads set: C (1024 x 1024) = A B with k = 1024, the
-// median of 5 after a warm-up.
+// fastest of 10 runs after 2 warm-ups. The fastest, not the median: this is the rate the machine can
+// reach, and on a shared machine a median of a few 12 ms runs swung from 90 to 180 GFLOP/s.
 double sgemm_gflops() {
   const int64_t n = 1024;
   std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
-  const double ms =
-      time_ms([&] { cpu::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); }, 1, 5, kCPU);
-  return 2.0 * n * n * n / ms / 1e6;
+  auto run = [&] { cpu::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); };
+  double best = 0;
+  for (int i = 0; i < 12; ++i) {
+    const double ms = time_ms(run, 0, 1, kCPU);
+    if (i >= 2 && (best == 0 || ms < best)) best = ms;
+  }
+  return 2.0 * n * n * n / best / 1e6;
 }
 
 // Multiply-adds x 2 of one encoder forward pass on one S x S image: the convolutions of a CIFAR-stem

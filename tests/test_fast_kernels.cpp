@@ -12,6 +12,8 @@
 #include "resa/nn/optim/optimizer.h"
 #include "resa/ops/cpu/batchnorm.h"
 #include "resa/ops/cpu/conv.h"
+#include "resa/ops/cpu/conv_implicit.h"
+#include "resa/ops/cpu/isa.h"
 #include "resa/ops/cpu/optim.h"
 #include "resa/ops/elementwise.h"
 #include "test_util.h"
@@ -344,4 +346,58 @@ TEST_CASE("conv2d fast paths (whole-plane im2col, input gradient as a forward co
       CHECK(vec_rel_error(dw, dw_ref) < 1e-5);
       CHECK(vec_rel_error(db, db_ref) < 1e-6);
     }
+}
+
+TEST_CASE("implicit-GEMM convolution (AVX2) matches a float64 reference within its rounding bound") {
+  // Every shape the path takes (ops/cpu/conv_implicit.h: stride 1, Q == W, K % 4 == 0, >= 8 positions
+  // per plane), chosen so that 8-lane vectors straddle two images (planes of 15, 20, 49 positions), the
+  // C * R * S rows split into several blocks (300 channels: 2700 rows), batches end inside a vector,
+  // and the padding is 0, 1 or 2 rows with any kernel height. The float32 result must lie within
+  // 2 * CRS * eps32 * sum |w| |x| of the float64 one (the worst-case bound of a sum of CRS products,
+  // with room for the split into blocks); a wrong index or mask is off by O(1).
+  struct Case {
+    int64_t n, c, h, w, k, r, s, ph, pw;
+  };
+  const std::vector<Case> cases = {
+      {3, 16, 28, 28, 32, 3, 3, 1, 1}, {5, 64, 7, 7, 128, 3, 3, 1, 1}, {7, 12, 4, 4, 8, 3, 3, 1, 1},
+      {3, 3, 5, 3, 4, 3, 3, 1, 1},     {4, 300, 4, 5, 12, 3, 3, 1, 1}, {3, 5, 6, 9, 4, 5, 5, 2, 2},
+      {3, 2, 6, 8, 8, 1, 3, 0, 1},     {2, 7, 9, 6, 4, 3, 1, 2, 0},    {3, 4, 5, 8, 4, 3, 3, 0, 1},
+      {1, 1, 9, 9, 4, 3, 3, 1, 1},     {9, 6, 3, 5, 4, 3, 3, 1, 1},
+  };
+  const bool avx2 = cpu::isa_runs(cpu::Isa::Avx2);
+  const cpu::Isa saved = cpu::active_isa();
+  if (avx2) cpu::set_active_isa(cpu::Isa::Avx2);
+  MESSAGE(std::string(avx2 ? "AVX2 runs here: the implicit-GEMM path is tested"
+                           : "no AVX2 here: conv2d_forward takes im2col + GEMM, tested against the same bound"));
+  ThreadsGuard tg;
+  for (int threads : {1, 2, 3})
+    for (size_t ci = 0; ci < cases.size(); ++ci) {
+      const Case& t = cases[ci];
+      set_num_threads(threads);
+      CAPTURE(threads);
+      CAPTURE(ci);
+      const int64_t p = t.h + 2 * t.ph - t.r + 1, q = t.w + 2 * t.pw - t.s + 1;
+      const cpu::ConvShape g{t.n, t.c, t.h, t.w, t.k, t.r, t.s, p, q, 1, 1, t.ph, t.pw, 1, 1};
+      REQUIRE(q == t.w);
+      CHECK(cpu::implicit::applies(g) == avx2);
+      auto x = randn32({t.n, t.c, t.h, t.w}, 71 + ci).to_vector<float>();
+      auto w = randn32({t.k, t.c, t.r, t.s}, 81 + ci).to_vector<float>();
+      auto b = randn32({t.k}, 91 + ci).to_vector<float>();
+      std::vector<float> y(static_cast<size_t>(t.n * t.k * p * q), 7.f);
+      cpu::conv2d_forward<float>(g, x.data(), w.data(), b.data(), y.data());
+      std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), bd(b.begin(), b.end());
+      std::vector<double> xa(x.size()), wa(w.size()), zero(b.size(), 0.0), y64(y.size()), bound(y.size());
+      for (size_t i = 0; i < x.size(); ++i) xa[i] = std::fabs(xd[i]);
+      for (size_t i = 0; i < w.size(); ++i) wa[i] = std::fabs(wd[i]);
+      cpu::conv2d_forward_reference<double>(g, xd.data(), wd.data(), bd.data(), y64.data());
+      cpu::conv2d_forward_reference<double>(g, xa.data(), wa.data(), zero.data(), bound.data());
+      const double tol = 2.0 * static_cast<double>(t.c * t.r * t.s + 1) * 0x1p-24;
+      int64_t bad = 0;
+      for (size_t i = 0; i < y.size(); ++i) {
+        const double bias = std::fabs(bd[(static_cast<int64_t>(i) / (p * q)) % t.k]);
+        if (!(std::fabs(y[i] - y64[i]) <= tol * (bound[i] + bias))) ++bad;
+      }
+      CHECK(bad == 0);
+    }
+  cpu::set_active_isa(saved);
 }

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "resa/core/error.h"
 #include "resa/core/parallel.h"
+#include "resa/ops/cpu/conv_implicit.h"
 #include "resa/ops/cpu/conv_winograd.h"
 #include "resa/ops/cpu/gemm.h"
 #include "resa/ops/cpu/isa.h"
@@ -73,9 +75,33 @@ void forward_winograd(const ConvShape& g, const T* x, const T* w, const T* b, T*
                    [&](int64_t n0, int64_t n1, int64_t) { winograd::forward_images(g, x, u.data(), b, y, n0, n1); });
 }
 
+// Stride 1 with an output as wide as the input, on AVX2: one GEMM whose columns are packed straight
+// from the input planes (ops/cpu/conv_implicit.h) instead of im2col + sgemm.
+template <typename T>
+bool forward_implicit(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (!implicit::applies(g)) return false;
+    Scratch<float> packed(implicit::packed_weight_size(g));
+    implicit::pack_weights(g, w, packed.data());
+    for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
+      implicit::forward_images(g, x, packed.data(), y, n0, n1);
+      if (b)
+        for (int64_t i = n0 * g.k; i < n1 * g.k; ++i) {
+          float* row = y + i * g.p * g.q;
+          const float bk = b[i % g.k];
+          for (int64_t j = 0; j < g.p * g.q; ++j) row[j] += bk;
+        }
+    });
+    return true;
+  }
+}
+
 template <typename T>
 void forward_impl(const ConvShape& g, const T* x, const T* w, const T* b, T* y, bool fast) {
   if (fast && winograd::profitable(g)) return forward_winograd(g, x, w, b, y);
+  if (fast && forward_implicit(g, x, w, b, y)) return;
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
     const int64_t gmax = group_size(g, n1 - n0);

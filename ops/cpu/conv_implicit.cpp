@@ -1,0 +1,49 @@
+// The parts of the implicit-GEMM convolution (ops/cpu/conv_implicit.h) that run on any CPU: whether it
+// applies, and the packing of the weights. The multiplication itself is in conv_implicit_avx2.cpp.
+#include "resa/ops/cpu/conv_implicit.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "resa/ops/cpu/isa.h"
+
+namespace resa::cpu::implicit {
+
+// The C * R * S rows split into equal blocks of at most 256, so that one 24-column panel of a block
+// (24 KB) stays in L1 while the micro-kernel sweeps the output channels over it.
+int64_t block_length(int64_t crs) {
+  const int64_t blocks = (crs + 255) / 256;
+  return (crs + blocks - 1) / blocks;
+}
+
+namespace {
+bool enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("RESA_CONV_IMPLICIT");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  return on;
+}
+}  // namespace
+
+bool applies(const ConvShape& g) {
+  return enabled() && active_isa() == Isa::Avx2 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 &&
+         g.q == g.w && g.k % 4 == 0 && g.p * g.q >= 8 && g.c * g.r * g.s > 0 && g.n > 0;
+}
+
+size_t packed_weight_size(const ConvShape& g) { return static_cast<size_t>(g.k * g.c * g.r * g.s); }
+
+// Block b of rows [k0, k0 + kc) starts at k0 * K; in it, output channels m .. m + 3 are one sliver of
+// kc x 4 values (row k of the sliver: the 4 channels' weights for that row).
+void pack_weights(const ConvShape& g, const float* w, float* packed) {
+  const int64_t crs = g.c * g.r * g.s, kcn = block_length(crs);
+  for (int64_t k0 = 0; k0 < crs; k0 += kcn) {
+    const int64_t kc = crs - k0 < kcn ? crs - k0 : kcn;
+    float* block = packed + k0 * g.k;
+    for (int64_t m = 0; m < g.k; m += 4)
+      for (int64_t kk = 0; kk < kc; ++kk)
+        for (int64_t i = 0; i < 4; ++i) block[m * kc + kk * 4 + i] = w[(m + i) * crs + k0 + kk];
+  }
+}
+
+}  // namespace resa::cpu::implicit

@@ -1,0 +1,231 @@
+// The implicit-GEMM convolution's multiplication (ops/cpu/conv_implicit.h), AVX2 + FMA: this file gets
+// -mavx2 -mfma (CMakeLists.txt, *_avx2.cpp) and is only called when implicit::applies() has seen that
+// the active hot-loop version is AVX2. No std:: templates or shared inline code here: an instantiation
+// compiled with AVX2 could be the copy the linker keeps for baseline callers.
+//
+// Loop order (per block of 144 output positions, which may span images):
+//   for each block of k = (c, r, s) rows (<= 256):
+//     pack: for each row k and each 8 positions, one masked load from the input plane (lanes whose input
+//           pixel is padding, or past the end of the batch, read as zero) into 24-column panels;
+//     for each panel (24 positions, kc x 24 floats, stays in L1):
+//       for each 4 output channels: the 4 x 24 micro-kernel over the block's rows, then the tile is
+//       stored (first block) or added (later blocks) into y.
+// Positions are numbered across the images of [n0, n1): an 8-lane vector may hold the end of one image
+// and the start of the next (planes of >= 8 positions), so every load and store takes two masks.
+#include <immintrin.h>
+
+#include "resa/core/storage.h"
+#include "resa/ops/cpu/conv_implicit.h"
+
+namespace resa::cpu::implicit {
+namespace {
+
+constexpr int64_t kNr = 24;                 // positions per panel (3 vectors)
+constexpr int64_t kVecsPerPanel = kNr / 8;  // 3
+constexpr int64_t kPanels = 6;              // panels per block of positions
+constexpr int64_t kVecs = kPanels * kVecsPerPanel;
+constexpr int64_t kBlock = kPanels * kNr;  // 144 positions
+
+inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+template <typename T>
+class Buffer {
+ public:
+  explicit Buffer(int64_t n)
+      : bytes_(static_cast<size_t>(n) * sizeof(T)), data_(static_cast<T*>(cpu_allocator()->allocate(bytes_, 0))) {}
+  ~Buffer() { cpu_allocator()->deallocate(data_, bytes_, 0); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  T* data() const { return data_; }
+  T& operator[](int64_t i) const { return data_[i]; }
+
+ private:
+  size_t bytes_;
+  T* data_;
+};
+
+// One 8-lane vector of positions: lanes [0, split) are positions pos0 .. of image `img`, lanes
+// [split, valid) the first positions of image img + 1, lanes >= valid lie past the batch.
+struct Lanes {
+  int64_t x_off;  // img * C * H * W + pos0
+  int64_t y_off;  // img * K * P * Q + pos0
+  int32_t split, valid;
+  int32_t p[8], q[8];
+};
+
+// A mask in a struct: a vector type as a template argument loses its alignment attribute.
+struct Mask {
+  __m256i m;
+};
+
+inline __m256i lane_mask(int32_t lo, int32_t hi) {  // lanes [lo, hi) set
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_and_si256(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(lo - 1)),
+                          _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
+}
+
+// c (4 x 24, row stride 24) = a (kc x 4 packed) . b (kc x 24 packed).
+inline void micro_kernel(int64_t kc, const float* a, const float* b, float* c) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c22 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c32 = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16);
+    __m256 av = _mm256_broadcast_ss(a);
+    c00 = _mm256_fmadd_ps(av, b0, c00);
+    c01 = _mm256_fmadd_ps(av, b1, c01);
+    c02 = _mm256_fmadd_ps(av, b2, c02);
+    av = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(av, b0, c10);
+    c11 = _mm256_fmadd_ps(av, b1, c11);
+    c12 = _mm256_fmadd_ps(av, b2, c12);
+    av = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(av, b0, c20);
+    c21 = _mm256_fmadd_ps(av, b1, c21);
+    c22 = _mm256_fmadd_ps(av, b2, c22);
+    av = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(av, b0, c30);
+    c31 = _mm256_fmadd_ps(av, b1, c31);
+    c32 = _mm256_fmadd_ps(av, b2, c32);
+    a += 4;
+    b += kNr;
+  }
+  _mm256_storeu_ps(c, c00);
+  _mm256_storeu_ps(c + 8, c01);
+  _mm256_storeu_ps(c + 16, c02);
+  _mm256_storeu_ps(c + 24, c10);
+  _mm256_storeu_ps(c + 32, c11);
+  _mm256_storeu_ps(c + 40, c12);
+  _mm256_storeu_ps(c + 48, c20);
+  _mm256_storeu_ps(c + 56, c21);
+  _mm256_storeu_ps(c + 64, c22);
+  _mm256_storeu_ps(c + 72, c30);
+  _mm256_storeu_ps(c + 80, c31);
+  _mm256_storeu_ps(c + 88, c32);
+}
+
+}  // namespace
+
+void forward_images(const ConvShape& g, const float* x, const float* packed, float* y, int64_t n0, int64_t n1) {
+  const int64_t rs = g.r * g.s, crs = g.c * rs, hw = g.h * g.w, pq = g.p * g.q;
+  const int64_t kcn = block_length(crs), total = (n1 - n0) * pq;
+  const int64_t x_size = g.n * g.c * hw;
+  const int64_t x_next = g.c * hw - pq, y_next = g.k * pq;  // lane offset of the next image's positions
+  Buffer<float> panels(kcn * kBlock);
+  Buffer<Lanes> lanes(kVecs);
+  // Per (r, s) and vector: the load masks of the lanes in the first and in the second image.
+  Buffer<Mask> mask_a(rs * kVecs), mask_b(rs * kVecs);
+  // Per vector: the store masks.
+  Buffer<Mask> store_a(kVecs), store_b(kVecs);
+  Buffer<int64_t> dk(kcn), tk(kcn);
+  alignas(32) float tile[4 * kNr];
+
+  for (int64_t j0 = 0; j0 < total; j0 += kBlock) {
+    for (int64_t v = 0; v < kVecs; ++v) {
+      Lanes& L = lanes.data()[v];
+      const int64_t j = j0 + 8 * v;
+      if (j >= total) {
+        L = Lanes{0, 0, 0, 0, {}, {}};
+      } else {
+        const int64_t img = n0 + j / pq, pos0 = j % pq;
+        L.valid = static_cast<int32_t>(min_i64(8, total - j));
+        L.split = static_cast<int32_t>(min_i64(L.valid, pq - pos0));
+        L.x_off = img * g.c * hw + pos0;
+        L.y_off = img * g.k * pq + pos0;
+        for (int32_t l = 0; l < 8; ++l) {
+          const int64_t pos = l < L.split ? pos0 + l : pos0 + l - pq;
+          L.p[l] = static_cast<int32_t>(pos / g.q);
+          L.q[l] = static_cast<int32_t>(pos % g.q);
+        }
+      }
+      store_a.data()[v].m = lane_mask(0, L.split);
+      store_b.data()[v].m = lane_mask(L.split, L.valid);
+      for (int64_t r = 0; r < g.r; ++r)
+        for (int64_t s = 0; s < g.s; ++s) {
+          alignas(32) int32_t ma[8], mb[8];
+          for (int32_t l = 0; l < 8; ++l) {
+            const int64_t ih = L.p[l] + r - g.pad_h, iw = L.q[l] + s - g.pad_w;
+            const bool in = l < L.valid && ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+            ma[l] = in && l < L.split ? -1 : 0;
+            mb[l] = in && l >= L.split ? -1 : 0;
+          }
+          mask_a.data()[v * rs + r * g.s + s].m = _mm256_load_si256(reinterpret_cast<const __m256i*>(ma));
+          mask_b.data()[v * rs + r * g.s + s].m = _mm256_load_si256(reinterpret_cast<const __m256i*>(mb));
+        }
+    }
+    const int64_t npanels = min_i64(kPanels, (total - j0 + kNr - 1) / kNr), nvecs = npanels * kVecsPerPanel;
+
+    for (int64_t k0 = 0; k0 < crs; k0 += kcn) {
+      const int64_t kc = min_i64(kcn, crs - k0);
+      // Pack rows [k0, k0 + kc) of the block's columns: panel t holds kc x 24 floats. Row k reads the
+      // input at offset dk[k] from a lane's pixel, with the masks of its (r, s).
+      int64_t dmin = 0, dmax = 0;
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const int64_t k = k0 + kk, c = k / rs, t = k % rs, r = t / g.s, s = t % g.s;
+        dk[kk] = c * hw + (r - g.pad_h) * g.w + (s - g.pad_w);
+        tk[kk] = t;
+        dmin = kk == 0 || dk[kk] < dmin ? dk[kk] : dmin;
+        dmax = kk == 0 || dk[kk] > dmax ? dk[kk] : dmax;
+        // Once per channel: the input the next block of positions will read (the rows below this
+        // block's), fetched while this one is packed and multiplied.
+        if (t == 0)
+          for (int64_t e = 0; e < kBlock; e += 16)
+            _mm_prefetch(reinterpret_cast<const char*>(x + lanes.data()[0].x_off + c * hw + kBlock + g.w + 1 + e),
+                         _MM_HINT_T0);
+      }
+      for (int64_t v = 0; v < nvecs; ++v) {
+        const Lanes& L = lanes.data()[v];
+        float* dst = panels.data() + (v / kVecsPerPanel) * kc * kNr + (v % kVecsPerPanel) * 8;
+        const float* src = x + L.x_off;
+        const Mask* ma = mask_a.data() + v * rs;
+        const Mask* mb = mask_b.data() + v * rs;
+        if (L.split == 8 && L.x_off + dmin >= 0 && L.x_off + dmax + 8 <= x_size) {
+          // One image, every read inside the tensor: plain loads, the padding lanes masked off
+          // afterwards (a masked load costs several times more).
+          for (int64_t kk = 0; kk < kc; ++kk)
+            _mm256_storeu_ps(dst + kk * kNr,
+                             _mm256_and_ps(_mm256_loadu_ps(src + dk[kk]), _mm256_castsi256_ps(ma[tk[kk]].m)));
+        } else {
+          for (int64_t kk = 0; kk < kc; ++kk) {
+            __m256 val = _mm256_maskload_ps(src + dk[kk], ma[tk[kk]].m);
+            if (L.split < L.valid) val = _mm256_or_ps(val, _mm256_maskload_ps(src + dk[kk] + x_next, mb[tk[kk]].m));
+            _mm256_storeu_ps(dst + kk * kNr, val);
+          }
+        }
+      }
+      const float* block = packed + k0 * g.k;
+      const bool first = k0 == 0;
+      for (int64_t t = 0; t < npanels; ++t) {
+        const float* panel = panels.data() + t * kc * kNr;
+        for (int64_t m = 0; m < g.k; m += 4) {
+          micro_kernel(kc, block + m * kc, panel, tile);
+          for (int64_t u = 0; u < kVecsPerPanel; ++u) {
+            const int64_t v = t * kVecsPerPanel + u;
+            const Lanes& L = lanes.data()[v];
+            if (L.valid == 0) continue;
+            for (int64_t i = 0; i < 4; ++i) {
+              float* dst = y + L.y_off + (m + i) * pq;
+              __m256 val = _mm256_load_ps(tile + i * kNr + u * 8);
+              if (L.split == 8) {
+                if (!first) val = _mm256_add_ps(val, _mm256_loadu_ps(dst));
+                _mm256_storeu_ps(dst, val);
+              } else {
+                const __m256i sa = store_a.data()[v].m, sb = store_b.data()[v].m;
+                if (!first) {
+                  __m256 old = _mm256_maskload_ps(dst, sa);
+                  if (L.split < L.valid) old = _mm256_or_ps(old, _mm256_maskload_ps(dst + y_next - pq, sb));
+                  val = _mm256_add_ps(val, old);
+                }
+                _mm256_maskstore_ps(dst, sa, val);
+                if (L.split < L.valid) _mm256_maskstore_ps(dst + y_next - pq, sb, val);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace resa::cpu::implicit
