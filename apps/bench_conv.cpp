@@ -14,6 +14,7 @@
 #include "resa/autograd/functions.h"
 #include "resa/core/parallel.h"
 #include "resa/core/rng.h"
+#include "resa/ops/cpu/conv_implicit.h"
 #include "resa/ops/cpu/gemm.h"
 
 using namespace resa;
@@ -56,6 +57,11 @@ double median_ms(int warmup, int runs, const std::function<void()>& f) {
   return t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
 }
 
+double median_ms_of(std::vector<double> t) {
+  std::sort(t.begin(), t.end());
+  return t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,6 +76,12 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "timed runs (the median is printed)");
   app.add_option("--warmup", warmup, "untimed runs first");
   app.add_option("--layer", only, "run only the layer with this name (as printed)");
+  int ab_rounds = 0;
+  app.add_option("--ab-implicit", ab_rounds,
+                 "instead: forward with the implicit-GEMM path off and forced on (ops/cpu/conv_implicit.h), in "
+                 "turns, for this many rounds of --runs each; prints the median over rounds of each round's "
+                 "fastest run, and whether the engine takes the path for that layer by default")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
   std::printf("resa conv2d, float32, batch %lld, %d threads, gemm %s, median of %d runs\n",
@@ -85,10 +97,38 @@ int main(int argc, char** argv) {
     const int64_t pq = (l.hw + 2 * (l.ks / 2) - l.ks) / l.stride + 1;
     Tensor gy = randn({batch, l.k, pq, pq}, {}, &gen);
     const double flops = 2.0 * batch * l.k * l.c * l.ks * l.ks * pq * pq;
-    double fwd = median_ms(warmup, runs, [&] {
+    auto forward = [&] {
       NoGradGuard no_grad;
       (void)conv2d(x, w, Tensor(), opts);
-    });
+    };
+    if (ab_rounds > 0) {
+      // In one process, in turns: the machine's load drifts over seconds, so runs of the two paths
+      // interleave and each round keeps its fastest run.
+      std::vector<double> off, on;
+      const auto was = cpu::implicit::mode();
+      const ops::ConvShape shape{batch, l.c,      l.hw,     l.hw,     l.k,      l.ks, l.ks, pq,
+                                 pq,    l.stride, l.stride, l.ks / 2, l.ks / 2, 1,    1};
+      for (int i = 0; i < warmup; ++i) forward();
+      for (int rd = 0; rd < ab_rounds; ++rd)
+        for (bool e : {false, true}) {
+          cpu::implicit::set_mode(e ? cpu::implicit::Mode::Force : cpu::implicit::Mode::Off);
+          double best = 1e300;
+          for (int i = 0; i < runs; ++i) best = std::min(best, median_ms(0, 1, forward));
+          (e ? on : off).push_back(best);
+        }
+      cpu::implicit::set_mode(cpu::implicit::Mode::Auto);
+      const bool by_default = cpu::implicit::applies(shape);
+      cpu::implicit::set_mode(was);
+      const double m_off = median_ms_of(off), m_on = median_ms_of(on);
+      const bool supported = cpu::implicit::supports(shape);
+      std::printf("%-22s forward ms: im2col+GEMM %8.2f  implicit %8.2f  implicit/im2col %5.3f  %s\n", l.name().c_str(),
+                  m_off, m_on, m_on / m_off,
+                  !supported   ? "(not supported: both runs are im2col + GEMM)"
+                  : by_default ? "(taken by default)"
+                               : "(not taken by default)");
+      continue;
+    }
+    double fwd = median_ms(warmup, runs, forward);
     double both = median_ms(warmup, runs, [&] {
       x.zero_grad();
       w.zero_grad();

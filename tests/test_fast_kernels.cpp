@@ -349,12 +349,15 @@ TEST_CASE("conv2d fast paths (whole-plane im2col, input gradient as a forward co
 }
 
 TEST_CASE("implicit-GEMM convolution (AVX2) matches a float64 reference within its rounding bound") {
-  // Every shape the path takes (ops/cpu/conv_implicit.h: stride 1, Q == W, K % 4 == 0, >= 8 positions
-  // per plane), chosen so that 8-lane vectors straddle two images (planes of 15, 20, 49 positions), the
-  // C * R * S rows split into several blocks (300 channels: 2700 rows), batches end inside a vector,
-  // and the padding is 0, 1 or 2 rows with any kernel height. The float32 result must lie within
-  // 2 * CRS * eps32 * sum |w| |x| of the float64 one (the worst-case bound of a sum of CRS products,
-  // with room for the split into blocks); a wrong index or mask is off by O(1).
+  // Every kind of shape the kernel computes (ops/cpu/conv_implicit.h, supports(): stride 1, Q == W,
+  // K % 4 == 0, >= 8 positions per plane), called directly so that shapes the engine leaves to
+  // im2col + GEMM are covered too: 24-position panels inside one image, read in place (28x28, 30x30),
+  // or straddling two images and packed (planes of 15, 20, 49 positions), C * R * S rows in several
+  // blocks (300 channels: 2700 rows), batches that end inside a vector, chunks of images that start
+  // mid-batch, padding of 0, 1 or 2 rows with any kernel height. Then conv2d_forward on shapes the
+  // engine does take (small planes), bias included. The float32 result must lie within
+  // 2 * (CRS + 1) * eps32 * sum |w| |x| (+ |b|) of the float64 one: the worst-case bound of a sum of
+  // CRS products, with room for the split into blocks; a wrong index or mask is off by O(1).
   struct Case {
     int64_t n, c, h, w, k, r, s, ph, pw;
   };
@@ -362,42 +365,79 @@ TEST_CASE("implicit-GEMM convolution (AVX2) matches a float64 reference within i
       {3, 16, 28, 28, 32, 3, 3, 1, 1}, {5, 64, 7, 7, 128, 3, 3, 1, 1}, {7, 12, 4, 4, 8, 3, 3, 1, 1},
       {3, 3, 5, 3, 4, 3, 3, 1, 1},     {4, 300, 4, 5, 12, 3, 3, 1, 1}, {3, 5, 6, 9, 4, 5, 5, 2, 2},
       {3, 2, 6, 8, 8, 1, 3, 0, 1},     {2, 7, 9, 6, 4, 3, 1, 2, 0},    {3, 4, 5, 8, 4, 3, 3, 0, 1},
-      {1, 1, 9, 9, 4, 3, 3, 1, 1},     {9, 6, 3, 5, 4, 3, 3, 1, 1},
+      {1, 1, 9, 9, 4, 3, 3, 1, 1},     {9, 6, 3, 5, 4, 3, 3, 1, 1},    {2, 8, 30, 30, 4, 3, 3, 1, 1},
   };
-  const bool avx2 = cpu::isa_runs(cpu::Isa::Avx2);
+  if (!cpu::isa_runs(cpu::Isa::Avx2)) {
+    MESSAGE("no AVX2 + FMA on this CPU: the implicit-GEMM kernel cannot run here, skipped");
+    return;
+  }
+  // The float64 reference of g and the bound of each output element.
+  auto reference = [](const cpu::ConvShape& g, const std::vector<float>& x, const std::vector<float>& w,
+                      const std::vector<float>& b, std::vector<double>& y64, std::vector<double>& bound) {
+    std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), bd(b.begin(), b.end());
+    std::vector<double> xa(x.size()), wa(w.size()), ba(b.size());
+    for (size_t i = 0; i < x.size(); ++i) xa[i] = std::fabs(xd[i]);
+    for (size_t i = 0; i < w.size(); ++i) wa[i] = std::fabs(wd[i]);
+    for (size_t i = 0; i < b.size(); ++i) ba[i] = std::fabs(bd[i]);
+    y64.assign(static_cast<size_t>(g.n * g.k * g.p * g.q), 0.0);
+    bound = y64;
+    cpu::conv2d_forward_reference<double>(g, xd.data(), wd.data(), bd.data(), y64.data());
+    cpu::conv2d_forward_reference<double>(g, xa.data(), wa.data(), ba.data(), bound.data());
+    const double tol = 2.0 * static_cast<double>(g.c * g.r * g.s + 1) * 0x1p-24;
+    for (auto& v : bound) v *= tol;
+  };
+  auto count_bad = [](const std::vector<float>& y, const std::vector<double>& y64, const std::vector<double>& bound) {
+    int64_t bad = 0;
+    for (size_t i = 0; i < y.size(); ++i)
+      if (!(std::fabs(y[i] - y64[i]) <= bound[i])) ++bad;
+    return bad;
+  };
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const Case& t = cases[ci];
+    CAPTURE(ci);
+    const int64_t p = t.h + 2 * t.ph - t.r + 1, q = t.w + 2 * t.pw - t.s + 1;
+    const cpu::ConvShape g{t.n, t.c, t.h, t.w, t.k, t.r, t.s, p, q, 1, 1, t.ph, t.pw, 1, 1};
+    REQUIRE(cpu::implicit::supports(g));
+    auto x = randn32({t.n, t.c, t.h, t.w}, 71 + ci).to_vector<float>();
+    auto w = randn32({t.k, t.c, t.r, t.s}, 81 + ci).to_vector<float>();
+    std::vector<float> zero_b(static_cast<size_t>(t.k), 0.f);
+    std::vector<double> y64, bound;
+    reference(g, x, w, zero_b, y64, bound);
+    std::vector<float> packed(cpu::implicit::packed_weight_size(g));
+    cpu::implicit::pack_weights(g, w.data(), packed.data());
+    // The whole batch at once, and in two chunks that split it at an odd image.
+    for (int64_t split : {int64_t{0}, t.n / 2}) {
+      CAPTURE(split);
+      std::vector<float> y(y64.size(), 7.f);
+      if (split > 0) cpu::implicit::forward_images(g, x.data(), packed.data(), y.data(), 0, split);
+      cpu::implicit::forward_images(g, x.data(), packed.data(), y.data(), split, t.n);
+      CHECK(count_bad(y, y64, bound) == 0);
+    }
+  }
+  // Through conv2d_forward, with the AVX2 version active: shapes the engine takes (planes of <= 64
+  // positions), with a bias, on 1 to 3 threads.
   const cpu::Isa saved = cpu::active_isa();
-  if (avx2) cpu::set_active_isa(cpu::Isa::Avx2);
-  MESSAGE(std::string(avx2 ? "AVX2 runs here: the implicit-GEMM path is tested"
-                           : "no AVX2 here: conv2d_forward takes im2col + GEMM, tested against the same bound"));
+  cpu::set_active_isa(cpu::Isa::Avx2);
   ThreadsGuard tg;
+  const std::vector<Case> taken = {
+      {5, 64, 7, 7, 128, 3, 3, 1, 1}, {7, 12, 4, 4, 8, 3, 3, 1, 1}, {9, 8, 3, 5, 4, 3, 3, 1, 1}};
   for (int threads : {1, 2, 3})
-    for (size_t ci = 0; ci < cases.size(); ++ci) {
-      const Case& t = cases[ci];
+    for (size_t ci = 0; ci < taken.size(); ++ci) {
+      const Case& t = taken[ci];
       set_num_threads(threads);
       CAPTURE(threads);
       CAPTURE(ci);
       const int64_t p = t.h + 2 * t.ph - t.r + 1, q = t.w + 2 * t.pw - t.s + 1;
       const cpu::ConvShape g{t.n, t.c, t.h, t.w, t.k, t.r, t.s, p, q, 1, 1, t.ph, t.pw, 1, 1};
-      REQUIRE(q == t.w);
-      CHECK(cpu::implicit::applies(g) == avx2);
-      auto x = randn32({t.n, t.c, t.h, t.w}, 71 + ci).to_vector<float>();
-      auto w = randn32({t.k, t.c, t.r, t.s}, 81 + ci).to_vector<float>();
-      auto b = randn32({t.k}, 91 + ci).to_vector<float>();
-      std::vector<float> y(static_cast<size_t>(t.n * t.k * p * q), 7.f);
+      CHECK(cpu::implicit::applies(g) == (cpu::implicit::mode() != cpu::implicit::Mode::Off));
+      auto x = randn32({t.n, t.c, t.h, t.w}, 171 + ci).to_vector<float>();
+      auto w = randn32({t.k, t.c, t.r, t.s}, 181 + ci).to_vector<float>();
+      auto b = randn32({t.k}, 191 + ci).to_vector<float>();
+      std::vector<double> y64, bound;
+      reference(g, x, w, b, y64, bound);
+      std::vector<float> y(y64.size(), 7.f);
       cpu::conv2d_forward<float>(g, x.data(), w.data(), b.data(), y.data());
-      std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), bd(b.begin(), b.end());
-      std::vector<double> xa(x.size()), wa(w.size()), zero(b.size(), 0.0), y64(y.size()), bound(y.size());
-      for (size_t i = 0; i < x.size(); ++i) xa[i] = std::fabs(xd[i]);
-      for (size_t i = 0; i < w.size(); ++i) wa[i] = std::fabs(wd[i]);
-      cpu::conv2d_forward_reference<double>(g, xd.data(), wd.data(), bd.data(), y64.data());
-      cpu::conv2d_forward_reference<double>(g, xa.data(), wa.data(), zero.data(), bound.data());
-      const double tol = 2.0 * static_cast<double>(t.c * t.r * t.s + 1) * 0x1p-24;
-      int64_t bad = 0;
-      for (size_t i = 0; i < y.size(); ++i) {
-        const double bias = std::fabs(bd[(static_cast<int64_t>(i) / (p * q)) % t.k]);
-        if (!(std::fabs(y[i] - y64[i]) <= tol * (bound[i] + bias))) ++bad;
-      }
-      CHECK(bad == 0);
+      CHECK(count_bad(y, y64, bound) == 0);
     }
   cpu::set_active_isa(saved);
 }

@@ -2,9 +2,13 @@
 // applies, and the packing of the weights. The multiplication itself is in conv_implicit_avx2.cpp.
 #include "resa/ops/cpu/conv_implicit.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
+#include <fmt/format.h>
+
+#include "resa/core/error.h"
 #include "resa/ops/cpu/isa.h"
 
 namespace resa::cpu::implicit {
@@ -17,18 +21,37 @@ int64_t block_length(int64_t crs) {
 }
 
 namespace {
-bool enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("RESA_CONV_IMPLICIT");
-    return !(e && std::strcmp(e, "0") == 0);
-  }();
-  return on;
-}
+// -1: not yet read from RESA_CONV_IMPLICIT; else a Mode.
+std::atomic<int> g_mode{-1};
 }  // namespace
 
+Mode mode() {
+  int m = g_mode.load(std::memory_order_relaxed);
+  if (m < 0) {
+    const char* env = std::getenv("RESA_CONV_IMPLICIT");
+    m = static_cast<int>(!env || !*env                ? Mode::Auto
+                         : std::strcmp(env, "0") == 0 ? Mode::Off
+                         : std::strcmp(env, "1") == 0 ? Mode::Auto
+                         : std::strcmp(env, "force") == 0
+                             ? Mode::Force
+                             : throw Error(fmt::format("RESA_CONV_IMPLICIT={}: expected 0, 1 or force", env)));
+    g_mode.store(m, std::memory_order_relaxed);
+  }
+  return static_cast<Mode>(m);
+}
+
+void set_mode(Mode m) { g_mode.store(static_cast<int>(m), std::memory_order_relaxed); }
+
+bool supports(const ConvShape& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.q == g.w && g.k % 4 == 0 &&
+         g.p * g.q >= 8 && g.c * g.r * g.s > 0 && g.n > 0;
+}
+
+bool profitable(const ConvShape& g) { return g.c * g.r * g.s >= 64 && g.p * g.q <= 64; }
+
 bool applies(const ConvShape& g) {
-  return enabled() && active_isa() == Isa::Avx2 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 &&
-         g.q == g.w && g.k % 4 == 0 && g.p * g.q >= 8 && g.c * g.r * g.s > 0 && g.n > 0;
+  const Mode m = mode();
+  return m != Mode::Off && active_isa() == Isa::Avx2 && supports(g) && (m == Mode::Force || profitable(g));
 }
 
 size_t packed_weight_size(const ConvShape& g) { return static_cast<size_t>(g.k * g.c * g.r * g.s); }

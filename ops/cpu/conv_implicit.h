@@ -1,14 +1,20 @@
 // Implicit-GEMM convolution: the forward of a stride-1 convolution as one GEMM whose column matrix is
 // never written out. im2col + sgemm writes C * R * S rows of columns (9x the input for a 3x3 kernel) and
-// the BLAS then reads them back to copy them once more into its own packed panels; here the panels are
-// filled straight from the input planes, a few thousand columns at a time while they sit in the cache,
-// and a register-blocked micro-kernel (4 output channels x 24 positions, AVX2 + FMA) multiplies them
-// with the packed weights.
+// the BLAS then reads them back to copy them once more into its own packed panels. Here a
+// register-blocked micro-kernel (4 output channels x 24 positions, AVX2 + FMA) reads its 24 columns
+// straight from the input planes (three loads per kernel tap and channel, padding lanes masked off)
+// wherever they are 24 consecutive positions of one image, and from a small packed panel where they
+// straddle two images or the edge of the tensor; the weights are packed once per call.
 //
-// Applies to float32, stride 1, dilation 1, an output as wide as the input (Q == W: "same" padding along
-// the width), K a multiple of 4 and output planes of at least 8 positions, on a CPU whose active hot-loop
-// version is AVX2 (ops/cpu/isa.h). With AVX-512 OpenBLAS's 512-bit kernels are twice as wide as this
-// one, so that version keeps im2col + GEMM. RESA_CONV_IMPLICIT=0 turns the path off (for A/B runs).
+// Computes float32, stride 1, dilation 1, an output as wide as the input (Q == W: "same" padding along
+// the width), K a multiple of 4 and output planes of at least 8 positions (supports()), on a CPU that
+// runs AVX2 + FMA. conv2d_forward takes it (applies()) where it measured faster than im2col + OpenBLAS
+// on the Zen 3 the project runs on (bench_conv --ab-implicit, BENCHMARKS.md): output planes of at most
+// 64 positions (7x7, 4x4), where im2col + GEMM must gather several images into one GEMM and scatter
+// the result back, and C * R * S >= 64 (a stem of 1 or 3 channels has too few rows to pay for each
+// tile's stores), with the AVX2 hot-loop version active (ops/cpu/isa.h). On larger planes the two
+// paths measured level (0.95-1.05), and with AVX-512 OpenBLAS's 512-bit kernels are twice as wide as
+// this one, so those keep im2col + GEMM.
 //
 // The sums run in another order than im2col + GEMM's: results agree to float32 rounding, not in bits.
 #pragma once
@@ -21,7 +27,15 @@ namespace resa::cpu::implicit {
 
 using ops::ConvShape;
 
-// Whether the forward of g takes this path on this CPU (see above).
+// Off: never; Auto: where profitable(); Force: wherever supported (benchmarks measure the rule with it).
+// RESA_CONV_IMPLICIT=0|1|force sets it (read once; default Auto), set_mode() overrides it.
+enum class Mode { Off = 0, Auto = 1, Force = 2 };
+Mode mode();
+void set_mode(Mode m);
+// Whether forward_images computes g (given AVX2 + FMA); whether it measured faster than im2col + GEMM
+// (see above); whether conv2d_forward takes it, given the mode and the active ISA.
+bool supports(const ConvShape& g);
+bool profitable(const ConvShape& g);
 bool applies(const ConvShape& g);
 // Rows (of C * R * S) per block of the packed weights and of the column panels.
 int64_t block_length(int64_t crs);
@@ -30,7 +44,7 @@ size_t packed_weight_size(const ConvShape& g);
 // w (K, C, R, S) into the kernel's layout; packed holds packed_weight_size(g) floats.
 void pack_weights(const ConvShape& g, const float* w, float* packed);
 // y (N, K, P, Q) of images [n0, n1) from x (N, C, H, W) and the packed weights; serial (callers split
-// the batch across threads). Only when applies(g).
+// the batch across threads). Only when supports(g) and the CPU runs AVX2 + FMA.
 void forward_images(const ConvShape& g, const float* x, const float* packed, float* y, int64_t n0, int64_t n1);
 
 }  // namespace resa::cpu::implicit

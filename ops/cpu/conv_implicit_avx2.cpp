@@ -3,15 +3,16 @@
 // the active hot-loop version is AVX2. No std:: templates or shared inline code here: an instantiation
 // compiled with AVX2 could be the copy the linker keeps for baseline callers.
 //
-// Loop order (per block of 144 output positions, which may span images):
-//   for each block of k = (c, r, s) rows (<= 256):
-//     pack: for each row k and each 8 positions, one masked load from the input plane (lanes whose input
-//           pixel is padding, or past the end of the batch, read as zero) into 24-column panels;
-//     for each panel (24 positions, kc x 24 floats, stays in L1):
-//       for each 4 output channels: the 4 x 24 micro-kernel over the block's rows, then the tile is
-//       stored (first block) or added (later blocks) into y.
+// Loop order (per block of 144 output positions = 6 panels of 24, which may span images):
+//   for each block of k = (c, r, s) rows (<= 256, ops/cpu/conv_implicit.cpp's block_length):
+//     pack the panels whose 24 positions are not consecutive in one image (the end of an image, of the
+//       batch, or a read that would leave the tensor): per row k and 8 positions, masked loads from the
+//       input planes (padding lanes, and lanes past the batch, read as zero);
+//     for each panel (24 positions), for each 4 output channels: the 4 x 24 micro-kernel over the
+//       block's rows, reading its B rows from the packed panel or straight from the input (3 loads and
+//       3 masks per row), then the tile is stored (first block of rows) or added (later ones) into y.
 // Positions are numbered across the images of [n0, n1): an 8-lane vector may hold the end of one image
-// and the start of the next (planes of >= 8 positions), so every load and store takes two masks.
+// and the start of the next (planes of >= 8 positions), so packing and storing take two masks.
 #include <immintrin.h>
 
 #include "resa/core/storage.h"
@@ -64,14 +65,16 @@ inline __m256i lane_mask(int32_t lo, int32_t hi) {  // lanes [lo, hi) set
                           _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
 }
 
-// c (4 x 24, row stride 24) = a (kc x 4 packed) . b (kc x 24 packed).
-inline void micro_kernel(int64_t kc, const float* a, const float* b, float* c) {
+// c (4 x 24, row stride 24) = a (kc x 4 packed) . b (kc x 24), row k of b being load_b(k, &b0, &b1, &b2).
+template <typename LoadB>
+inline void micro_kernel(int64_t kc, const float* a, LoadB load_b, float* c) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c22 = _mm256_setzero_ps();
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c32 = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16);
+    __m256 b0, b1, b2;
+    load_b(k, b0, b1, b2);
     __m256 av = _mm256_broadcast_ss(a);
     c00 = _mm256_fmadd_ps(av, b0, c00);
     c01 = _mm256_fmadd_ps(av, b1, c01);
@@ -89,7 +92,6 @@ inline void micro_kernel(int64_t kc, const float* a, const float* b, float* c) {
     c31 = _mm256_fmadd_ps(av, b1, c31);
     c32 = _mm256_fmadd_ps(av, b2, c32);
     a += 4;
-    b += kNr;
   }
   _mm256_storeu_ps(c, c00);
   _mm256_storeu_ps(c + 8, c01);
@@ -174,32 +176,59 @@ void forward_images(const ConvShape& g, const float* x, const float* packed, flo
             _mm_prefetch(reinterpret_cast<const char*>(x + lanes.data()[0].x_off + c * hw + kBlock + g.w + 1 + e),
                          _MM_HINT_T0);
       }
+      // A panel whose 24 positions are consecutive in one image, with every read inside the tensor,
+      // is read by the micro-kernel straight from the input (three loads per row, the padding lanes
+      // masked off): no copy at all. The others (the end of an image or of the batch) are packed.
+      bool direct[kPanels];
+      for (int64_t t = 0; t < npanels; ++t) {
+        const Lanes* L = lanes.data() + t * kVecsPerPanel;
+        direct[t] = L[0].split == 8 && L[1].split == 8 && L[2].split == 8 && L[1].x_off == L[0].x_off + 8 &&
+                    L[2].x_off == L[0].x_off + 16 && L[0].x_off + dmin >= 0 && L[0].x_off + dmax + kNr <= x_size;
+      }
       for (int64_t v = 0; v < nvecs; ++v) {
+        if (direct[v / kVecsPerPanel]) continue;
         const Lanes& L = lanes.data()[v];
         float* dst = panels.data() + (v / kVecsPerPanel) * kc * kNr + (v % kVecsPerPanel) * 8;
         const float* src = x + L.x_off;
         const Mask* ma = mask_a.data() + v * rs;
         const Mask* mb = mask_b.data() + v * rs;
-        if (L.split == 8 && L.x_off + dmin >= 0 && L.x_off + dmax + 8 <= x_size) {
-          // One image, every read inside the tensor: plain loads, the padding lanes masked off
-          // afterwards (a masked load costs several times more).
-          for (int64_t kk = 0; kk < kc; ++kk)
-            _mm256_storeu_ps(dst + kk * kNr,
-                             _mm256_and_ps(_mm256_loadu_ps(src + dk[kk]), _mm256_castsi256_ps(ma[tk[kk]].m)));
-        } else {
-          for (int64_t kk = 0; kk < kc; ++kk) {
-            __m256 val = _mm256_maskload_ps(src + dk[kk], ma[tk[kk]].m);
-            if (L.split < L.valid) val = _mm256_or_ps(val, _mm256_maskload_ps(src + dk[kk] + x_next, mb[tk[kk]].m));
-            _mm256_storeu_ps(dst + kk * kNr, val);
-          }
+        for (int64_t kk = 0; kk < kc; ++kk) {
+          __m256 val = _mm256_maskload_ps(src + dk[kk], ma[tk[kk]].m);
+          if (L.split < L.valid) val = _mm256_or_ps(val, _mm256_maskload_ps(src + dk[kk] + x_next, mb[tk[kk]].m));
+          _mm256_storeu_ps(dst + kk * kNr, val);
         }
       }
       const float* block = packed + k0 * g.k;
       const bool first = k0 == 0;
       for (int64_t t = 0; t < npanels; ++t) {
         const float* panel = panels.data() + t * kc * kNr;
+        const float* src = x + lanes.data()[t * kVecsPerPanel].x_off;
+        const Mask* masks = mask_a.data() + t * kVecsPerPanel * rs;
+        const int64_t* dkp = dk.data();
+        const int64_t* tkp = tk.data();
         for (int64_t m = 0; m < g.k; m += 4) {
-          micro_kernel(kc, block + m * kc, panel, tile);
+          if (direct[t]) {
+            micro_kernel(
+                kc, block + m * kc,
+                [&](int64_t k, __m256& b0, __m256& b1, __m256& b2) {
+                  const float* p = src + dkp[k];
+                  const Mask* mk = masks + tkp[k];
+                  b0 = _mm256_and_ps(_mm256_loadu_ps(p), _mm256_castsi256_ps(mk[0].m));
+                  b1 = _mm256_and_ps(_mm256_loadu_ps(p + 8), _mm256_castsi256_ps(mk[rs].m));
+                  b2 = _mm256_and_ps(_mm256_loadu_ps(p + 16), _mm256_castsi256_ps(mk[2 * rs].m));
+                },
+                tile);
+          } else {
+            micro_kernel(
+                kc, block + m * kc,
+                [&](int64_t k, __m256& b0, __m256& b1, __m256& b2) {
+                  const float* p = panel + k * kNr;
+                  b0 = _mm256_loadu_ps(p);
+                  b1 = _mm256_loadu_ps(p + 8);
+                  b2 = _mm256_loadu_ps(p + 16);
+                },
+                tile);
+          }
           for (int64_t u = 0; u < kVecsPerPanel; ++u) {
             const int64_t v = t * kVecsPerPanel + u;
             const Lanes& L = lanes.data()[v];
