@@ -18,8 +18,9 @@ namespace resa::cpu::winograd {
 bool applies(const ConvShape& g);
 // True where it measured faster than im2col + GEMM on a 2-core AVX2 machine (apps/bench_conv, see
 // BENCHMARKS.md): 128 or more channels on both sides and even output planes (no half-empty tiles); on
-// planes of 4x4 or less, 512 or more (measured on a Sapphire Rapids Xeon). With fewer channels the
-// transforms cost as much as the GEMM work they save.
+// planes of 4x4 or less, 512 or more (measured on a Sapphire Rapids Xeon); with the AVX2 loops active,
+// also 64 channels on planes of 32x32 or more (measured on a Zen 3). With fewer channels, or 64 on
+// smaller planes, the transforms cost as much as the GEMM work they save.
 bool profitable(const ConvShape& g);
 
 // w: (K, C, 3, 3) -> u: 16 x (K, C), u has 16 * K * C elements.
