@@ -14,8 +14,11 @@
 #include "resa/autograd/functions.h"
 #include "resa/core/parallel.h"
 #include "resa/core/rng.h"
+#include "resa/ops/cpu/conv.h"
 #include "resa/ops/cpu/conv_implicit.h"
+#include "resa/ops/cpu/conv_winograd.h"
 #include "resa/ops/cpu/gemm.h"
+#include "resa/ops/cpu/isa.h"
 
 using namespace resa;
 
@@ -45,6 +48,11 @@ const std::vector<Layer> kSmallLayers = {
     {128, 7, 256, 3, 2}, {128, 7, 256, 1, 2}, {256, 4, 256, 3, 1},  // layer4
 };
 
+double median_ms(std::vector<double> t) {
+  std::sort(t.begin(), t.end());
+  return t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
+}
+
 double median_ms(int warmup, int runs, const std::function<void()>& f) {
   for (int i = 0; i < warmup; ++i) f();
   std::vector<double> t;
@@ -53,13 +61,7 @@ double median_ms(int warmup, int runs, const std::function<void()>& f) {
     f();
     t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::sort(t.begin(), t.end());
-  return t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
-}
-
-double median_ms_of(std::vector<double> t) {
-  std::sort(t.begin(), t.end());
-  return t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
+  return median_ms(std::move(t));
 }
 
 }  // namespace
@@ -76,12 +78,15 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "timed runs (the median is printed)");
   app.add_option("--warmup", warmup, "untimed runs first");
   app.add_option("--layer", only, "run only the layer with this name (as printed)");
-  int ab_rounds = 0;
-  app.add_option("--ab-implicit", ab_rounds,
-                 "instead: forward with the implicit-GEMM path off and forced on (ops/cpu/conv_implicit.h), in "
+  int ab_implicit = 0, ab_winograd = 0;
+  app.add_option("--ab-implicit", ab_implicit,
+                 "instead: the forward as im2col + GEMM and as the implicit GEMM (ops/cpu/conv_implicit.h), in "
                  "turns, for this many rounds of --runs each; prints the median over rounds of each round's "
                  "fastest run, and whether the engine takes the path for that layer by default")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--ab-winograd", ab_winograd, "the same for im2col + GEMM against Winograd F(2x2, 3x3)")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes("--ab-implicit");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
   std::printf("resa conv2d, float32, batch %lld, %d threads, gemm %s, median of %d runs\n",
@@ -101,31 +106,43 @@ int main(int argc, char** argv) {
       NoGradGuard no_grad;
       (void)conv2d(x, w, Tensor(), opts);
     };
-    if (ab_rounds > 0) {
+    if (ab_implicit > 0 || ab_winograd > 0) {
+      const ops::ConvShape g{batch, l.c,      l.hw,     l.hw,     l.k,      l.ks, l.ks, pq,
+                             pq,    l.stride, l.stride, l.ks / 2, l.ks / 2, 1,    1};
+      const bool implicit = ab_implicit > 0;
+      const bool computes =
+          implicit ? cpu::implicit::supports(g) && cpu::isa_runs(cpu::Isa::Avx2) : cpu::winograd::applies(g);
+      if (!computes) {
+        std::printf("%-22s (the %s path does not compute this layer)\n", l.name().c_str(),
+                    implicit ? "implicit-GEMM" : "Winograd");
+        continue;
+      }
+      std::vector<float> y(static_cast<size_t>(batch * l.k * pq * pq));
+      const float* xp = x.data<float>();
+      const float* wp = w.data<float>();
+      auto run = [&](bool alt) {
+        if (!alt)
+          cpu::conv2d_forward_im2col<float>(g, xp, wp, nullptr, y.data());
+        else if (implicit)
+          cpu::conv2d_forward_implicit(g, xp, wp, nullptr, y.data());
+        else
+          cpu::conv2d_forward_winograd<float>(g, xp, wp, nullptr, y.data());
+      };
       // In one process, in turns: the machine's load drifts over seconds, so runs of the two paths
       // interleave and each round keeps its fastest run.
-      std::vector<double> off, on;
-      const auto was = cpu::implicit::mode();
-      const ops::ConvShape shape{batch, l.c,      l.hw,     l.hw,     l.k,      l.ks, l.ks, pq,
-                                 pq,    l.stride, l.stride, l.ks / 2, l.ks / 2, 1,    1};
-      for (int i = 0; i < warmup; ++i) forward();
-      for (int rd = 0; rd < ab_rounds; ++rd)
-        for (bool e : {false, true}) {
-          cpu::implicit::set_mode(e ? cpu::implicit::Mode::Force : cpu::implicit::Mode::Off);
+      std::vector<double> base, alt;
+      for (int i = 0; i < warmup; ++i) run(false), run(true);
+      for (int rd = 0; rd < (implicit ? ab_implicit : ab_winograd); ++rd)
+        for (bool a : {false, true}) {
           double best = 1e300;
-          for (int i = 0; i < runs; ++i) best = std::min(best, median_ms(0, 1, forward));
-          (e ? on : off).push_back(best);
+          for (int i = 0; i < runs; ++i) best = std::min(best, median_ms(0, 1, [&] { run(a); }));
+          (a ? alt : base).push_back(best);
         }
-      cpu::implicit::set_mode(cpu::implicit::Mode::Auto);
-      const bool by_default = cpu::implicit::applies(shape);
-      cpu::implicit::set_mode(was);
-      const double m_off = median_ms_of(off), m_on = median_ms_of(on);
-      const bool supported = cpu::implicit::supports(shape);
-      std::printf("%-22s forward ms: im2col+GEMM %8.2f  implicit %8.2f  implicit/im2col %5.3f  %s\n", l.name().c_str(),
-                  m_off, m_on, m_on / m_off,
-                  !supported   ? "(not supported: both runs are im2col + GEMM)"
-                  : by_default ? "(taken by default)"
-                               : "(not taken by default)");
+      const bool by_default = implicit ? cpu::implicit::applies(g) : cpu::winograd::profitable(g);
+      const double m_base = median_ms(base), m_alt = median_ms(alt);
+      std::printf("%-22s forward ms: im2col+GEMM %8.2f  %s %8.2f  ratio %5.3f  (%s by default)\n", l.name().c_str(),
+                  m_base, implicit ? "implicit" : "winograd", m_alt, m_alt / m_base,
+                  by_default ? "taken" : "not taken");
       continue;
     }
     double fwd = median_ms(warmup, runs, forward);

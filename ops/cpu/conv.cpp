@@ -75,33 +75,35 @@ void forward_winograd(const ConvShape& g, const T* x, const T* w, const T* b, T*
                    [&](int64_t n0, int64_t n1, int64_t) { winograd::forward_images(g, x, u.data(), b, y, n0, n1); });
 }
 
-// Stride 1 with an output as wide as the input, on AVX2: one GEMM whose columns are packed straight
-// from the input planes (ops/cpu/conv_implicit.h) instead of im2col + sgemm.
+// y (G, K, PQ) += b per output channel, for the G images of y.
 template <typename T>
-bool forward_implicit(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
-  if constexpr (!std::is_same_v<T, float>) {
-    return false;
-  } else {
-    if (!implicit::applies(g)) return false;
-    Scratch<float> packed(implicit::packed_weight_size(g));
-    implicit::pack_weights(g, w, packed.data());
-    for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
-      implicit::forward_images(g, x, packed.data(), y, n0, n1);
-      if (b)
-        for (int64_t i = n0 * g.k; i < n1 * g.k; ++i) {
-          float* row = y + i * g.p * g.q;
-          const float bk = b[i % g.k];
-          for (int64_t j = 0; j < g.p * g.q; ++j) row[j] += bk;
-        }
-    });
-    return true;
+void add_bias(const ConvShape& g, const T* b, int64_t images, T* y) {
+  const int64_t pq = g.p * g.q;
+  for (int64_t i = 0; i < images * g.k; ++i) {
+    T* row = y + i * pq;
+    const T bk = b[i % g.k];
+    for (int64_t j = 0; j < pq; ++j) row[j] += bk;
   }
 }
 
+// Stride 1 with an output as wide as the input, on AVX2: one GEMM whose columns are read straight from
+// the input planes (ops/cpu/conv_implicit.h) instead of im2col + sgemm. Only where implicit::supports(g).
+void forward_implicit(const ConvShape& g, const float* x, const float* w, const float* b, float* y) {
+  Scratch<float> packed(implicit::packed_weight_size(g));
+  implicit::pack_weights(g, w, packed.data());
+  for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
+    implicit::forward_images(g, x, packed.data(), y, n0, n1);
+    if (b) add_bias(g, b, n1 - n0, y + n0 * g.k * g.p * g.q);
+  });
+}
+
+// fast: the whole-plane and gathered im2col (else the row-by-row one); choose: Winograd or the implicit
+// GEMM where they pay (else always im2col + GEMM).
 template <typename T>
-void forward_impl(const ConvShape& g, const T* x, const T* w, const T* b, T* y, bool fast) {
-  if (fast && winograd::profitable(g)) return forward_winograd(g, x, w, b, y);
-  if (fast && forward_implicit(g, x, w, b, y)) return;
+void forward_impl(const ConvShape& g, const T* x, const T* w, const T* b, T* y, bool fast, bool choose = true) {
+  if (fast && choose && winograd::profitable(g)) return forward_winograd(g, x, w, b, y);
+  if constexpr (std::is_same_v<T, float>)
+    if (fast && choose && implicit::applies(g)) return forward_implicit(g, x, w, b, y);
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
     const int64_t gmax = group_size(g, n1 - n0);
@@ -119,12 +121,7 @@ void forward_impl(const ConvShape& g, const T* x, const T* w, const T* b, T* y, 
       // y (K, G * PQ) = w (K, CRS) . col (CRS, G * PQ)
       gemm(false, false, g.k, ld, crs, T(1), w, crs, cols, ld, T(0), gs > 1 ? out.data() : yn, ld);
       if (gs > 1) scatter_images(out.data(), gs, g.k, pq, yn);
-      if (b)
-        for (int64_t i = 0; i < gs * g.k; ++i) {
-          T* row = yn + i * pq;
-          const T bk = b[i % g.k];
-          for (int64_t j = 0; j < pq; ++j) row[j] += bk;
-        }
+      if (b) add_bias(g, b, gs, yn);
     }
   });
 }
@@ -259,6 +256,17 @@ void conv2d_forward_winograd(const ConvShape& g, const T* x, const T* w, const T
   forward_winograd(g, x, w, b, y);
 }
 template <typename T>
+void conv2d_forward_im2col(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
+  forward_impl(g, x, w, b, y, true, false);
+}
+void conv2d_forward_implicit(const ConvShape& g, const float* x, const float* w, const float* b, float* y) {
+  RESA_CHECK(implicit::supports(g) && isa_runs(Isa::Avx2),
+             "[conv2d_forward_implicit] needs stride 1, dilation 1, Q == W, K % 4 == 0, >= 8 positions per plane "
+             "and a CPU with AVX2 + FMA; got stride ({}, {}), dilation ({}, {}), Q {} W {}, K {}, P * Q {}",
+             g.stride_h, g.stride_w, g.dil_h, g.dil_w, g.q, g.w, g.k, g.p * g.q);
+  forward_implicit(g, x, w, b, y);
+}
+template <typename T>
 void conv2d_forward_reference(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
   forward_impl(g, x, w, b, y, false);
 }
@@ -278,6 +286,8 @@ void conv2d_backward_weight_reference(const ConvShape& g, const T* x, const T* d
 RESA_CONV_INSTANTIATE(float, )
 RESA_CONV_INSTANTIATE(double, )
 RESA_CONV_INSTANTIATE(float, _reference)
+template void conv2d_forward_im2col<float>(const ConvShape&, const float*, const float*, const float*, float*);
+template void conv2d_forward_im2col<double>(const ConvShape&, const double*, const double*, const double*, double*);
 template void conv2d_forward_winograd<float>(const ConvShape&, const float*, const float*, const float*, float*);
 template void conv2d_forward_winograd<double>(const ConvShape&, const double*, const double*, const double*, double*);
 RESA_CONV_INSTANTIATE(double, _reference)

@@ -30,6 +30,13 @@ void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, 
 template <typename T>
 void conv2d_forward_winograd(const ConvShape& g, const T* x, const T* w, const T* b, T* y);
 
+// im2col + GEMM, never Winograd nor the implicit GEMM (what conv2d_forward chooses between); and the
+// implicit GEMM wherever it computes the shape (ops/cpu/conv_implicit.h: supports(), AVX2 + FMA), which
+// conv2d_forward takes only where it pays; throws otherwise. For tests and benchmarks (bench_conv --ab-*).
+template <typename T>
+void conv2d_forward_im2col(const ConvShape& g, const T* x, const T* w, const T* b, T* y);
+void conv2d_forward_implicit(const ConvShape& g, const float* x, const float* w, const float* b, float* y);
+
 // The simple kernels: row-by-row im2col for every shape and col2im for every input gradient. The fast
 // paths above are tested against them (tests/test_fast_kernels.cpp).
 template <typename T>

@@ -2,7 +2,6 @@
 // applies, and the packing of the weights. The multiplication itself is in conv_implicit_avx2.cpp.
 #include "resa/ops/cpu/conv_implicit.h"
 
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -20,27 +19,16 @@ int64_t block_length(int64_t crs) {
   return (crs + blocks - 1) / blocks;
 }
 
-namespace {
-// -1: not yet read from RESA_CONV_IMPLICIT; else a Mode.
-std::atomic<int> g_mode{-1};
-}  // namespace
-
 Mode mode() {
-  int m = g_mode.load(std::memory_order_relaxed);
-  if (m < 0) {
+  static const Mode m = [] {
     const char* env = std::getenv("RESA_CONV_IMPLICIT");
-    m = static_cast<int>(!env || !*env                ? Mode::Auto
-                         : std::strcmp(env, "0") == 0 ? Mode::Off
-                         : std::strcmp(env, "1") == 0 ? Mode::Auto
-                         : std::strcmp(env, "force") == 0
-                             ? Mode::Force
-                             : throw Error(fmt::format("RESA_CONV_IMPLICIT={}: expected 0, 1 or force", env)));
-    g_mode.store(m, std::memory_order_relaxed);
-  }
-  return static_cast<Mode>(m);
+    if (!env || !*env || std::strcmp(env, "1") == 0) return Mode::Auto;
+    if (std::strcmp(env, "0") == 0) return Mode::Off;
+    if (std::strcmp(env, "force") == 0) return Mode::Force;
+    throw Error(fmt::format("RESA_CONV_IMPLICIT={}: expected 0, 1 or force", env));
+  }();
+  return m;
 }
-
-void set_mode(Mode m) { g_mode.store(static_cast<int>(m), std::memory_order_relaxed); }
 
 bool supports(const ConvShape& g) {
   return g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.q == g.w && g.k % 4 == 0 &&

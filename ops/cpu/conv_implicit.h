@@ -27,11 +27,11 @@ namespace resa::cpu::implicit {
 
 using ops::ConvShape;
 
-// Off: never; Auto: where profitable(); Force: wherever supported (benchmarks measure the rule with it).
-// RESA_CONV_IMPLICIT=0|1|force sets it (read once; default Auto), set_mode() overrides it.
+// Where conv2d_forward takes the path: Off: never; Auto: where profitable(); Force: wherever supported
+// (a whole step with it everywhere). RESA_CONV_IMPLICIT=0|1|force, read once; default Auto.
+// cpu::conv2d_forward_im2col / conv2d_forward_implicit (ops/cpu/conv.h) run either path on any layer.
 enum class Mode { Off = 0, Auto = 1, Force = 2 };
 Mode mode();
-void set_mode(Mode m);
 // Whether forward_images computes g (given AVX2 + FMA); whether it measured faster than im2col + GEMM
 // (see above); whether conv2d_forward takes it, given the mode and the active ISA.
 bool supports(const ConvShape& g);
