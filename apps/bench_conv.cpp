@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "timed runs (the median is printed)");
   app.add_option("--warmup", warmup, "untimed runs first");
   app.add_option("--layer", only, "run only the layer with this name (as printed)");
-  int ab_implicit = 0, ab_winograd = 0;
+  int ab_implicit = 0, ab_winograd = 0, ab_padded = 0;
   app.add_option("--ab-implicit", ab_implicit,
                  "instead: the forward as im2col + GEMM and as the implicit GEMM (ops/cpu/conv_implicit.h), in "
                  "turns, for this many rounds of --runs each; prints the median over rounds of each round's "
@@ -87,6 +88,11 @@ int main(int argc, char** argv) {
   app.add_option("--ab-winograd", ab_winograd, "the same for im2col + GEMM against Winograd F(2x2, 3x3)")
       ->check(CLI::NonNegativeNumber)
       ->excludes("--ab-implicit");
+  app.add_option("--ab-padded", ab_padded,
+                 "the same for im2col + GEMM against the padded implicit kernels, forward and weight gradient")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes("--ab-implicit")
+      ->excludes("--ab-winograd");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
   std::printf("resa conv2d, float32, batch %lld, %d threads, gemm %s, median of %d runs\n",
@@ -106,43 +112,63 @@ int main(int argc, char** argv) {
       NoGradGuard no_grad;
       (void)conv2d(x, w, Tensor(), opts);
     };
-    if (ab_implicit > 0 || ab_winograd > 0) {
+    if (ab_implicit > 0 || ab_winograd > 0 || ab_padded > 0) {
       const ops::ConvShape g{batch, l.c,      l.hw,     l.hw,     l.k,      l.ks, l.ks, pq,
                              pq,    l.stride, l.stride, l.ks / 2, l.ks / 2, 1,    1};
-      const bool implicit = ab_implicit > 0;
-      const bool computes =
-          implicit ? cpu::implicit::supports(g) && cpu::isa_runs(cpu::Isa::Avx2) : cpu::winograd::applies(g);
+      const bool avx2 = cpu::isa_runs(cpu::Isa::Avx2);
+      const char* alt_name = ab_implicit > 0 ? "implicit" : ab_winograd > 0 ? "winograd" : "padded";
+      const bool computes = ab_implicit > 0   ? cpu::implicit::supports(g) && avx2
+                            : ab_winograd > 0 ? cpu::winograd::applies(g)
+                                              : cpu::implicit::supports_padded(g) && avx2;
       if (!computes) {
-        std::printf("%-22s (the %s path does not compute this layer)\n", l.name().c_str(),
-                    implicit ? "implicit-GEMM" : "Winograd");
+        std::printf("%-22s (the %s path does not compute this layer)\n", l.name().c_str(), alt_name);
         continue;
       }
-      std::vector<float> y(static_cast<size_t>(batch * l.k * pq * pq));
+      const int rounds = std::max({ab_implicit, ab_winograd, ab_padded});
+      std::vector<float> y(static_cast<size_t>(batch * l.k * pq * pq)), dw(static_cast<size_t>(w.numel()));
       const float* xp = x.data<float>();
       const float* wp = w.data<float>();
-      auto run = [&](bool alt) {
-        if (!alt)
-          cpu::conv2d_forward_im2col<float>(g, xp, wp, nullptr, y.data());
-        else if (implicit)
-          cpu::conv2d_forward_implicit(g, xp, wp, nullptr, y.data());
-        else
-          cpu::conv2d_forward_winograd<float>(g, xp, wp, nullptr, y.data());
-      };
+      const float* gyp = gy.data<float>();
       // In one process, in turns: the machine's load drifts over seconds, so runs of the two paths
       // interleave and each round keeps its fastest run.
-      std::vector<double> base, alt;
-      for (int i = 0; i < warmup; ++i) run(false), run(true);
-      for (int rd = 0; rd < (implicit ? ab_implicit : ab_winograd); ++rd)
-        for (bool a : {false, true}) {
-          double best = 1e300;
-          for (int i = 0; i < runs; ++i) best = std::min(best, median_ms(0, 1, [&] { run(a); }));
-          (a ? alt : base).push_back(best);
-        }
-      const bool by_default = implicit ? cpu::implicit::applies(g) : cpu::winograd::profitable(g);
-      const double m_base = median_ms(base), m_alt = median_ms(alt);
-      std::printf("%-22s forward ms: im2col+GEMM %8.2f  %s %8.2f  ratio %5.3f  (%s by default)\n", l.name().c_str(),
-                  m_base, implicit ? "implicit" : "winograd", m_alt, m_alt / m_base,
-                  by_default ? "taken" : "not taken");
+      auto compare = [&](const char* what, const std::function<void(bool)>& run, bool by_default) {
+        std::vector<double> base, alt;
+        for (int i = 0; i < warmup; ++i) run(false), run(true);
+        for (int rd = 0; rd < rounds; ++rd)
+          for (bool a : {false, true}) {
+            double best = 1e300;
+            for (int i = 0; i < runs; ++i) best = std::min(best, median_ms(0, 1, [&] { run(a); }));
+            (a ? alt : base).push_back(best);
+          }
+        const double m_base = median_ms(base), m_alt = median_ms(alt);
+        std::printf("%-22s %s ms: im2col+GEMM %8.2f  %s %8.2f  ratio %5.3f  (%s by default)\n", l.name().c_str(), what,
+                    m_base, alt_name, m_alt, m_alt / m_base, by_default ? "taken" : "not taken");
+      };
+      compare(
+          "forward",
+          [&](bool alt) {
+            if (!alt)
+              cpu::conv2d_forward_im2col<float>(g, xp, wp, nullptr, y.data());
+            else if (ab_implicit > 0)
+              cpu::conv2d_forward_implicit(g, xp, wp, nullptr, y.data());
+            else if (ab_winograd > 0)
+              cpu::conv2d_forward_winograd<float>(g, xp, wp, nullptr, y.data());
+            else
+              cpu::conv2d_forward_padded(g, xp, wp, nullptr, y.data());
+          },
+          ab_implicit > 0   ? cpu::implicit::applies(g)
+          : ab_winograd > 0 ? cpu::winograd::profitable(g)
+                            : !cpu::implicit::applies(g) && cpu::implicit::applies_padded(g));
+      if (ab_padded > 0)
+        compare(
+            "weight grad",
+            [&](bool alt) {
+              if (alt)
+                cpu::conv2d_backward_weight_padded(g, xp, gyp, dw.data(), nullptr);
+              else
+                cpu::conv2d_backward_weight_im2col(g, xp, gyp, dw.data(), nullptr);
+            },
+            cpu::implicit::applies_padded(g));
       continue;
     }
     double fwd = median_ms(warmup, runs, forward);

@@ -441,3 +441,94 @@ TEST_CASE("implicit-GEMM convolution (AVX2) matches a float64 reference within i
     }
   cpu::set_active_isa(saved);
 }
+
+TEST_CASE("padded implicit kernels (AVX2): forward and weight gradient match float64 within their rounding bound") {
+  // The padded variant (ops/cpu/conv_implicit.h, supports_padded(): stride 1, K % 4 == 0, any padding),
+  // called directly: padding 0, 1, 2 and asymmetric, outputs narrower than the input, 1x3, 3x1 and 5x5
+  // kernels, planes whose computed span ends inside a panel or a vector, C * R * S in several row
+  // blocks (300 channels) and C * R * S not a multiple of 3 (the weight tiles' 1- and 2-column tails),
+  // batches split into chunks at an odd image, and the weight gradient accumulated onto a previous value.
+  // Bounds as above: 2 (L + 1) eps32 sum |a| |b| for a sum of L products (L = C R S forward, N P Q for
+  // the weight gradient), against a float64 reference; a wrong offset or a dropped position is off by O(1).
+  struct Case {
+    int64_t n, c, h, w, k, r, s, ph, pw;
+  };
+  const std::vector<Case> cases = {
+      {3, 16, 28, 28, 32, 3, 3, 1, 1}, {2, 8, 14, 14, 8, 3, 3, 1, 1}, {3, 300, 5, 6, 12, 3, 3, 1, 1},
+      {3, 5, 9, 11, 4, 5, 5, 2, 2},    {3, 2, 6, 8, 8, 1, 3, 0, 1},   {2, 7, 9, 6, 4, 3, 1, 2, 0},
+      {3, 4, 7, 9, 4, 3, 3, 0, 0},     {1, 1, 9, 9, 4, 3, 3, 1, 1},   {5, 3, 4, 4, 16, 3, 3, 2, 1},
+      {2, 2, 3, 17, 4, 2, 2, 0, 1},
+  };
+  if (!cpu::isa_runs(cpu::Isa::Avx2)) {
+    MESSAGE("no AVX2 + FMA on this CPU: the padded implicit kernels cannot run here, skipped");
+    return;
+  }
+  auto abs_copy = [](const std::vector<double>& v) {
+    std::vector<double> a(v.size());
+    for (size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);
+    return a;
+  };
+  auto count_bad = [](const std::vector<float>& y, const std::vector<double>& y64, const std::vector<double>& bound) {
+    int64_t bad = 0;
+    for (size_t i = 0; i < y.size(); ++i)
+      if (!(std::fabs(y[i] - y64[i]) <= bound[i])) ++bad;
+    return bad;
+  };
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const Case& t = cases[ci];
+    CAPTURE(ci);
+    const int64_t p = t.h + 2 * t.ph - t.r + 1, q = t.w + 2 * t.pw - t.s + 1;
+    const cpu::ConvShape g{t.n, t.c, t.h, t.w, t.k, t.r, t.s, p, q, 1, 1, t.ph, t.pw, 1, 1};
+    REQUIRE(cpu::implicit::supports_padded(g));
+    auto x = randn32({t.n, t.c, t.h, t.w}, 271 + ci).to_vector<float>();
+    auto w = randn32({t.k, t.c, t.r, t.s}, 281 + ci).to_vector<float>();
+    auto b = randn32({t.k}, 291 + ci).to_vector<float>();
+    auto dy = randn32({t.n, t.k, p, q}, 301 + ci).to_vector<float>();
+    auto dw0 = randn32({t.k, t.c, t.r, t.s}, 311 + ci).to_vector<float>();
+    std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), bd(b.begin(), b.end()),
+        dyd(dy.begin(), dy.end());
+    // Forward: y64 and its bound.
+    std::vector<double> y64(dy.size()), ybound(dy.size());
+    cpu::conv2d_forward_reference<double>(g, xd.data(), wd.data(), bd.data(), y64.data());
+    cpu::conv2d_forward_reference<double>(g, abs_copy(xd).data(), abs_copy(wd).data(), abs_copy(bd).data(),
+                                          ybound.data());
+    for (auto& v : ybound) v *= 2.0 * static_cast<double>(g.c * g.r * g.s + 1) * 0x1p-24;
+    // Weight gradient: dw64 = dw0 + the gradient, and its bound.
+    std::vector<double> dw64(w.size()), dwbound(w.size());
+    cpu::conv2d_backward_weight_reference<double>(g, xd.data(), dyd.data(), dw64.data(), nullptr);
+    cpu::conv2d_backward_weight_reference<double>(g, abs_copy(xd).data(), abs_copy(dyd).data(), dwbound.data(),
+                                                  nullptr);
+    for (size_t i = 0; i < dw64.size(); ++i) {
+      dw64[i] += dw0[i];
+      dwbound[i] = (dwbound[i] + std::fabs(dw0[i])) * 2.0 * static_cast<double>(g.n * p * q + 1) * 0x1p-24;
+    }
+    std::vector<float> packed(cpu::implicit::packed_weight_size(g));
+    cpu::implicit::pack_weights(g, w.data(), packed.data());
+    for (int64_t split : {int64_t{0}, t.n / 2}) {
+      CAPTURE(split);
+      std::vector<float> y(y64.size(), 7.f), dw = dw0;
+      if (split > 0) cpu::implicit::forward_padded_images(g, x.data(), packed.data(), b.data(), y.data(), 0, split);
+      cpu::implicit::forward_padded_images(g, x.data(), packed.data(), b.data(), y.data(), split, t.n);
+      CHECK(count_bad(y, y64, ybound) == 0);
+      if (split > 0) cpu::implicit::backward_weight_padded_images(g, x.data(), dy.data(), dw.data(), 0, split, true);
+      cpu::implicit::backward_weight_padded_images(g, x.data(), dy.data(), dw.data(), split, t.n, true);
+      CHECK(count_bad(dw, dw64, dwbound) == 0);
+    }
+    // Through the engine's entry points (the padded paths forced), on 1 to 3 threads: the per-thread
+    // partial weight gradients, the bias added in the copy out, and db alongside.
+    ThreadsGuard tg;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      CAPTURE(threads);
+      std::vector<float> y(y64.size(), 7.f), dw(w.size(), 7.f), db(b.size(), 7.f), db_ref(b.size());
+      cpu::conv2d_forward_padded(g, x.data(), w.data(), b.data(), y.data());
+      CHECK(count_bad(y, y64, ybound) == 0);
+      cpu::conv2d_backward_weight_padded(g, x.data(), dy.data(), dw.data(), db.data());
+      for (size_t i = 0; i < dw64.size(); ++i) dw64[i] -= dw0[i];
+      CHECK(count_bad(dw, dw64, dwbound) == 0);
+      for (size_t i = 0; i < dw64.size(); ++i) dw64[i] += dw0[i];
+      cpu::conv2d_backward_weight_reference<float>(g, x.data(), dy.data(), nullptr, db_ref.data());
+      CHECK(vec_rel_error(db, db_ref) < 1e-6);
+    }
+  }
+}

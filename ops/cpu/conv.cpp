@@ -97,13 +97,26 @@ void forward_implicit(const ConvShape& g, const float* x, const float* w, const 
   });
 }
 
+// Stride 1 on wider planes, on AVX2: the same micro-kernel over a zero-padded copy of each image
+// (ops/cpu/conv_implicit.h, the padded variant). Only where implicit::supports_padded(g).
+void forward_padded(const ConvShape& g, const float* x, const float* w, const float* b, float* y) {
+  Scratch<float> packed(implicit::packed_weight_size(g));
+  implicit::pack_weights(g, w, packed.data());
+  for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
+    implicit::forward_padded_images(g, x, packed.data(), b, y, n0, n1);
+  });
+}
+
 // fast: the whole-plane and gathered im2col (else the row-by-row one); choose: Winograd or the implicit
 // GEMM where they pay (else always im2col + GEMM).
 template <typename T>
 void forward_impl(const ConvShape& g, const T* x, const T* w, const T* b, T* y, bool fast, bool choose = true) {
   if (fast && choose && winograd::profitable(g)) return forward_winograd(g, x, w, b, y);
   if constexpr (std::is_same_v<T, float>)
-    if (fast && choose && implicit::applies(g)) return forward_implicit(g, x, w, b, y);
+    if (fast && choose) {
+      if (implicit::applies(g)) return forward_implicit(g, x, w, b, y);
+      if (implicit::applies_padded(g)) return forward_padded(g, x, w, b, y);
+    }
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t) {
     const int64_t gmax = group_size(g, n1 - n0);
@@ -177,23 +190,33 @@ void backward_input_impl(const ConvShape& g, const T* dy, const T* w, T* dx, boo
   });
 }
 
+// Choose: the padded implicit kernel where it pays (implicit::applies_padded), else im2col + GEMM.
+enum class WeightPath { Choose, Im2col, Padded };
+
+// fast: the whole-plane and gathered im2col (else the row-by-row one).
 template <typename T>
-void backward_weight_impl(const ConvShape& g, const T* x, const T* dy, T* dw, T* db, bool fast) {
+void backward_weight_impl(const ConvShape& g, const T* x, const T* dy, T* dw, T* db, bool fast,
+                          WeightPath path = WeightPath::Choose) {
   const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q, hw = g.h * g.w, kcrs = g.k * crs;
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(g.n, get_num_threads()));
   // Each chunk of images sums into its own partial dW / db; the partials are added in a fixed order
   // afterwards, so the result does not depend on thread timing. Chunk 0 writes dw directly.
   Scratch<T> dw_part(dw ? static_cast<size_t>((chunks - 1) * kcrs) : 0);
   std::vector<double> db_part(db ? static_cast<size_t>(chunks * g.k) : 0, 0.0);
+  bool padded = false;
+  if constexpr (std::is_same_v<T, float>)
+    padded = dw && (path == WeightPath::Padded || (path == WeightPath::Choose && fast && implicit::applies_padded(g)));
   for_image_chunks(g.n, [&](int64_t n0, int64_t n1, int64_t ch) {
     const int64_t gmax = group_size(g, n1 - n0);
     const bool direct = g.pointwise() && gmax == 1;
-    Scratch<T> col(direct || !dw ? 0 : static_cast<size_t>(crs * gmax * pq));
-    Scratch<T> dyg(gmax > 1 && dw ? static_cast<size_t>(g.k * gmax * pq) : 0);
+    Scratch<T> col(direct || !dw || padded ? 0 : static_cast<size_t>(crs * gmax * pq));
+    Scratch<T> dyg(gmax > 1 && dw && !padded ? static_cast<size_t>(g.k * gmax * pq) : 0);
     T* dwc = ch == 0 ? dw : dw_part.data() + (ch - 1) * kcrs;
+    if constexpr (std::is_same_v<T, float>)
+      if (padded) implicit::backward_weight_padded_images(g, x, dy, dwc, n0, n1, false);
     for (int64_t n = n0; n < n1; n += gmax) {
       const int64_t gs = std::min(gmax, n1 - n), ld = gs * pq;
-      if (dw) {
+      if (dw && !padded) {
         const T* cols = x + n * g.c * hw;
         if (!direct) {
           for (int64_t i = 0; i < gs; ++i) im2col_image(g, x + (n + i) * g.c * hw, col.data() + i * pq, ld, fast);
@@ -258,6 +281,23 @@ void conv2d_forward_winograd(const ConvShape& g, const T* x, const T* w, const T
 template <typename T>
 void conv2d_forward_im2col(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
   forward_impl(g, x, w, b, y, true, false);
+}
+void conv2d_forward_padded(const ConvShape& g, const float* x, const float* w, const float* b, float* y) {
+  RESA_CHECK(implicit::supports_padded(g) && isa_runs(Isa::Avx2),
+             "[conv2d_forward_padded] needs stride 1, dilation 1, K % 4 == 0 and a CPU with AVX2 + FMA; got "
+             "stride ({}, {}), dilation ({}, {}), K {}",
+             g.stride_h, g.stride_w, g.dil_h, g.dil_w, g.k);
+  forward_padded(g, x, w, b, y);
+}
+void conv2d_backward_weight_im2col(const ConvShape& g, const float* x, const float* dy, float* dw, float* db) {
+  backward_weight_impl(g, x, dy, dw, db, true, WeightPath::Im2col);
+}
+void conv2d_backward_weight_padded(const ConvShape& g, const float* x, const float* dy, float* dw, float* db) {
+  RESA_CHECK(implicit::supports_padded(g) && isa_runs(Isa::Avx2),
+             "[conv2d_backward_weight_padded] needs stride 1, dilation 1, K % 4 == 0 and a CPU with AVX2 + FMA; "
+             "got stride ({}, {}), dilation ({}, {}), K {}",
+             g.stride_h, g.stride_w, g.dil_h, g.dil_w, g.k);
+  backward_weight_impl(g, x, dy, dw, db, true, WeightPath::Padded);
 }
 void conv2d_forward_implicit(const ConvShape& g, const float* x, const float* w, const float* b, float* y) {
   RESA_CHECK(implicit::supports(g) && isa_runs(Isa::Avx2),

@@ -36,6 +36,11 @@ void conv2d_forward_winograd(const ConvShape& g, const T* x, const T* w, const T
 template <typename T>
 void conv2d_forward_im2col(const ConvShape& g, const T* x, const T* w, const T* b, T* y);
 void conv2d_forward_implicit(const ConvShape& g, const float* x, const float* w, const float* b, float* y);
+// The padded implicit kernels (implicit::supports_padded(), AVX2 + FMA; throw otherwise), and the weight
+// gradient as im2col + GEMM: what conv2d_forward / conv2d_backward_weight choose between.
+void conv2d_forward_padded(const ConvShape& g, const float* x, const float* w, const float* b, float* y);
+void conv2d_backward_weight_padded(const ConvShape& g, const float* x, const float* dy, float* dw, float* db);
+void conv2d_backward_weight_im2col(const ConvShape& g, const float* x, const float* dy, float* dw, float* db);
 
 // The simple kernels: row-by-row im2col for every shape and col2im for every input gradient. The fast
 // paths above are tested against them (tests/test_fast_kernels.cpp).

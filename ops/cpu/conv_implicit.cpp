@@ -42,6 +42,26 @@ bool applies(const ConvShape& g) {
   return m != Mode::Off && active_isa() == Isa::Avx2 && supports(g) && (m == Mode::Force || profitable(g));
 }
 
+bool supports_padded(const ConvShape& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.k % 4 == 0 && g.p > 0 && g.q > 0 &&
+         g.c * g.r * g.s > 0 && g.n > 0;
+}
+
+// Measured on the Zen 3 (bench_conv --ab-padded, BENCHMARKS.md): planes of 28x28 and 32x32 paid, forward
+// 0.78-0.83 and weight gradient 0.64-0.88 of im2col + GEMM's time (stems included); 14x14 and 16x16 did
+// not (the dropped positions and each image's partial last panel cost what the column matrix saves), nor
+// smaller planes. Padded images above 80K floats (64 channels of 34x34) were not measured: the weight
+// kernel re-reads the image once per 4 output channels, which must come from L2.
+bool profitable_padded(const ConvShape& g) {
+  return g.q >= 28 && g.c * (g.h + 2 * g.pad_h) * (g.w + 2 * g.pad_w) <= 80 * 1024;
+}
+
+bool applies_padded(const ConvShape& g) {
+  const Mode m = mode();
+  return m != Mode::Off && active_isa() == Isa::Avx2 && supports_padded(g) &&
+         (m == Mode::Force || profitable_padded(g));
+}
+
 size_t packed_weight_size(const ConvShape& g) { return static_cast<size_t>(g.k * g.c * g.r * g.s); }
 
 // Block b of rows [k0, k0 + kc) starts at k0 * K; in it, output channels m .. m + 3 are one sliver of

@@ -65,9 +65,11 @@ inline __m256i lane_mask(int32_t lo, int32_t hi) {  // lanes [lo, hi) set
                           _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
 }
 
-// c (4 x 24, row stride 24) = a (kc x 4 packed) . b (kc x 24), row k of b being load_b(k, &b0, &b1, &b2).
+// c (4 x 24, row stride ldc) = a (kc x 4 packed) . b (kc x 24), row k of b being load_b(k, &b0, &b1, &b2);
+// with accumulate, c += instead.
 template <typename LoadB>
-inline void micro_kernel(int64_t kc, const float* a, LoadB load_b, float* c) {
+inline void micro_kernel(int64_t kc, const float* a, LoadB load_b, float* c, int64_t ldc = kNr,
+                         bool accumulate = false) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c22 = _mm256_setzero_ps();
@@ -93,18 +95,12 @@ inline void micro_kernel(int64_t kc, const float* a, LoadB load_b, float* c) {
     c32 = _mm256_fmadd_ps(av, b2, c32);
     a += 4;
   }
-  _mm256_storeu_ps(c, c00);
-  _mm256_storeu_ps(c + 8, c01);
-  _mm256_storeu_ps(c + 16, c02);
-  _mm256_storeu_ps(c + 24, c10);
-  _mm256_storeu_ps(c + 32, c11);
-  _mm256_storeu_ps(c + 40, c12);
-  _mm256_storeu_ps(c + 48, c20);
-  _mm256_storeu_ps(c + 56, c21);
-  _mm256_storeu_ps(c + 64, c22);
-  _mm256_storeu_ps(c + 72, c30);
-  _mm256_storeu_ps(c + 80, c31);
-  _mm256_storeu_ps(c + 88, c32);
+  const __m256 rows[4][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 3; ++j) {
+      float* dst = c + i * ldc + 8 * j;
+      _mm256_storeu_ps(dst, accumulate ? _mm256_add_ps(rows[i][j], _mm256_loadu_ps(dst)) : rows[i][j]);
+    }
 }
 
 }  // namespace
@@ -253,6 +249,150 @@ void forward_images(const ConvShape& g, const float* x, const float* packed, flo
           }
         }
       }
+    }
+  }
+}
+
+namespace {
+
+// The zero-padded copy of one image (C planes of (H + 2 pad_h) x (W + 2 pad_w)) that the padded kernels
+// read, and its geometry. Output position j = p * wp + q (q < wp, the last wp - Q of each row computed
+// and dropped) reads plane c at j + offset(r, s), offset = r * wp + s: one run of consecutive floats per
+// (c, r, s) for any run of positions, whatever the padding. Reads of the last vector of positions may
+// pass the last plane by up to S + 24 floats: that slack is zero.
+struct PaddedImage {
+  int64_t wp, plane, span;  // padded width, padded plane, positions computed per image (P * wp)
+  Buffer<float> data;
+  explicit PaddedImage(const ConvShape& g)
+      : wp(g.w + 2 * g.pad_w), plane((g.h + 2 * g.pad_h) * wp), span(g.p * wp), data(g.c * plane + g.s + kNr + 8) {
+    for (int64_t i = g.c * plane; i < g.c * plane + g.s + kNr + 8; ++i) data[i] = 0.f;
+  }
+  // Fills the copy from image img of x (N, C, H, W).
+  void load(const ConvShape& g, const float* x) {
+    for (int64_t c = 0; c < g.c; ++c) {
+      float* dst = data.data() + c * plane;
+      const float* src = x + c * g.h * g.w;
+      for (int64_t i = 0; i < g.pad_h * wp; ++i) dst[i] = 0.f;
+      dst += g.pad_h * wp;
+      for (int64_t h = 0; h < g.h; ++h, dst += wp, src += g.w) {
+        for (int64_t i = 0; i < g.pad_w; ++i) dst[i] = dst[g.pad_w + g.w + i] = 0.f;
+        for (int64_t i = 0; i < g.w; ++i) dst[g.pad_w + i] = src[i];
+      }
+      for (int64_t i = 0; i < g.pad_h * wp; ++i) dst[i] = 0.f;
+    }
+  }
+  // Offset of row k = (c, r, s) of the column matrix from a position.
+  int64_t offset(const ConvShape& g, int64_t k) const {
+    const int64_t rs = g.r * g.s, c = k / rs, r = (k % rs) / g.s, s = k % g.s;
+    return c * plane + r * wp + s;
+  }
+};
+
+inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// Sums of the 8 lanes of a, b, c, d, as a 4-lane vector.
+inline __m128 sum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// dw rows m .. m + 3, columns k .. k + NB - 1 (row stride crs) (+)= dy rows (stride ld) . the NB column
+// runs at b + off[0 .. NB), over n floats (a multiple of 8).
+template <int NB>
+inline void weight_tile(const float* dy, int64_t ld, const float* b, const int64_t* off, int64_t n, float* dw,
+                        int64_t crs, bool accumulate) {
+  __m256 acc[NB][4];
+  for (int j = 0; j < NB; ++j)
+    for (int i = 0; i < 4; ++i) acc[j][i] = _mm256_setzero_ps();
+  const float* bj[NB];
+  for (int j = 0; j < NB; ++j) bj[j] = b + off[j];
+  for (int64_t v = 0; v < n; v += 8) {
+    const __m256 a0 = _mm256_loadu_ps(dy + v), a1 = _mm256_loadu_ps(dy + ld + v);
+    const __m256 a2 = _mm256_loadu_ps(dy + 2 * ld + v), a3 = _mm256_loadu_ps(dy + 3 * ld + v);
+    for (int j = 0; j < NB; ++j) {
+      const __m256 bv = _mm256_loadu_ps(bj[j] + v);
+      acc[j][0] = _mm256_fmadd_ps(a0, bv, acc[j][0]);
+      acc[j][1] = _mm256_fmadd_ps(a1, bv, acc[j][1]);
+      acc[j][2] = _mm256_fmadd_ps(a2, bv, acc[j][2]);
+      acc[j][3] = _mm256_fmadd_ps(a3, bv, acc[j][3]);
+    }
+  }
+  for (int j = 0; j < NB; ++j) {
+    alignas(16) float sums[4];
+    _mm_store_ps(sums, sum4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]));
+    for (int i = 0; i < 4; ++i) dw[i * crs + j] = accumulate ? dw[i * crs + j] + sums[i] : sums[i];
+  }
+}
+
+}  // namespace
+
+void forward_padded_images(const ConvShape& g, const float* x, const float* packed, const float* b, float* y,
+                           int64_t n0, int64_t n1) {
+  const int64_t crs = g.c * g.r * g.s, kcn = block_length(crs), pq = g.p * g.q;
+  PaddedImage xp(g);
+  const int64_t lp = round_up(xp.span, kNr);  // positions per output row of yp, whole panels
+  Buffer<float> yp(g.k * lp);
+  Buffer<int64_t> dk(kcn);
+  for (int64_t n = n0; n < n1; ++n) {
+    xp.load(g, x + n * g.c * g.h * g.w);
+    for (int64_t k0 = 0; k0 < crs; k0 += kcn) {
+      const int64_t kc = min_i64(kcn, crs - k0);
+      for (int64_t kk = 0; kk < kc; ++kk) dk[kk] = xp.offset(g, k0 + kk);
+      const float* block = packed + k0 * g.k;
+      const int64_t* dkp = dk.data();
+      for (int64_t j = 0; j < lp; j += kNr) {
+        const float* src = xp.data.data() + j;
+        for (int64_t m = 0; m < g.k; m += 4)
+          micro_kernel(
+              kc, block + m * kc,
+              [&](int64_t k, __m256& b0, __m256& b1, __m256& b2) {
+                const float* p = src + dkp[k];
+                b0 = _mm256_loadu_ps(p);
+                b1 = _mm256_loadu_ps(p + 8);
+                b2 = _mm256_loadu_ps(p + 16);
+              },
+              yp.data() + m * lp + j, lp, k0 > 0);
+      }
+    }
+    // The computed rows, less their last wp - Q positions, plus the bias, into y.
+    for (int64_t k = 0; k < g.k; ++k) {
+      const float bk = b ? b[k] : 0.f;
+      float* dst = y + (n * g.k + k) * pq;
+      for (int64_t p = 0; p < g.p; ++p) {
+        const float* src = yp.data() + k * lp + p * xp.wp;
+        for (int64_t q = 0; q < g.q; ++q) dst[p * g.q + q] = src[q] + bk;
+      }
+    }
+  }
+}
+
+void backward_weight_padded_images(const ConvShape& g, const float* x, const float* dy, float* dw, int64_t n0,
+                                   int64_t n1, bool accumulate) {
+  const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q;
+  PaddedImage xp(g);
+  const int64_t lj = round_up(xp.span, 8);
+  // dy of one image laid out like the positions: row k, position p * wp + q, zero where q >= Q and past
+  // the span, so that the computed-and-dropped positions add nothing.
+  Buffer<float> dyp(g.k * lj);
+  for (int64_t i = 0; i < g.k * lj; ++i) dyp[i] = 0.f;
+  Buffer<int64_t> off(crs);
+  for (int64_t k = 0; k < crs; ++k) off[k] = xp.offset(g, k);
+  for (int64_t n = n0; n < n1; ++n) {
+    xp.load(g, x + n * g.c * g.h * g.w);
+    for (int64_t k = 0; k < g.k; ++k)
+      for (int64_t p = 0; p < g.p; ++p) {
+        const float* src = dy + (n * g.k + k) * pq + p * g.q;
+        float* dst = dyp.data() + k * lj + p * xp.wp;
+        for (int64_t q = 0; q < g.q; ++q) dst[q] = src[q];
+      }
+    const bool acc = accumulate || n > n0;
+    for (int64_t m = 0; m < g.k; m += 4) {
+      const float* a = dyp.data() + m * lj;
+      float* dwm = dw + m * crs;
+      int64_t k = 0;
+      for (; k + 3 <= crs; k += 3) weight_tile<3>(a, lj, xp.data.data(), off.data() + k, lj, dwm + k, crs, acc);
+      if (crs - k == 2) weight_tile<2>(a, lj, xp.data.data(), off.data() + k, lj, dwm + k, crs, acc);
+      if (crs - k == 1) weight_tile<1>(a, lj, xp.data.data(), off.data() + k, lj, dwm + k, crs, acc);
     }
   }
 }
