@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "timed runs (the median is printed)");
   app.add_option("--warmup", warmup, "untimed runs first");
   app.add_option("--layer", only, "run only the layer with this name (as printed)");
-  int ab_implicit = 0, ab_winograd = 0, ab_padded = 0;
+  int ab_implicit = 0, ab_winograd = 0, ab_padded = 0, ab_winograd4 = 0;
   app.add_option("--ab-implicit", ab_implicit,
                  "instead: the forward as im2col + GEMM and as the implicit GEMM (ops/cpu/conv_implicit.h), in "
                  "turns, for this many rounds of --runs each; prints the median over rounds of each round's "
@@ -88,11 +88,16 @@ int main(int argc, char** argv) {
   app.add_option("--ab-winograd", ab_winograd, "the same for im2col + GEMM against Winograd F(2x2, 3x3)")
       ->check(CLI::NonNegativeNumber)
       ->excludes("--ab-implicit");
+  app.add_option("--ab-winograd4", ab_winograd4, "the same for im2col + GEMM against Winograd F(4x4, 3x3)")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes("--ab-implicit")
+      ->excludes("--ab-winograd");
   app.add_option("--ab-padded", ab_padded,
                  "the same for im2col + GEMM against the padded implicit kernels, forward and weight gradient")
       ->check(CLI::NonNegativeNumber)
       ->excludes("--ab-implicit")
-      ->excludes("--ab-winograd");
+      ->excludes("--ab-winograd")
+      ->excludes("--ab-winograd4");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
   std::printf("resa conv2d, float32, batch %lld, %d threads, gemm %s, median of %d runs\n",
@@ -112,19 +117,22 @@ int main(int argc, char** argv) {
       NoGradGuard no_grad;
       (void)conv2d(x, w, Tensor(), opts);
     };
-    if (ab_implicit > 0 || ab_winograd > 0 || ab_padded > 0) {
+    if (ab_implicit > 0 || ab_winograd > 0 || ab_padded > 0 || ab_winograd4 > 0) {
       const ops::ConvShape g{batch, l.c,      l.hw,     l.hw,     l.k,      l.ks, l.ks, pq,
                              pq,    l.stride, l.stride, l.ks / 2, l.ks / 2, 1,    1};
       const bool avx2 = cpu::isa_runs(cpu::Isa::Avx2);
-      const char* alt_name = ab_implicit > 0 ? "implicit" : ab_winograd > 0 ? "winograd" : "padded";
-      const bool computes = ab_implicit > 0   ? cpu::implicit::supports(g) && avx2
-                            : ab_winograd > 0 ? cpu::winograd::applies(g)
-                                              : cpu::implicit::supports_padded(g) && avx2;
+      const char* alt_name = ab_implicit > 0    ? "implicit"
+                             : ab_winograd > 0  ? "winograd"
+                             : ab_winograd4 > 0 ? "winograd4"
+                                                : "padded";
+      const bool computes = ab_implicit > 0                       ? cpu::implicit::supports(g) && avx2
+                            : ab_winograd > 0 || ab_winograd4 > 0 ? cpu::winograd::applies(g)
+                                                                  : cpu::implicit::supports_padded(g) && avx2;
       if (!computes) {
         std::printf("%-22s (the %s path does not compute this layer)\n", l.name().c_str(), alt_name);
         continue;
       }
-      const int rounds = std::max({ab_implicit, ab_winograd, ab_padded});
+      const int rounds = std::max({ab_implicit, ab_winograd, ab_padded, ab_winograd4});
       std::vector<float> y(static_cast<size_t>(batch * l.k * pq * pq)), dw(static_cast<size_t>(w.numel()));
       const float* xp = x.data<float>();
       const float* wp = w.data<float>();
@@ -153,12 +161,15 @@ int main(int argc, char** argv) {
               cpu::conv2d_forward_implicit(g, xp, wp, nullptr, y.data());
             else if (ab_winograd > 0)
               cpu::conv2d_forward_winograd<float>(g, xp, wp, nullptr, y.data());
+            else if (ab_winograd4 > 0)
+              cpu::conv2d_forward_winograd4<float>(g, xp, wp, nullptr, y.data());
             else
               cpu::conv2d_forward_padded(g, xp, wp, nullptr, y.data());
           },
-          ab_implicit > 0   ? cpu::implicit::applies(g)
-          : ab_winograd > 0 ? cpu::winograd::profitable(g)
-                            : !cpu::implicit::applies(g) && cpu::implicit::applies_padded(g));
+          ab_implicit > 0    ? cpu::implicit::applies(g)
+          : ab_winograd > 0  ? cpu::winograd::profitable(g) && !cpu::winograd::profitable4(g)
+          : ab_winograd4 > 0 ? cpu::winograd::profitable4(g)
+                             : !cpu::implicit::applies(g) && cpu::implicit::applies_padded(g));
       if (ab_padded > 0)
         compare(
             "weight grad",

@@ -13,6 +13,7 @@
 #include "resa/ops/cpu/batchnorm.h"
 #include "resa/ops/cpu/conv.h"
 #include "resa/ops/cpu/conv_implicit.h"
+#include "resa/ops/cpu/conv_winograd.h"
 #include "resa/ops/cpu/isa.h"
 #include "resa/ops/cpu/optim.h"
 #include "resa/ops/elementwise.h"
@@ -65,6 +66,87 @@ double vec_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
     den = std::max(den, std::abs(static_cast<double>(b[i])));
   }
   return num / den;
+}
+
+// The rounding bound of Winograd F(4x4, 3x3) on one convolution, per output element: the same
+// computation on absolute values in float64, |A^T| (sum over c of (|G| |g| |G^T|) . (|B^T| |d| |B|)) |A|
+// per 4x4 tile (d the zero-padded 6x6 input block), times 2 (C + 16) eps32, plus eps32 |b|: the worst
+// case of the weight and input transforms (a few roundings each, relative to those magnitudes), the
+// sum of C products and the output transform, with the same factor of 2 as the other bounds here.
+std::vector<double> winograd4_bound(const cpu::ConvShape& g, const std::vector<float>& x, const std::vector<float>& w,
+                                    const std::vector<float>* b) {
+  static const double bt[6][6] = {{4, 0, 5, 0, 1, 0}, {0, 4, 4, 1, 1, 0}, {0, 4, 4, 1, 1, 0},
+                                  {0, 2, 1, 2, 1, 0}, {0, 2, 1, 2, 1, 0}, {0, 4, 0, 5, 0, 1}};
+  static const double gm[6][3] = {{0.25, 0, 0},
+                                  {1. / 6, 1. / 6, 1. / 6},
+                                  {1. / 6, 1. / 6, 1. / 6},
+                                  {1. / 24, 1. / 12, 1. / 6},
+                                  {1. / 24, 1. / 12, 1. / 6},
+                                  {0, 0, 1}};
+  static const double at[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, 1, 2, 2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, 1, 8, 8, 1}};
+  const int64_t tp = (g.p + 3) / 4, tq = (g.q + 3) / 4;
+  std::vector<double> bound(static_cast<size_t>(g.n * g.k * g.p * g.q), 0.0);
+  // |U| per (k, c) and |V| per (n, c, tile), each 6x6.
+  std::vector<double> u(static_cast<size_t>(g.k * g.c * 36)), v(static_cast<size_t>(g.n * g.c * tp * tq * 36));
+  for (int64_t kc = 0; kc < g.k * g.c; ++kc)
+    for (int i = 0; i < 6; ++i)
+      for (int j = 0; j < 6; ++j) {
+        double acc = 0;
+        for (int a = 0; a < 3; ++a)
+          for (int c2 = 0; c2 < 3; ++c2) acc += gm[i][a] * std::fabs(w[kc * 9 + a * 3 + c2]) * gm[j][c2];
+        u[kc * 36 + i * 6 + j] = acc;
+      }
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t ti = 0; ti < tp; ++ti)
+        for (int64_t tj = 0; tj < tq; ++tj) {
+          double d[6][6];
+          for (int a = 0; a < 6; ++a)
+            for (int e = 0; e < 6; ++e) {
+              const int64_t h = 4 * ti + a - g.pad_h, ww = 4 * tj + e - g.pad_w;
+              d[a][e] =
+                  h >= 0 && h < g.h && ww >= 0 && ww < g.w ? std::fabs(x[((n * g.c + c) * g.h + h) * g.w + ww]) : 0;
+            }
+          double* vt = &v[static_cast<size_t>((((n * g.c + c) * tp + ti) * tq + tj) * 36)];
+          for (int i = 0; i < 6; ++i)
+            for (int j = 0; j < 6; ++j) {
+              double acc = 0;
+              for (int a = 0; a < 6; ++a)
+                for (int e = 0; e < 6; ++e) acc += bt[i][a] * d[a][e] * bt[j][e];
+              vt[i * 6 + j] = acc;
+            }
+        }
+  const double tol = 2.0 * static_cast<double>(g.c + 16) * 0x1p-24;
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t k = 0; k < g.k; ++k)
+      for (int64_t ti = 0; ti < tp; ++ti)
+        for (int64_t tj = 0; tj < tq; ++tj) {
+          double m[36] = {};
+          for (int64_t c = 0; c < g.c; ++c) {
+            const double* ut = &u[static_cast<size_t>((k * g.c + c) * 36)];
+            const double* vt = &v[static_cast<size_t>((((n * g.c + c) * tp + ti) * tq + tj) * 36)];
+            for (int e = 0; e < 36; ++e) m[e] += ut[e] * vt[e];
+          }
+          for (int r = 0; r < 4; ++r)
+            for (int cc = 0; cc < 4; ++cc) {
+              const int64_t p = 4 * ti + r, q = 4 * tj + cc;
+              if (p >= g.p || q >= g.q) continue;
+              double acc = 0;
+              for (int i = 0; i < 6; ++i)
+                for (int j = 0; j < 6; ++j) acc += at[r][i] * m[i * 6 + j] * at[cc][j];
+              bound[static_cast<size_t>(((n * g.k + k) * g.p + p) * g.q + q)] =
+                  tol * acc + (b ? 0x1p-24 * std::fabs((*b)[static_cast<size_t>(k)]) : 0.0);
+            }
+        }
+  return bound;
+}
+
+// How many elements of y lie farther than bound from the float64 result y64.
+int64_t count_outside(const std::vector<float>& y, const std::vector<double>& y64, const std::vector<double>& bound) {
+  int64_t bad = 0;
+  for (size_t i = 0; i < y.size(); ++i)
+    if (!(std::fabs(y[i] - y64[i]) <= bound[i])) ++bad;
+  return bad;
 }
 
 }  // namespace
@@ -335,7 +417,15 @@ TEST_CASE("conv2d fast paths (whole-plane im2col, input gradient as a forward co
       cpu::conv2d_backward_input_reference<float>(g, dy.data(), w.data(), dx_ref.data());
       cpu::conv2d_backward_weight<float>(g, x.data(), dy.data(), dw.data(), db.data());
       cpu::conv2d_backward_weight_reference<float>(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
-      CHECK(vec_rel_error(y, y_ref) < 1e-5);
+      if (cpu::winograd::profitable4(g)) {
+        // Winograd F(4x4, 3x3) taken: its own bound against float64 (see winograd4_bound).
+        std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), bd(b.begin(), b.end());
+        std::vector<double> y64(dy.size());
+        cpu::conv2d_forward_reference<double>(g, xd.data(), wd.data(), bd.data(), y64.data());
+        CHECK(count_outside(y, y64, winograd4_bound(g, x, w, &b)) == 0);
+      } else {
+        CHECK(vec_rel_error(y, y_ref) < 1e-5);
+      }
       if (t.r == 3 && t.s == 3 && t.sh == 1 && t.sw == 1 && t.dh == 1 && t.dw == 1) {
         // Winograd, forced (the fast path takes it only for wide layers), here on every 3x3 stride-1 case.
         std::vector<float> y_wg(dy.size(), 7.f);
@@ -443,7 +533,7 @@ TEST_CASE("implicit-GEMM convolution (AVX2) matches a float64 reference within i
 }
 
 TEST_CASE("padded implicit kernels (AVX2): forward and weight gradient match float64 within their rounding bound") {
-  // The padded variant (ops/cpu/conv_implicit.h, supports_padded(): stride 1, K % 4 == 0, any padding),
+  // The padded variant (ops/cpu/conv_implicit.h, supports_padded(): K % 4 == 0, any padding and stride),
   // called directly: padding 0, 1, 2 and asymmetric, outputs narrower than the input, 1x3, 3x1 and 5x5
   // kernels, planes whose computed span ends inside a panel or a vector, C * R * S in several row
   // blocks (300 channels) and C * R * S not a multiple of 3 (the weight tiles' 1- and 2-column tails),
@@ -451,13 +541,26 @@ TEST_CASE("padded implicit kernels (AVX2): forward and weight gradient match flo
   // Bounds as above: 2 (L + 1) eps32 sum |a| |b| for a sum of L products (L = C R S forward, N P Q for
   // the weight gradient), against a float64 reference; a wrong offset or a dropped position is off by O(1).
   struct Case {
-    int64_t n, c, h, w, k, r, s, ph, pw;
+    int64_t n, c, h, w, k, r, s, ph, pw, sh = 1, sw = 1;
   };
   const std::vector<Case> cases = {
-      {3, 16, 28, 28, 32, 3, 3, 1, 1}, {2, 8, 14, 14, 8, 3, 3, 1, 1}, {3, 300, 5, 6, 12, 3, 3, 1, 1},
-      {3, 5, 9, 11, 4, 5, 5, 2, 2},    {3, 2, 6, 8, 8, 1, 3, 0, 1},   {2, 7, 9, 6, 4, 3, 1, 2, 0},
-      {3, 4, 7, 9, 4, 3, 3, 0, 0},     {1, 1, 9, 9, 4, 3, 3, 1, 1},   {5, 3, 4, 4, 16, 3, 3, 2, 1},
+      {3, 16, 28, 28, 32, 3, 3, 1, 1},
+      {2, 8, 14, 14, 8, 3, 3, 1, 1},
+      {3, 300, 5, 6, 12, 3, 3, 1, 1},
+      {3, 5, 9, 11, 4, 5, 5, 2, 2},
+      {3, 2, 6, 8, 8, 1, 3, 0, 1},
+      {2, 7, 9, 6, 4, 3, 1, 2, 0},
+      {3, 4, 7, 9, 4, 3, 3, 0, 0},
+      {1, 1, 9, 9, 4, 3, 3, 1, 1},
+      {5, 3, 4, 4, 16, 3, 3, 2, 1},
       {2, 2, 3, 17, 4, 2, 2, 0, 1},
+      // Strides: each image split into stride_h x stride_w phases (even and odd sizes, 1x1 and 3x3, a
+      // stride larger than the kernel, unequal strides).
+      {3, 6, 28, 28, 8, 3, 3, 1, 1, 2, 2},
+      {2, 5, 9, 11, 4, 3, 3, 1, 1, 2, 2},
+      {3, 4, 10, 7, 8, 1, 1, 0, 0, 2, 2},
+      {2, 3, 11, 13, 4, 2, 2, 1, 0, 3, 3},
+      {2, 3, 8, 9, 4, 3, 3, 1, 1, 2, 1},
   };
   if (!cpu::isa_runs(cpu::Isa::Avx2)) {
     MESSAGE("no AVX2 + FMA on this CPU: the padded implicit kernels cannot run here, skipped");
@@ -477,8 +580,8 @@ TEST_CASE("padded implicit kernels (AVX2): forward and weight gradient match flo
   for (size_t ci = 0; ci < cases.size(); ++ci) {
     const Case& t = cases[ci];
     CAPTURE(ci);
-    const int64_t p = t.h + 2 * t.ph - t.r + 1, q = t.w + 2 * t.pw - t.s + 1;
-    const cpu::ConvShape g{t.n, t.c, t.h, t.w, t.k, t.r, t.s, p, q, 1, 1, t.ph, t.pw, 1, 1};
+    const int64_t p = (t.h + 2 * t.ph - t.r) / t.sh + 1, q = (t.w + 2 * t.pw - t.s) / t.sw + 1;
+    const cpu::ConvShape g{t.n, t.c, t.h, t.w, t.k, t.r, t.s, p, q, t.sh, t.sw, t.ph, t.pw, 1, 1};
     REQUIRE(cpu::implicit::supports_padded(g));
     auto x = randn32({t.n, t.c, t.h, t.w}, 271 + ci).to_vector<float>();
     auto w = randn32({t.k, t.c, t.r, t.s}, 281 + ci).to_vector<float>();
@@ -531,4 +634,45 @@ TEST_CASE("padded implicit kernels (AVX2): forward and weight gradient match flo
       CHECK(vec_rel_error(db, db_ref) < 1e-6);
     }
   }
+}
+
+TEST_CASE("Winograd F(4x4, 3x3) matches float64 within the bound of the same computation on absolute values") {
+  // Forced on every kind of shape (conv2d_forward_winograd4): planes that are and are not multiples of
+  // 4 (partial tiles), planes smaller than one tile, padding 0, 1, 2 and asymmetric, one tile per image
+  // with many images per group, channels enough for several groups per thread; float32 against
+  // winograd4_bound, float64 against the direct float64 result; 1 to 3 threads.
+  struct Case {
+    int64_t n, c, h, w, k, ph, pw;
+  };
+  const std::vector<Case> cases = {
+      {2, 8, 9, 7, 5, 1, 1},   {3, 6, 8, 8, 7, 0, 0},   {2, 5, 5, 6, 4, 2, 2},     {2, 5, 7, 4, 6, 2, 0},
+      {3, 4, 1, 1, 4, 1, 1},   {41, 6, 4, 4, 9, 1, 1},  {2, 4, 28, 28, 4, 1, 1},   {5, 128, 4, 6, 128, 1, 1},
+      {9, 64, 7, 7, 64, 1, 1}, {4, 3, 14, 14, 8, 1, 1}, {300, 256, 4, 4, 8, 1, 1},
+  };
+  ThreadsGuard tg;
+  for (int threads : {1, 2, 3})
+    for (size_t ci = 0; ci < cases.size(); ++ci) {
+      const Case& t = cases[ci];
+      set_num_threads(threads);
+      CAPTURE(threads);
+      CAPTURE(ci);
+      const int64_t p = t.h + 2 * t.ph - 2, q = t.w + 2 * t.pw - 2;
+      const cpu::ConvShape g{t.n, t.c, t.h, t.w, t.k, 3, 3, p, q, 1, 1, t.ph, t.pw, 1, 1};
+      auto x = randn32({t.n, t.c, t.h, t.w}, 401 + ci).to_vector<float>();
+      auto w = randn32({t.k, t.c, 3, 3}, 411 + ci).to_vector<float>();
+      auto b = randn32({t.k}, 421 + ci).to_vector<float>();
+      std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), bd(b.begin(), b.end());
+      std::vector<double> y64(static_cast<size_t>(t.n * t.k * p * q)), y64w(y64.size(), 7.0);
+      cpu::conv2d_forward_reference<double>(g, xd.data(), wd.data(), bd.data(), y64.data());
+      std::vector<float> y(y64.size(), 7.f);
+      cpu::conv2d_forward_winograd4<float>(g, x.data(), w.data(), b.data(), y.data());
+      CHECK(count_outside(y, y64, winograd4_bound(g, x, w, &b)) == 0);
+      cpu::conv2d_forward_winograd4<double>(g, xd.data(), wd.data(), bd.data(), y64w.data());
+      double worst = 0, scale = 1e-300;
+      for (size_t i = 0; i < y64.size(); ++i) {
+        worst = std::max(worst, std::fabs(y64w[i] - y64[i]));
+        scale = std::max(scale, std::fabs(y64[i]));
+      }
+      CHECK(worst <= 1e-12 * scale);
+    }
 }

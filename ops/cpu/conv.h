@@ -29,6 +29,9 @@ void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, 
 // it pays: winograd::profitable); throws for other shapes. For tests and benchmarks.
 template <typename T>
 void conv2d_forward_winograd(const ConvShape& g, const T* x, const T* w, const T* b, T* y);
+// Winograd F(4x4, 3x3) likewise (winograd::profitable4 says where the fast forward takes it).
+template <typename T>
+void conv2d_forward_winograd4(const ConvShape& g, const T* x, const T* w, const T* b, T* y);
 
 // im2col + GEMM, never Winograd nor the implicit GEMM (what conv2d_forward chooses between); and the
 // implicit GEMM wherever it computes the shape (ops/cpu/conv_implicit.h: supports(), AVX2 + FMA), which

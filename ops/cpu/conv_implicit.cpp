@@ -43,7 +43,7 @@ bool applies(const ConvShape& g) {
 }
 
 bool supports_padded(const ConvShape& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.k % 4 == 0 && g.p > 0 && g.q > 0 &&
+  return g.stride_h >= 1 && g.stride_w >= 1 && g.dil_h == 1 && g.dil_w == 1 && g.k % 4 == 0 && g.p > 0 && g.q > 0 &&
          g.c * g.r * g.s > 0 && g.n > 0;
 }
 
@@ -53,7 +53,8 @@ bool supports_padded(const ConvShape& g) {
 // smaller planes. Padded images above 80K floats (64 channels of 34x34) were not measured: the weight
 // kernel re-reads the image once per 4 output channels, which must come from L2.
 bool profitable_padded(const ConvShape& g) {
-  return g.q >= 28 && g.c * (g.h + 2 * g.pad_h) * (g.w + 2 * g.pad_w) <= 80 * 1024;
+  return g.stride_h == 1 && g.stride_w == 1 && g.q >= 28 &&
+         g.c * (g.h + 2 * g.pad_h) * (g.w + 2 * g.pad_w) <= 80 * 1024;
 }
 
 bool applies_padded(const ConvShape& g) {

@@ -255,36 +255,50 @@ void forward_images(const ConvShape& g, const float* x, const float* packed, flo
 
 namespace {
 
-// The zero-padded copy of one image (C planes of (H + 2 pad_h) x (W + 2 pad_w)) that the padded kernels
-// read, and its geometry. Output position j = p * wp + q (q < wp, the last wp - Q of each row computed
-// and dropped) reads plane c at j + offset(r, s), offset = r * wp + s: one run of consecutive floats per
-// (c, r, s) for any run of positions, whatever the padding. Reads of the last vector of positions may
-// pass the last plane by up to S + 24 floats: that slack is zero.
+// The zero-padded copy of one image that the padded kernels read, split by stride into phases: with
+// strides (sh, sw), padded row i and column j of channel c go to phase (i % sh, j % sw) at row i / sh,
+// column j / sw, a plane of hq x wq (hq = ceil(hp / sh), wq = ceil(wp / sw), hp and wp the padded
+// height and width; one phase, the padded plane itself, with stride 1). Output position
+// j = p * wq + q reads padded (sh p + r, sw q + s) under tap (r, s), which is phase (r % sh, s % sw) at
+// j + (r / sh) * wq + s / sw: one run of consecutive floats per (c, r, s) for any run of positions,
+// whatever the padding and stride. The last wq - Q positions of each row are computed and dropped.
+// Reads of the last vector of positions may pass the last plane by up to S + 24 floats: that slack,
+// the padding and the phase cells past the padded plane are zeroed once, and load() writes only the
+// image's own cells.
 struct PaddedImage {
-  int64_t wp, plane, span;  // padded width, padded plane, positions computed per image (P * wp)
+  int64_t sh, sw, wq, plane, channel, span;  // strides, phase width, phase plane, floats per channel, P * wq
   Buffer<float> data;
   explicit PaddedImage(const ConvShape& g)
-      : wp(g.w + 2 * g.pad_w), plane((g.h + 2 * g.pad_h) * wp), span(g.p * wp), data(g.c * plane + g.s + kNr + 8) {
-    for (int64_t i = g.c * plane; i < g.c * plane + g.s + kNr + 8; ++i) data[i] = 0.f;
+      : sh(g.stride_h),
+        sw(g.stride_w),
+        wq((g.w + 2 * g.pad_w + sw - 1) / sw),
+        plane((g.h + 2 * g.pad_h + sh - 1) / sh * wq),
+        channel(sh * sw * plane),
+        span(g.p * wq),
+        data(g.c * channel + g.s + kNr + 8) {
+    for (int64_t i = 0; i < g.c * channel + g.s + kNr + 8; ++i) data[i] = 0.f;
   }
-  // Fills the copy from image img of x (N, C, H, W).
+  // Fills the copy from one image of x (C, H, W).
   void load(const ConvShape& g, const float* x) {
-    for (int64_t c = 0; c < g.c; ++c) {
-      float* dst = data.data() + c * plane;
-      const float* src = x + c * g.h * g.w;
-      for (int64_t i = 0; i < g.pad_h * wp; ++i) dst[i] = 0.f;
-      dst += g.pad_h * wp;
-      for (int64_t h = 0; h < g.h; ++h, dst += wp, src += g.w) {
-        for (int64_t i = 0; i < g.pad_w; ++i) dst[i] = dst[g.pad_w + g.w + i] = 0.f;
-        for (int64_t i = 0; i < g.w; ++i) dst[g.pad_w + i] = src[i];
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t h = 0; h < g.h; ++h) {
+        const int64_t i = h + g.pad_h;
+        const float* src = x + (c * g.h + h) * g.w;
+        float* row = data.data() + c * channel + (i % sh) * sw * plane + (i / sh) * wq;
+        if (sw == 1) {
+          for (int64_t w = 0; w < g.w; ++w) row[g.pad_w + w] = src[w];
+        } else {
+          for (int64_t w = 0; w < g.w; ++w) {
+            const int64_t j = w + g.pad_w;
+            row[(j % sw) * plane + j / sw] = src[w];
+          }
+        }
       }
-      for (int64_t i = 0; i < g.pad_h * wp; ++i) dst[i] = 0.f;
-    }
   }
   // Offset of row k = (c, r, s) of the column matrix from a position.
   int64_t offset(const ConvShape& g, int64_t k) const {
     const int64_t rs = g.r * g.s, c = k / rs, r = (k % rs) / g.s, s = k % g.s;
-    return c * plane + r * wp + s;
+    return c * channel + ((r % sh) * sw + s % sw) * plane + (r / sh) * wq + s / sw;
   }
 };
 
@@ -359,7 +373,7 @@ void forward_padded_images(const ConvShape& g, const float* x, const float* pack
       const float bk = b ? b[k] : 0.f;
       float* dst = y + (n * g.k + k) * pq;
       for (int64_t p = 0; p < g.p; ++p) {
-        const float* src = yp.data() + k * lp + p * xp.wp;
+        const float* src = yp.data() + k * lp + p * xp.wq;
         for (int64_t q = 0; q < g.q; ++q) dst[p * g.q + q] = src[q] + bk;
       }
     }
@@ -382,7 +396,7 @@ void backward_weight_padded_images(const ConvShape& g, const float* x, const flo
     for (int64_t k = 0; k < g.k; ++k)
       for (int64_t p = 0; p < g.p; ++p) {
         const float* src = dy + (n * g.k + k) * pq + p * g.q;
-        float* dst = dyp.data() + k * lj + p * xp.wp;
+        float* dst = dyp.data() + k * lj + p * xp.wq;
         for (int64_t q = 0; q < g.q; ++q) dst[q] = src[q];
       }
     const bool acc = accumulate || n > n0;

@@ -74,11 +74,59 @@ void forward_images(const ConvShape& g, const T* x, const T* u, const T* b, T* y
   }
 }
 
+bool profitable4(const ConvShape& g) {
+  // Measured forward, against im2col + GEMM, on the Zen 3 (bench_conv --ab-winograd4, BENCHMARKS.md):
+  // 64x14x14 0.90, 128x7x7 0.78, 256x4x4 0.53 (batch 256); 64x32x32 0.73, 128x16x16 0.55, 256x8x8 0.52
+  // (batch 64), each below F(2x2, 3x3)'s ratio on the same layer. 32 channels (1.04) and 512x4x4 at
+  // batch 64 (0.82, F(2x2, 3x3) 0.67: 36 transformed 512x512 filters, 38 MB, and GEMMs of 32 columns)
+  // did not pay. With AVX-512 (not measured) only where F(2x2, 3x3) measured faster on the Xeon: F(4x4,
+  // 3x3) spends fewer transform operations per output than F(2x2, 3x3) (2.25 input values per output
+  // against 4) and a quarter of direct convolution's multiplications, against F(2x2, 3x3)'s 4/9.
+  if (!applies(g) || g.c < 64 || g.k < 64 || g.c * g.k > 256 * 256) return false;
+  return active_isa() == Isa::Avx2 || profitable(g);
+}
+
+template <typename T>
+void transform_weight4(const ConvShape& g, const T* w, T* u) {
+  const auto& isa = isa_kernels<T>();
+  parallel_for(g.k * g.c, 4096, [&](int64_t i0, int64_t i1) { isa.winograd4_weight(g, w, u, i0, i1); });
+}
+
+template <typename T>
+void forward_images4(const ConvShape& g, const T* x, const T* u, const T* b, T* y, int64_t n0, int64_t n1) {
+  const int64_t tp = (g.p + 3) / 4, tq = (g.q + 3) / 4, tiles = tp * tq;
+  const auto& isa = isa_kernels<T>();
+  // Images per group: about 256 GEMM columns, with V and M under 2M elements.
+  int64_t gmax = std::max<int64_t>(1, 256 / tiles);
+  gmax = std::min(gmax, std::max<int64_t>(1, (int64_t{1} << 21) / (36 * (g.c + g.k) * tiles)));
+  gmax = std::max<int64_t>(1, std::min(gmax, n1 - n0));
+  Scratch<T> v(static_cast<size_t>(36 * g.c * gmax * tiles));
+  Scratch<T> m(static_cast<size_t>(36 * g.k * gmax * tiles));
+  Scratch<T> buf(static_cast<size_t>(40 * gmax * tiles));
+  for (int64_t n = n0; n < n1; n += gmax) {
+    const int64_t gs = std::min(gmax, n1 - n), nt = gs * tiles;
+    for (int64_t c = 0; c < g.c; ++c)
+      isa.winograd4_input(g, x, n, gs, c, tp, tq, v.data() + c * nt, g.c * nt, buf.data());
+    for (int e = 0; e < 36; ++e)
+      gemm(false, false, g.k, nt, g.c, T(1), u + e * g.k * g.c, g.c, v.data() + e * g.c * nt, nt, T(0),
+           m.data() + e * g.k * nt, nt);
+    for (int64_t k = 0; k < g.k; ++k)
+      isa.winograd4_output(g, m.data() + k * nt, g.k * nt, n, gs, k, tp, tq, b ? b[k] : T(0), y, buf.data());
+  }
+}
+
 template void transform_weight<float>(const ConvShape&, const float*, float*);
 template void transform_weight<double>(const ConvShape&, const double*, double*);
 template void forward_images<float>(const ConvShape&, const float*, const float*, const float*, float*, int64_t,
                                     int64_t);
 template void forward_images<double>(const ConvShape&, const double*, const double*, const double*, double*, int64_t,
                                      int64_t);
+
+template void transform_weight4<float>(const ConvShape&, const float*, float*);
+template void transform_weight4<double>(const ConvShape&, const double*, double*);
+template void forward_images4<float>(const ConvShape&, const float*, const float*, const float*, float*, int64_t,
+                                     int64_t);
+template void forward_images4<double>(const ConvShape&, const double*, const double*, const double*, double*, int64_t,
+                                      int64_t);
 
 }  // namespace resa::cpu::winograd

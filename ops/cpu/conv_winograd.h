@@ -32,4 +32,22 @@ void transform_weight(const ConvShape& g, const T* w, T* u);
 template <typename T>
 void forward_images(const ConvShape& g, const T* x, const T* u, const T* b, T* y, int64_t n0, int64_t n1);
 
+// Winograd F(4x4, 3x3): each 4x4 block of the output from a 6x6 block of the input (stride 4), 36
+// multiplications per (input channel, output channel) instead of 144, in the same three passes with 36
+// GEMMs (U[e] (K, C) . V[e] (C, T), e = 0..35) and
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+//   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+// The transforms run along the tiles of a group of images (tile t of image i is column i * tiles + t),
+// so that planes with one tile (4x4) vectorise as well as large ones. Its rounding error is larger than
+// F(2x2, 3x3)'s (the transforms' entries reach 8 and 1/24): tests bound it by the same computation on
+// absolute values.
+bool profitable4(const ConvShape& g);
+// w: (K, C, 3, 3) -> u: 36 x (K, C).
+template <typename T>
+void transform_weight4(const ConvShape& g, const T* w, T* u);
+// y[n0, n1) from x[n0, n1) with the transformed weights u; b may be null. Single-threaded.
+template <typename T>
+void forward_images4(const ConvShape& g, const T* x, const T* u, const T* b, T* y, int64_t n0, int64_t n1);
+
 }  // namespace resa::cpu::winograd

@@ -568,6 +568,145 @@ void winograd_output(const ConvShape& g, const T* m, int64_t ld, int64_t tp, int
   }
 }
 
+// ---- Winograd F(4x4, 3x3) transforms (ops/cpu/conv_winograd.h) ----
+
+// U[e] = (G f G^T)[e], e = 6 * row + col, for filters [i0, i1), computed in double and rounded once
+// (G's entries 1/6, 1/12, 1/24 have no exact binary form). Written in blocks as winograd_weight does.
+template <typename T>
+void winograd4_weight(const ConvShape& g, const T* w, T* u, int64_t i0, int64_t i1) {
+  const int64_t kc = g.k * g.c;
+  T out[36][kWinogradBlock];
+  for (int64_t b0 = i0; b0 < i1; b0 += kWinogradBlock) {
+    const int64_t nb = min64(kWinogradBlock, i1 - b0);
+    for (int64_t bi = 0; bi < nb; ++bi) {
+      const T* f = w + (b0 + bi) * 9;
+      double t[6][3];  // G f
+      for (int col = 0; col < 3; ++col) {
+        const double f0 = f[col], f1 = f[3 + col], f2 = f[6 + col];
+        t[0][col] = f0 / 4;
+        t[1][col] = -(f0 + f1 + f2) / 6;
+        t[2][col] = -(f0 - f1 + f2) / 6;
+        t[3][col] = f0 / 24 + f1 / 12 + f2 / 6;
+        t[4][col] = f0 / 24 - f1 / 12 + f2 / 6;
+        t[5][col] = f2;
+      }
+      for (int row = 0; row < 6; ++row) {  // (G f) G^T
+        const double t0 = t[row][0], t1 = t[row][1], t2 = t[row][2];
+        out[row * 6 + 0][bi] = static_cast<T>(t0 / 4);
+        out[row * 6 + 1][bi] = static_cast<T>(-(t0 + t1 + t2) / 6);
+        out[row * 6 + 2][bi] = static_cast<T>(-(t0 - t1 + t2) / 6);
+        out[row * 6 + 3][bi] = static_cast<T>(t0 / 24 + t1 / 12 + t2 / 6);
+        out[row * 6 + 4][bi] = static_cast<T>(t0 / 24 - t1 / 12 + t2 / 6);
+        out[row * 6 + 5][bi] = static_cast<T>(t2);
+      }
+    }
+    for (int e = 0; e < 36; ++e) std::memcpy(u + e * kc + b0, out[e], static_cast<size_t>(nb) * sizeof(T));
+  }
+}
+
+// B^T applied to six rows of n values each: o[i][t] = (B^T d)[i] with d[j] = r[j][t], for every t
+// (o may be r: each t is read whole before it is written).
+template <typename T>
+void winograd4_bt(const T* const* r, T* const* o, int64_t n) {
+  const T *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3], *r4 = r[4], *r5 = r[5];
+  T *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3], *o4 = o[4], *o5 = o[5];
+  for (int64_t t = 0; t < n; ++t) {
+    const T d0 = r0[t], d1 = r1[t], d2 = r2[t], d3 = r3[t], d4 = r4[t], d5 = r5[t];
+    o0[t] = T(4) * d0 - T(5) * d2 + d4;
+    o1[t] = d4 + d3 - T(4) * (d1 + d2);
+    o2[t] = d4 - d3 + T(4) * (d1 - d2);
+    o3[t] = d4 - d2 + T(2) * (d3 - d1);
+    o4[t] = d4 - d2 - T(2) * (d3 - d1);
+    o5[t] = T(4) * d1 - T(5) * d3 + d5;
+  }
+}
+
+// A^T applied to six rows of n values each (m[0..5]) into four (o[0..3]).
+template <typename T>
+void winograd4_at(const T* const* m, T* const* o, int64_t n) {
+  const T *m0 = m[0], *m1 = m[1], *m2 = m[2], *m3 = m[3], *m4 = m[4], *m5 = m[5];
+  T *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
+  for (int64_t t = 0; t < n; ++t) {
+    const T a = m1[t] + m2[t], b = m1[t] - m2[t], c = m3[t] + m4[t], d = m3[t] - m4[t];
+    o0[t] = m0[t] + a + c;
+    o1[t] = b + T(2) * d;
+    o2[t] = a + T(4) * c;
+    o3[t] = b + T(8) * d + m5[t];
+  }
+}
+
+// Channel c of images [n0, n0 + gs) into V: v[e * ld + t] = (B^T d B)[e] for the 6x6 input block of
+// tile t = i * tp * tq + ti * tq + tj (rows 4 ti - pad_h .., columns 4 tj - pad_w .., zero outside the
+// plane). The blocks are first gathered into buf (36 rows of nt = gs * tp * tq, row 6 a + b holding
+// element (a, b) of every tile), so that both halves of the transform run along t with unit stride.
+template <typename T>
+void winograd4_input(const ConvShape& g, const T* x, int64_t n0, int64_t gs, int64_t c, int64_t tp, int64_t tq, T* v,
+                     int64_t ld, T* buf) {
+  const int64_t tiles = tp * tq, nt = gs * tiles, hw = g.h * g.w;
+  for (int64_t i = 0; i < gs; ++i) {
+    const T* plane = x + ((n0 + i) * g.c + c) * hw;
+    for (int64_t ti = 0; ti < tp; ++ti)
+      for (int64_t a = 0; a < 6; ++a) {
+        T* dst = buf + 6 * a * nt + i * tiles + ti * tq;
+        const int64_t h = 4 * ti + a - g.pad_h;
+        const bool row_in = h >= 0 && h < g.h;
+        const T* row = plane + h * g.w;
+        for (int64_t b = 0; b < 6; ++b)
+          for (int64_t tj = 0; tj < tq; ++tj) {
+            const int64_t w = 4 * tj + b - g.pad_w;
+            dst[b * nt + tj] = row_in && w >= 0 && w < g.w ? row[w] : T(0);
+          }
+      }
+  }
+  T* r[6];
+  T* o[6];
+  for (int64_t a = 0; a < 6; ++a) {  // d B: B^T along each row of the block, in place
+    for (int b = 0; b < 6; ++b) r[b] = buf + (6 * a + b) * nt;
+    winograd4_bt(r, r, nt);
+  }
+  for (int64_t col = 0; col < 6; ++col) {  // B^T (d B) down each column, into v
+    for (int a = 0; a < 6; ++a) {
+      r[a] = buf + (6 * a + col) * nt;
+      o[a] = v + (6 * a + col) * ld;
+    }
+    winograd4_bt(r, o, nt);
+  }
+}
+
+// Output channel k of images [n0, n0 + gs) from M (row e at m + e * ld, tiles t as above):
+// y tile = A^T m A + bias, the part of each 4x4 tile inside the P x Q plane. buf: 40 * nt.
+template <typename T>
+void winograd4_output(const ConvShape& g, const T* m, int64_t ld, int64_t n0, int64_t gs, int64_t k, int64_t tp,
+                      int64_t tq, T bias, T* y, T* buf) {
+  const int64_t tiles = tp * tq, nt = gs * tiles, pq = g.p * g.q;
+  T* s = buf;            // s[(6 r + col) * nt + t] = (A^T m)[r][col]
+  T* o = buf + 24 * nt;  // o[(4 r + col) * nt + t] = (A^T m A)[r][col]
+  const T* mr[6];
+  T* orow[4];
+  for (int64_t col = 0; col < 6; ++col) {
+    for (int a = 0; a < 6; ++a) mr[a] = m + (6 * a + col) * ld;
+    for (int r = 0; r < 4; ++r) orow[r] = s + (6 * r + col) * nt;
+    winograd4_at(mr, orow, nt);
+  }
+  for (int64_t r = 0; r < 4; ++r) {
+    for (int b = 0; b < 6; ++b) mr[b] = s + (6 * r + b) * nt;
+    for (int cc = 0; cc < 4; ++cc) orow[cc] = o + (4 * r + cc) * nt;
+    winograd4_at(mr, orow, nt);
+  }
+  for (int64_t i = 0; i < gs; ++i) {
+    T* plane = y + ((n0 + i) * g.k + k) * pq;
+    for (int64_t ti = 0; ti < tp; ++ti)
+      for (int64_t r = 0; r < 4 && 4 * ti + r < g.p; ++r) {
+        T* yr = plane + (4 * ti + r) * g.q;
+        for (int64_t tj = 0; tj < tq; ++tj) {
+          const T* src = o + 4 * r * nt + i * tiles + ti * tq + tj;
+          const int64_t q0 = 4 * tj, qn = min64(4, g.q - q0);
+          for (int64_t cc = 0; cc < qn; ++cc) yr[q0 + cc] = src[cc * nt] + bias;
+        }
+      }
+  }
+}
+
 // ---- optimizer updates ----
 
 template <typename T>
@@ -594,8 +733,21 @@ void ema(int64_t i0, int64_t i1, T* t, const T* s, double m) {
 
 template <typename T>
 constexpr IsaKernels<T> kernels_of() {
-  return {bn_train<T>, bn_eval<T>,        bn_backward<T>,     im2col<T>,         im2col_same_width<T>, im2col_gather<T>,
-          col2im<T>,   col2im_scatter<T>, winograd_weight<T>, winograd_input<T>, winograd_output<T>,   sgd<T>,
+  return {bn_train<T>,
+          bn_eval<T>,
+          bn_backward<T>,
+          im2col<T>,
+          im2col_same_width<T>,
+          im2col_gather<T>,
+          col2im<T>,
+          col2im_scatter<T>,
+          winograd_weight<T>,
+          winograd_input<T>,
+          winograd_output<T>,
+          winograd4_weight<T>,
+          winograd4_input<T>,
+          winograd4_output<T>,
+          sgd<T>,
           ema<T>};
 }
 
