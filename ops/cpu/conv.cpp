@@ -78,7 +78,7 @@ void forward_winograd(const ConvShape& g, const T* x, const T* w, const T* b, T*
 // 3x3, stride 1: 36 instead of 144 multiplications per 4x4 outputs (ops/cpu/conv_winograd.h).
 template <typename T>
 void forward_winograd4(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
-  Scratch<T> u(static_cast<size_t>(36 * g.k * g.c));
+  MappedScratch<T> u(static_cast<size_t>(36 * g.k * g.c));
   winograd::transform_weight4(g, w, u.data());
   for_image_chunks(g.n,
                    [&](int64_t n0, int64_t n1, int64_t) { winograd::forward_images4(g, x, u.data(), b, y, n0, n1); });

@@ -96,9 +96,9 @@ template <typename T>
 void forward_images4(const ConvShape& g, const T* x, const T* u, const T* b, T* y, int64_t n0, int64_t n1) {
   const int64_t tp = (g.p + 3) / 4, tq = (g.q + 3) / 4, tiles = tp * tq;
   const auto& isa = isa_kernels<T>();
-  // Images per group: about 256 GEMM columns, with V and M under 2M elements.
+  // Images per group: about 256 GEMM columns, with V and M under 1M elements.
   int64_t gmax = std::max<int64_t>(1, 256 / tiles);
-  gmax = std::min(gmax, std::max<int64_t>(1, (int64_t{1} << 21) / (36 * (g.c + g.k) * tiles)));
+  gmax = std::min(gmax, std::max<int64_t>(1, (int64_t{1} << 20) / (36 * (g.c + g.k) * tiles)));
   gmax = std::max<int64_t>(1, std::min(gmax, n1 - n0));
   Scratch<T> v(static_cast<size_t>(36 * g.c * gmax * tiles));
   Scratch<T> m(static_cast<size_t>(36 * g.k * gmax * tiles));
