@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
   app.add_option("--ab-winograd", ab_winograd, "the same for im2col + GEMM against Winograd F(2x2, 3x3)")
       ->check(CLI::NonNegativeNumber)
       ->excludes("--ab-implicit");
-  app.add_option("--ab-winograd4", ab_winograd4, "the same for im2col + GEMM against Winograd F(4x4, 3x3)")
+  app.add_option("--ab-winograd4", ab_winograd4,
+                 "the same for im2col + GEMM against Winograd F(4x4, 3x3), forward and weight gradient")
       ->check(CLI::NonNegativeNumber)
       ->excludes("--ab-implicit")
       ->excludes("--ab-winograd");
@@ -170,6 +171,16 @@ int main(int argc, char** argv) {
           : ab_winograd > 0  ? cpu::winograd::profitable(g) && !cpu::winograd::profitable4(g)
           : ab_winograd4 > 0 ? cpu::winograd::profitable4(g)
                              : !cpu::implicit::applies(g) && cpu::implicit::applies_padded(g));
+      if (ab_winograd4 > 0)
+        compare(
+            "weight grad",
+            [&](bool alt) {
+              if (alt)
+                cpu::conv2d_backward_weight_winograd4<float>(g, xp, gyp, dw.data(), nullptr);
+              else
+                cpu::conv2d_backward_weight_im2col(g, xp, gyp, dw.data(), nullptr);
+            },
+            cpu::winograd::profitable4_weight(g));
       if (ab_padded > 0)
         compare(
             "weight grad",

@@ -141,6 +141,75 @@ std::vector<double> winograd4_bound(const cpu::ConvShape& g, const std::vector<f
   return bound;
 }
 
+// The same for the weight gradient: |G^T| (sum over images and tiles of (|A| |dy| |A^T|) . (|B^T| |d| |B|))
+// |G| per filter, times 2 (N T + 16) eps32 (T tiles per image: the length of the GEMMs' sums).
+std::vector<double> winograd4_weight_bound(const cpu::ConvShape& g, const std::vector<float>& x,
+                                           const std::vector<float>& dy) {
+  static const double bt[6][6] = {{4, 0, 5, 0, 1, 0}, {0, 4, 4, 1, 1, 0}, {0, 4, 4, 1, 1, 0},
+                                  {0, 2, 1, 2, 1, 0}, {0, 2, 1, 2, 1, 0}, {0, 4, 0, 5, 0, 1}};
+  static const double gm[6][3] = {{0.25, 0, 0},
+                                  {1. / 6, 1. / 6, 1. / 6},
+                                  {1. / 6, 1. / 6, 1. / 6},
+                                  {1. / 24, 1. / 12, 1. / 6},
+                                  {1. / 24, 1. / 12, 1. / 6},
+                                  {0, 0, 1}};
+  static const double at[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, 1, 2, 2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, 1, 8, 8, 1}};
+  const int64_t tp = (g.p + 3) / 4, tq = (g.q + 3) / 4, tiles = tp * tq;
+  std::vector<double> v(static_cast<size_t>(g.n * g.c * tiles * 36)), d(static_cast<size_t>(g.n * g.k * tiles * 36));
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t ti = t / tq, tj = t % tq;
+      for (int64_t c = 0; c < g.c; ++c) {
+        double* vt = &v[static_cast<size_t>(((n * g.c + c) * tiles + t) * 36)];
+        for (int i = 0; i < 6; ++i)
+          for (int j = 0; j < 6; ++j) {
+            double acc = 0;
+            for (int a = 0; a < 6; ++a)
+              for (int e = 0; e < 6; ++e) {
+                const int64_t h = 4 * ti + a - g.pad_h, w = 4 * tj + e - g.pad_w;
+                if (h >= 0 && h < g.h && w >= 0 && w < g.w)
+                  acc += bt[i][a] * std::fabs(x[((n * g.c + c) * g.h + h) * g.w + w]) * bt[j][e];
+              }
+            vt[i * 6 + j] = acc;
+          }
+      }
+      for (int64_t k = 0; k < g.k; ++k) {
+        double* dt = &d[static_cast<size_t>(((n * g.k + k) * tiles + t) * 36)];
+        for (int i = 0; i < 6; ++i)
+          for (int j = 0; j < 6; ++j) {
+            double acc = 0;
+            for (int r = 0; r < 4; ++r)
+              for (int cc = 0; cc < 4; ++cc) {
+                const int64_t p = 4 * ti + r, q = 4 * tj + cc;
+                if (p < g.p && q < g.q)
+                  acc += at[r][i] * std::fabs(dy[((n * g.k + k) * g.p + p) * g.q + q]) * at[cc][j];
+              }
+            dt[i * 6 + j] = acc;
+          }
+      }
+    }
+  const double tol = 2.0 * static_cast<double>(g.n * tiles + 16) * 0x1p-24;
+  std::vector<double> bound(static_cast<size_t>(g.k * g.c * 9));
+  for (int64_t k = 0; k < g.k; ++k)
+    for (int64_t c = 0; c < g.c; ++c) {
+      double m[36] = {};
+      for (int64_t n = 0; n < g.n; ++n)
+        for (int64_t t = 0; t < tiles; ++t) {
+          const double* vt = &v[static_cast<size_t>(((n * g.c + c) * tiles + t) * 36)];
+          const double* dt = &d[static_cast<size_t>(((n * g.k + k) * tiles + t) * 36)];
+          for (int e = 0; e < 36; ++e) m[e] += vt[e] * dt[e];
+        }
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) {
+          double acc = 0;
+          for (int i = 0; i < 6; ++i)
+            for (int j = 0; j < 6; ++j) acc += gm[i][a] * m[i * 6 + j] * gm[j][b];
+          bound[static_cast<size_t>((k * g.c + c) * 9 + a * 3 + b)] = tol * acc;
+        }
+    }
+  return bound;
+}
+
 // How many elements of y lie farther than bound from the float64 result y64.
 int64_t count_outside(const std::vector<float>& y, const std::vector<double>& y64, const std::vector<double>& bound) {
   int64_t bad = 0;
@@ -636,7 +705,9 @@ TEST_CASE("padded implicit kernels (AVX2): forward and weight gradient match flo
   }
 }
 
-TEST_CASE("Winograd F(4x4, 3x3) matches float64 within the bound of the same computation on absolute values") {
+TEST_CASE(
+    "Winograd F(4x4, 3x3), forward and weight gradient, match float64 within the bound of the same computation on "
+    "absolute values") {
   // Forced on every kind of shape (conv2d_forward_winograd4): planes that are and are not multiples of
   // 4 (partial tiles), planes smaller than one tile, padding 0, 1, 2 and asymmetric, one tile per image
   // with many images per group, channels enough for several groups per thread; float32 against
@@ -667,6 +738,22 @@ TEST_CASE("Winograd F(4x4, 3x3) matches float64 within the bound of the same com
       std::vector<float> y(y64.size(), 7.f);
       cpu::conv2d_forward_winograd4<float>(g, x.data(), w.data(), b.data(), y.data());
       CHECK(count_outside(y, y64, winograd4_bound(g, x, w, &b)) == 0);
+      // The weight gradient (and db alongside), float32 against its bound, float64 to 1e-12.
+      auto dy = randn32({t.n, t.k, p, q}, 431 + ci).to_vector<float>();
+      std::vector<double> dyd(dy.begin(), dy.end()), dw64(w.size()), dw64w(w.size(), 7.0);
+      cpu::conv2d_backward_weight_reference<double>(g, xd.data(), dyd.data(), dw64.data(), nullptr);
+      std::vector<float> dw(w.size(), 7.f), db(b.size(), 7.f), db_ref(b.size());
+      cpu::conv2d_backward_weight_winograd4<float>(g, x.data(), dy.data(), dw.data(), db.data());
+      CHECK(count_outside(dw, dw64, winograd4_weight_bound(g, x, dy)) == 0);
+      cpu::conv2d_backward_weight_reference<float>(g, x.data(), dy.data(), nullptr, db_ref.data());
+      CHECK(vec_rel_error(db, db_ref) < 1e-6);
+      cpu::conv2d_backward_weight_winograd4<double>(g, xd.data(), dyd.data(), dw64w.data(), nullptr);
+      double worst_dw = 0, scale_dw = 1e-300;
+      for (size_t i = 0; i < dw64.size(); ++i) {
+        worst_dw = std::max(worst_dw, std::fabs(dw64w[i] - dw64[i]));
+        scale_dw = std::max(scale_dw, std::fabs(dw64[i]));
+      }
+      CHECK(worst_dw <= 1e-12 * scale_dw);
       cpu::conv2d_forward_winograd4<double>(g, xd.data(), wd.data(), bd.data(), y64w.data());
       double worst = 0, scale = 1e-300;
       for (size_t i = 0; i < y64.size(); ++i) {

@@ -200,8 +200,9 @@ void backward_input_impl(const ConvShape& g, const T* dy, const T* w, T* dx, boo
   });
 }
 
-// Choose: the padded implicit kernel where it pays (implicit::applies_padded), else im2col + GEMM.
-enum class WeightPath { Choose, Im2col, Padded };
+// Choose: Winograd F(4x4, 3x3) or the padded implicit kernel where they pay
+// (winograd::profitable4_weight, implicit::applies_padded), else im2col + GEMM.
+enum class WeightPath { Choose, Im2col, Padded, Winograd4 };
 
 // fast: the whole-plane and gathered im2col (else the row-by-row one).
 template <typename T>
@@ -213,6 +214,12 @@ void backward_weight_impl(const ConvShape& g, const T* x, const T* dy, T* dw, T*
   // afterwards, so the result does not depend on thread timing. Chunk 0 writes dw directly.
   Scratch<T> dw_part(dw ? static_cast<size_t>((chunks - 1) * kcrs) : 0);
   std::vector<double> db_part(db ? static_cast<size_t>(chunks * g.k) : 0, 0.0);
+  if (dw &&
+      (path == WeightPath::Winograd4 || (path == WeightPath::Choose && fast && winograd::profitable4_weight(g)))) {
+    winograd::backward_weight4(g, x, dy, dw);
+    if (db) backward_weight_impl(g, x, dy, static_cast<T*>(nullptr), db, fast, WeightPath::Im2col);
+    return;
+  }
   bool padded = false;
   if constexpr (std::is_same_v<T, float>)
     padded = dw && (path == WeightPath::Padded || (path == WeightPath::Choose && fast && implicit::applies_padded(g)));
@@ -317,6 +324,17 @@ void conv2d_backward_weight_padded(const ConvShape& g, const float* x, const flo
              g.stride_h, g.stride_w, g.dil_h, g.dil_w, g.k);
   backward_weight_impl(g, x, dy, dw, db, true, WeightPath::Padded);
 }
+template <typename T>
+void conv2d_backward_weight_winograd4(const ConvShape& g, const T* x, const T* dy, T* dw, T* db) {
+  RESA_CHECK(winograd::applies(g) && dw,
+             "[conv2d_backward_weight_winograd4] needs a 3x3 kernel, stride 1, dilation 1 and a dw to write; got "
+             "{}x{}, stride ({}, {}), dilation ({}, {})",
+             g.r, g.s, g.stride_h, g.stride_w, g.dil_h, g.dil_w);
+  backward_weight_impl(g, x, dy, dw, db, true, WeightPath::Winograd4);
+}
+template void conv2d_backward_weight_winograd4<float>(const ConvShape&, const float*, const float*, float*, float*);
+template void conv2d_backward_weight_winograd4<double>(const ConvShape&, const double*, const double*, double*,
+                                                       double*);
 void conv2d_forward_implicit(const ConvShape& g, const float* x, const float* w, const float* b, float* y) {
   RESA_CHECK(implicit::supports(g) && isa_runs(Isa::Avx2),
              "[conv2d_forward_implicit] needs stride 1, dilation 1, Q == W, K % 4 == 0, >= 8 positions per plane "

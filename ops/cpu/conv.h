@@ -32,6 +32,9 @@ void conv2d_forward_winograd(const ConvShape& g, const T* x, const T* w, const T
 // Winograd F(4x4, 3x3) likewise (winograd::profitable4 says where the fast forward takes it).
 template <typename T>
 void conv2d_forward_winograd4(const ConvShape& g, const T* x, const T* w, const T* b, T* y);
+// Its weight gradient (winograd::profitable4_weight: where conv2d_backward_weight takes it); db as usual.
+template <typename T>
+void conv2d_backward_weight_winograd4(const ConvShape& g, const T* x, const T* dy, T* dw, T* db);
 
 // im2col + GEMM, never Winograd nor the implicit GEMM (what conv2d_forward chooses between); and the
 // implicit GEMM wherever it computes the shape (ops/cpu/conv_implicit.h: supports(), AVX2 + FMA), which

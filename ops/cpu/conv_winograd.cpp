@@ -102,7 +102,7 @@ void forward_images4(const ConvShape& g, const T* x, const T* u, const T* b, T* 
   gmax = std::max<int64_t>(1, std::min(gmax, n1 - n0));
   Scratch<T> v(static_cast<size_t>(36 * g.c * gmax * tiles));
   Scratch<T> m(static_cast<size_t>(36 * g.k * gmax * tiles));
-  Scratch<T> buf(static_cast<size_t>(40 * gmax * tiles));
+  Scratch<T> buf(static_cast<size_t>(40 * gmax * tiles + 4 * tq + 2));
   for (int64_t n = n0; n < n1; n += gmax) {
     const int64_t gs = std::min(gmax, n1 - n), nt = gs * tiles;
     for (int64_t c = 0; c < g.c; ++c)
@@ -113,6 +113,52 @@ void forward_images4(const ConvShape& g, const T* x, const T* u, const T* b, T* 
     for (int64_t k = 0; k < g.k; ++k)
       isa.winograd4_output(g, m.data() + k * nt, g.k * nt, n, gs, k, tp, tq, b ? b[k] : T(0), y, buf.data());
   }
+}
+
+bool profitable4_weight(const ConvShape& g) { return profitable4(g); }
+
+template <typename T>
+void backward_weight4(const ConvShape& g, const T* x, const T* dy, T* dw) {
+  const int64_t tp = (g.p + 3) / 4, tq = (g.q + 3) / 4, tiles = tp * tq, kc = g.k * g.c;
+  const auto& isa = isa_kernels<T>();
+  if (g.n == 0) {
+    std::fill(dw, dw + kc * 9, T(0));
+    return;
+  }
+  // The images are split across threads as in the forward; each chunk sums its own dU (36 K C), and the
+  // partials are added in a fixed order.
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(g.n, get_num_threads()));
+  MappedScratch<T> du(static_cast<size_t>(chunks * 36 * kc));
+  parallel_for(chunks, 0, [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const int64_t n0 = ch * g.n / chunks, n1 = (ch + 1) * g.n / chunks;
+      int64_t gmax = std::max<int64_t>(1, 256 / tiles);
+      gmax = std::min(gmax, std::max<int64_t>(1, (int64_t{1} << 20) / (36 * (g.c + g.k) * tiles)));
+      gmax = std::max<int64_t>(1, std::min(gmax, n1 - n0));
+      Scratch<T> v(static_cast<size_t>(36 * g.c * gmax * tiles));
+      Scratch<T> d(static_cast<size_t>(36 * g.k * gmax * tiles));
+      Scratch<T> buf(static_cast<size_t>(40 * gmax * tiles + 4 * tq + 2));
+      T* duc = du.data() + ch * 36 * kc;
+      for (int64_t n = n0; n < n1; n += gmax) {
+        const int64_t gs = std::min(gmax, n1 - n), nt = gs * tiles;
+        for (int64_t c = 0; c < g.c; ++c)
+          isa.winograd4_input(g, x, n, gs, c, tp, tq, v.data() + c * nt, g.c * nt, buf.data());
+        for (int64_t k = 0; k < g.k; ++k)
+          isa.winograd4_grad_output(g, dy, n, gs, k, tp, tq, d.data() + k * nt, g.k * nt, buf.data());
+        // dU[e] (K, C) (+)= D[e] (K, nt) . V[e]^T (nt, C)
+        for (int e = 0; e < 36; ++e)
+          gemm(false, true, g.k, g.c, nt, T(1), d.data() + e * g.k * nt, nt, v.data() + e * g.c * nt, nt,
+               n == n0 ? T(0) : T(1), duc + e * kc, g.c);
+      }
+    }
+  });
+  for (int64_t ch = 1; ch < chunks; ++ch) {
+    const T* part = du.data() + ch * 36 * kc;
+    parallel_for(36 * kc, 1 << 16, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) du.data()[i] += part[i];
+    });
+  }
+  parallel_for(kc, 4096, [&](int64_t i0, int64_t i1) { isa.winograd4_grad_weight(g, du.data(), dw, i0, i1); });
 }
 
 template void transform_weight<float>(const ConvShape&, const float*, float*);
@@ -128,5 +174,8 @@ template void forward_images4<float>(const ConvShape&, const float*, const float
                                      int64_t);
 template void forward_images4<double>(const ConvShape&, const double*, const double*, const double*, double*, int64_t,
                                       int64_t);
+
+template void backward_weight4<float>(const ConvShape&, const float*, const float*, float*);
+template void backward_weight4<double>(const ConvShape&, const double*, const double*, double*);
 
 }  // namespace resa::cpu::winograd

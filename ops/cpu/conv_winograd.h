@@ -50,4 +50,12 @@ void transform_weight4(const ConvShape& g, const T* w, T* u);
 template <typename T>
 void forward_images4(const ConvShape& g, const T* x, const T* u, const T* b, T* y, int64_t n0, int64_t n1);
 
+// The weight gradient through the same transforms: dU[e] (K, C) = sum over tiles of (A dy A^T)[e] (K, T)
+// . V[e]^T (T, C), then dw = G^T dU G; 36 GEMMs instead of one 9x larger. Threads itself (transforms
+// across channels, the GEMMs inside OpenBLAS). Where it measured faster than im2col + GEMM (or the
+// padded kernel) for the weight gradient: profitable4_weight.
+bool profitable4_weight(const ConvShape& g);
+template <typename T>
+void backward_weight4(const ConvShape& g, const T* x, const T* dy, T* dw);
+
 }  // namespace resa::cpu::winograd

@@ -638,24 +638,32 @@ void winograd4_at(const T* const* m, T* const* o, int64_t n) {
 // Channel c of images [n0, n0 + gs) into V: v[e * ld + t] = (B^T d B)[e] for the 6x6 input block of
 // tile t = i * tp * tq + ti * tq + tj (rows 4 ti - pad_h .., columns 4 tj - pad_w .., zero outside the
 // plane). The blocks are first gathered into buf (36 rows of nt = gs * tp * tq, row 6 a + b holding
-// element (a, b) of every tile), so that both halves of the transform run along t with unit stride.
+// element (a, b) of every tile; then one padded input row of 4 tq + 2 values), so that both halves of
+// the transform run along t with unit stride.
 template <typename T>
 void winograd4_input(const ConvShape& g, const T* x, int64_t n0, int64_t gs, int64_t c, int64_t tp, int64_t tq, T* v,
                      int64_t ld, T* buf) {
   const int64_t tiles = tp * tq, nt = gs * tiles, hw = g.h * g.w;
+  // One input row with its padding: prow[j] = x[h][j - pad_w], zero outside the row (4 tq + 2 values).
+  T* prow = buf + 36 * nt;
+  const int64_t plen = 4 * tq + 2, w0 = min64(g.pad_w, plen), w1 = clamp64(g.pad_w + g.w, w0, plen);
+  for (int64_t j = 0; j < w0; ++j) prow[j] = T(0);
+  for (int64_t j = w1; j < plen; ++j) prow[j] = T(0);
   for (int64_t i = 0; i < gs; ++i) {
     const T* plane = x + ((n0 + i) * g.c + c) * hw;
     for (int64_t ti = 0; ti < tp; ++ti)
       for (int64_t a = 0; a < 6; ++a) {
         T* dst = buf + 6 * a * nt + i * tiles + ti * tq;
         const int64_t h = 4 * ti + a - g.pad_h;
-        const bool row_in = h >= 0 && h < g.h;
+        if (h < 0 || h >= g.h) {
+          for (int64_t b = 0; b < 6; ++b)
+            for (int64_t tj = 0; tj < tq; ++tj) dst[b * nt + tj] = T(0);
+          continue;
+        }
         const T* row = plane + h * g.w;
+        for (int64_t j = w0; j < w1; ++j) prow[j] = row[j - g.pad_w];
         for (int64_t b = 0; b < 6; ++b)
-          for (int64_t tj = 0; tj < tq; ++tj) {
-            const int64_t w = 4 * tj + b - g.pad_w;
-            dst[b * nt + tj] = row_in && w >= 0 && w < g.w ? row[w] : T(0);
-          }
+          for (int64_t tj = 0; tj < tq; ++tj) dst[b * nt + tj] = prow[4 * tj + b];
       }
   }
   T* r[6];
@@ -707,6 +715,85 @@ void winograd4_output(const ConvShape& g, const T* m, int64_t ld, int64_t n0, in
   }
 }
 
+// The weight gradient's transforms. Output channel k of images [n0, n0 + gs) of dy: the 4x4 tiles
+// (zero past the P x Q plane), each turned into A dy A^T (6x6), into d: d[e * ld + t] for tile t as in
+// winograd4_input. buf: 16 * nt + 24 * nt.
+template <typename T>
+void winograd4_grad_output(const ConvShape& g, const T* dy, int64_t n0, int64_t gs, int64_t k, int64_t tp, int64_t tq,
+                           T* d, int64_t ld, T* buf) {
+  const int64_t tiles = tp * tq, nt = gs * tiles, pq = g.p * g.q;
+  T* tile = buf;            // tile[(4 r + cc) * nt + t]
+  T* half = buf + 16 * nt;  // half[(4 a + cc) * nt + t] = (A dy)[a][cc]
+  for (int64_t i = 0; i < gs; ++i) {
+    const T* plane = dy + ((n0 + i) * g.k + k) * pq;
+    for (int64_t ti = 0; ti < tp; ++ti)
+      for (int64_t r = 0; r < 4; ++r) {
+        T* dst = tile + 4 * r * nt + i * tiles + ti * tq;
+        const int64_t p = 4 * ti + r;
+        for (int64_t tj = 0; tj < tq; ++tj)
+          for (int64_t cc = 0; cc < 4; ++cc) {
+            const int64_t q = 4 * tj + cc;
+            dst[cc * nt + tj] = p < g.p && q < g.q ? plane[p * g.q + q] : T(0);
+          }
+      }
+  }
+  // A applied to four rows (u[0..3]) into six (o[0..5]): o = A u, A = (A^T)^T.
+  auto apply_a = [nt](const T* const* u, T* const* o) {
+    const T *u0 = u[0], *u1 = u[1], *u2 = u[2], *u3 = u[3];
+    T *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3], *o4 = o[4], *o5 = o[5];
+    for (int64_t t = 0; t < nt; ++t) {
+      const T a = u0[t] + u2[t], b = u1[t] + u3[t], c = u0[t] + T(4) * u2[t], e = T(2) * u1[t] + T(8) * u3[t];
+      o0[t] = u0[t];
+      o1[t] = a + b;
+      o2[t] = a - b;
+      o3[t] = c + e;
+      o4[t] = c - e;
+      o5[t] = u3[t];
+    }
+  };
+  const T* u[4];
+  T* o[6];
+  for (int64_t cc = 0; cc < 4; ++cc) {  // A down each column of the tile
+    for (int r = 0; r < 4; ++r) u[r] = tile + (4 * r + cc) * nt;
+    for (int a = 0; a < 6; ++a) o[a] = half + (4 * a + cc) * nt;
+    apply_a(u, o);
+  }
+  for (int64_t a = 0; a < 6; ++a) {  // then along each row, into d
+    for (int cc = 0; cc < 4; ++cc) u[cc] = half + (4 * a + cc) * nt;
+    for (int b = 0; b < 6; ++b) o[b] = d + (6 * a + b) * ld;
+    apply_a(u, o);
+  }
+}
+
+// dw (K, C, 3, 3) for filters [i0, i1) from du (36 matrices of K * C): dw = G^T du G, in double.
+template <typename T>
+void winograd4_grad_weight(const ConvShape& g, const T* du, T* dw, int64_t i0, int64_t i1) {
+  static const double gm[6][3] = {{0.25, 0, 0},
+                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                  {0, 0, 1}};
+  const int64_t kc = g.k * g.c;
+  for (int64_t i = i0; i < i1; ++i) {
+    double x[6][6];
+    for (int e = 0; e < 36; ++e) x[e / 6][e % 6] = du[e * kc + i];
+    double t[3][6];  // G^T x
+    for (int a = 0; a < 3; ++a)
+      for (int col = 0; col < 6; ++col) {
+        double acc = 0;
+        for (int r = 0; r < 6; ++r) acc += gm[r][a] * x[r][col];
+        t[a][col] = acc;
+      }
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        double acc = 0;
+        for (int col = 0; col < 6; ++col) acc += t[a][col] * gm[col][b];
+        dw[i * 9 + a * 3 + b] = static_cast<T>(acc);
+      }
+  }
+}
+
 // ---- optimizer updates ----
 
 template <typename T>
@@ -747,6 +834,8 @@ constexpr IsaKernels<T> kernels_of() {
           winograd4_weight<T>,
           winograd4_input<T>,
           winograd4_output<T>,
+          winograd4_grad_output<T>,
+          winograd4_grad_weight<T>,
           sgd<T>,
           ema<T>};
 }
