@@ -68,6 +68,17 @@ double vec_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   return num / den;
 }
 
+// |B^T|, |G| and |A^T| of Winograd F(4x4, 3x3) (ops/cpu/conv_winograd.h), for the bounds below.
+const double bt[6][6] = {{4, 0, 5, 0, 1, 0}, {0, 4, 4, 1, 1, 0}, {0, 4, 4, 1, 1, 0},
+                         {0, 2, 1, 2, 1, 0}, {0, 2, 1, 2, 1, 0}, {0, 4, 0, 5, 0, 1}};
+const double gm[6][3] = {{0.25, 0, 0},
+                         {1. / 6, 1. / 6, 1. / 6},
+                         {1. / 6, 1. / 6, 1. / 6},
+                         {1. / 24, 1. / 12, 1. / 6},
+                         {1. / 24, 1. / 12, 1. / 6},
+                         {0, 0, 1}};
+const double at[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, 1, 2, 2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, 1, 8, 8, 1}};
+
 // The rounding bound of Winograd F(4x4, 3x3) on one convolution, per output element: the same
 // computation on absolute values in float64, |A^T| (sum over c of (|G| |g| |G^T|) . (|B^T| |d| |B|)) |A|
 // per 4x4 tile (d the zero-padded 6x6 input block), times 2 (C + 16) eps32, plus eps32 |b|: the worst
@@ -75,15 +86,6 @@ double vec_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
 // sum of C products and the output transform, with the same factor of 2 as the other bounds here.
 std::vector<double> winograd4_bound(const cpu::ConvShape& g, const std::vector<float>& x, const std::vector<float>& w,
                                     const std::vector<float>* b) {
-  static const double bt[6][6] = {{4, 0, 5, 0, 1, 0}, {0, 4, 4, 1, 1, 0}, {0, 4, 4, 1, 1, 0},
-                                  {0, 2, 1, 2, 1, 0}, {0, 2, 1, 2, 1, 0}, {0, 4, 0, 5, 0, 1}};
-  static const double gm[6][3] = {{0.25, 0, 0},
-                                  {1. / 6, 1. / 6, 1. / 6},
-                                  {1. / 6, 1. / 6, 1. / 6},
-                                  {1. / 24, 1. / 12, 1. / 6},
-                                  {1. / 24, 1. / 12, 1. / 6},
-                                  {0, 0, 1}};
-  static const double at[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, 1, 2, 2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, 1, 8, 8, 1}};
   const int64_t tp = (g.p + 3) / 4, tq = (g.q + 3) / 4;
   std::vector<double> bound(static_cast<size_t>(g.n * g.k * g.p * g.q), 0.0);
   // |U| per (k, c) and |V| per (n, c, tile), each 6x6.
@@ -145,15 +147,6 @@ std::vector<double> winograd4_bound(const cpu::ConvShape& g, const std::vector<f
 // |G| per filter, times 2 (N T + 16) eps32 (T tiles per image: the length of the GEMMs' sums).
 std::vector<double> winograd4_weight_bound(const cpu::ConvShape& g, const std::vector<float>& x,
                                            const std::vector<float>& dy) {
-  static const double bt[6][6] = {{4, 0, 5, 0, 1, 0}, {0, 4, 4, 1, 1, 0}, {0, 4, 4, 1, 1, 0},
-                                  {0, 2, 1, 2, 1, 0}, {0, 2, 1, 2, 1, 0}, {0, 4, 0, 5, 0, 1}};
-  static const double gm[6][3] = {{0.25, 0, 0},
-                                  {1. / 6, 1. / 6, 1. / 6},
-                                  {1. / 6, 1. / 6, 1. / 6},
-                                  {1. / 24, 1. / 12, 1. / 6},
-                                  {1. / 24, 1. / 12, 1. / 6},
-                                  {0, 0, 1}};
-  static const double at[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, 1, 2, 2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, 1, 8, 8, 1}};
   const int64_t tp = (g.p + 3) / 4, tq = (g.q + 3) / 4, tiles = tp * tq;
   std::vector<double> v(static_cast<size_t>(g.n * g.c * tiles * 36)), d(static_cast<size_t>(g.n * g.k * tiles * 36));
   for (int64_t n = 0; n < g.n; ++n)

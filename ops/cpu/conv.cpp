@@ -287,20 +287,21 @@ template <typename T>
 void conv2d_backward_weight(const ConvShape& g, const T* x, const T* dy, T* dw, T* db) {
   backward_weight_impl(g, x, dy, dw, db, true);
 }
+// The shapes the Winograd entry points compute; `name` for the message.
+void check_winograd(const ConvShape& g, const char* name) {
+  RESA_CHECK(winograd::applies(g),
+             "[{}] needs a 3x3 kernel, stride 1, dilation 1; got {}x{}, stride ({}, {}), "
+             "dilation ({}, {})",
+             name, g.r, g.s, g.stride_h, g.stride_w, g.dil_h, g.dil_w);
+}
 template <typename T>
 void conv2d_forward_winograd(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
-  RESA_CHECK(winograd::applies(g),
-             "[conv2d_forward_winograd] needs a 3x3 kernel, stride 1, dilation 1; got {}x{}, "
-             "stride ({}, {}), dilation ({}, {})",
-             g.r, g.s, g.stride_h, g.stride_w, g.dil_h, g.dil_w);
+  check_winograd(g, "conv2d_forward_winograd");
   forward_winograd(g, x, w, b, y);
 }
 template <typename T>
 void conv2d_forward_winograd4(const ConvShape& g, const T* x, const T* w, const T* b, T* y) {
-  RESA_CHECK(winograd::applies(g),
-             "[conv2d_forward_winograd4] needs a 3x3 kernel, stride 1, dilation 1; got {}x{}, "
-             "stride ({}, {}), dilation ({}, {})",
-             g.r, g.s, g.stride_h, g.stride_w, g.dil_h, g.dil_w);
+  check_winograd(g, "conv2d_forward_winograd4");
   forward_winograd4(g, x, w, b, y);
 }
 template <typename T>
@@ -326,10 +327,8 @@ void conv2d_backward_weight_padded(const ConvShape& g, const float* x, const flo
 }
 template <typename T>
 void conv2d_backward_weight_winograd4(const ConvShape& g, const T* x, const T* dy, T* dw, T* db) {
-  RESA_CHECK(winograd::applies(g) && dw,
-             "[conv2d_backward_weight_winograd4] needs a 3x3 kernel, stride 1, dilation 1 and a dw to write; got "
-             "{}x{}, stride ({}, {}), dilation ({}, {})",
-             g.r, g.s, g.stride_h, g.stride_w, g.dil_h, g.dil_w);
+  check_winograd(g, "conv2d_backward_weight_winograd4");
+  RESA_CHECK(dw != nullptr, "[conv2d_backward_weight_winograd4] dw is null: nothing to compute");
   backward_weight_impl(g, x, dy, dw, db, true, WeightPath::Winograd4);
 }
 template void conv2d_backward_weight_winograd4<float>(const ConvShape&, const float*, const float*, float*, float*);

@@ -1,5 +1,6 @@
 // CPU kernels for 2-D convolution on contiguous NCHW tensors: im2col + GEMM (OpenBLAS), Winograd
-// F(2x2, 3x3) for wide 3x3 stride-1 layers (ops/cpu/conv_winograd.h). The input
+// F(4x4, 3x3) and F(2x2, 3x3) for wide 3x3 stride-1 layers (ops/cpu/conv_winograd.h), and on AVX2 the
+// implicit-GEMM kernels of ops/cpu/conv_implicit.h; docs/DESIGN.md lists which layer takes which. The input
 // gradient of a stride-1 convolution runs as a forward convolution of dy with the turned kernel; other
 // strides use col2im. Images are split across threads (each GEMM then runs on one thread); with fewer
 // images than threads the images run in turn and the GEMM threads itself.

@@ -48,16 +48,17 @@ void pack_weights(const ConvShape& g, const float* w, float* packed);
 void forward_images(const ConvShape& g, const float* x, const float* packed, float* y, int64_t n0, int64_t n1);
 
 // The padded variant, for wider planes: each image is first copied into zero-padded planes
-// ((H + 2 pad_h) x (W + 2 pad_w)), in which the input of any run of consecutive output positions
-// under one kernel tap is a run of consecutive floats. The positions are computed over the padded
-// width, the last (W + 2 pad_w - Q) of each row being computed and dropped (7% more multiply-adds for
-// 28x28 with padding 1, 14% for 14x14, so only wide planes take it), and no load needs a mask.
+// ((H + 2 pad_h) x (W + 2 pad_w)), split by stride into stride_h x stride_w phases, in which the input of
+// any run of consecutive output positions under one kernel tap is a run of consecutive floats. The
+// positions are computed over the (phase) padded width, the last positions of each row being computed
+// and dropped (7% more multiply-adds for 28x28 with padding 1, 14% for 14x14), and no load needs a mask.
 //   forward: the same 4 x 24 micro-kernel and packed weights, into a per-image buffer of padded rows,
 //   then copied into y with the bias;
 //   weight gradient: dw (K, C * R * S) = dy . columns^T as 4 x 3 tiles of dot products over the
 //   positions (8 per vector, dy zero at the dropped ones), one image at a time; no column matrix.
-// Float32, stride 1, dilation 1, K a multiple of 4 (supports_padded()), AVX2 + FMA. The engine takes it
-// where profitable_padded(), given the mode (Off: never; Force: wherever supported) and AVX2 active.
+// Float32, dilation 1, K a multiple of 4, any stride and padding (supports_padded()), AVX2 + FMA. The
+// engine takes it where profitable_padded() (stride 1, planes of 28 or more columns: measured, see
+// conv_implicit.cpp), given the mode (Off: never; Force: wherever supported) and AVX2 active.
 bool supports_padded(const ConvShape& g);
 bool profitable_padded(const ConvShape& g);
 bool applies_padded(const ConvShape& g);

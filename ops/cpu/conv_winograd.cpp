@@ -92,17 +92,35 @@ void transform_weight4(const ConvShape& g, const T* w, T* u) {
   parallel_for(g.k * g.c, 4096, [&](int64_t i0, int64_t i1) { isa.winograd4_weight(g, w, u, i0, i1); });
 }
 
+namespace {
+
+// Images per group of F(4x4, 3x3) over images [n0, n1): about 256 GEMM columns, with V and M (36 rows of
+// C and K per column) under 1M elements.
+int64_t group_size4(const ConvShape& g, int64_t tiles, int64_t images) {
+  int64_t gmax = std::max<int64_t>(1, 256 / tiles);
+  gmax = std::min(gmax, std::max<int64_t>(1, (int64_t{1} << 20) / (36 * (g.c + g.k) * tiles)));
+  return std::max<int64_t>(1, std::min(gmax, images));
+}
+
+// Scratch of one group: V (36 x C), M or D (36 x K) and the transforms' buffer.
+template <typename T>
+struct Group4 {
+  Scratch<T> v, m, buf;
+  Group4(const ConvShape& g, int64_t columns, int64_t tq)
+      : v(static_cast<size_t>(36 * g.c * columns)),
+        m(static_cast<size_t>(36 * g.k * columns)),
+        buf(static_cast<size_t>(40 * columns + 4 * tq + 2)) {}
+};
+
+}  // namespace
+
 template <typename T>
 void forward_images4(const ConvShape& g, const T* x, const T* u, const T* b, T* y, int64_t n0, int64_t n1) {
   const int64_t tp = (g.p + 3) / 4, tq = (g.q + 3) / 4, tiles = tp * tq;
   const auto& isa = isa_kernels<T>();
-  // Images per group: about 256 GEMM columns, with V and M under 1M elements.
-  int64_t gmax = std::max<int64_t>(1, 256 / tiles);
-  gmax = std::min(gmax, std::max<int64_t>(1, (int64_t{1} << 20) / (36 * (g.c + g.k) * tiles)));
-  gmax = std::max<int64_t>(1, std::min(gmax, n1 - n0));
-  Scratch<T> v(static_cast<size_t>(36 * g.c * gmax * tiles));
-  Scratch<T> m(static_cast<size_t>(36 * g.k * gmax * tiles));
-  Scratch<T> buf(static_cast<size_t>(40 * gmax * tiles + 4 * tq + 2));
+  const int64_t gmax = group_size4(g, tiles, n1 - n0);
+  Group4<T> s(g, gmax * tiles, tq);
+  Scratch<T>&v = s.v, &m = s.m, &buf = s.buf;
   for (int64_t n = n0; n < n1; n += gmax) {
     const int64_t gs = std::min(gmax, n1 - n), nt = gs * tiles;
     for (int64_t c = 0; c < g.c; ++c)
@@ -132,12 +150,9 @@ void backward_weight4(const ConvShape& g, const T* x, const T* dy, T* dw) {
   parallel_for(chunks, 0, [&](int64_t c0, int64_t c1) {
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t n0 = ch * g.n / chunks, n1 = (ch + 1) * g.n / chunks;
-      int64_t gmax = std::max<int64_t>(1, 256 / tiles);
-      gmax = std::min(gmax, std::max<int64_t>(1, (int64_t{1} << 20) / (36 * (g.c + g.k) * tiles)));
-      gmax = std::max<int64_t>(1, std::min(gmax, n1 - n0));
-      Scratch<T> v(static_cast<size_t>(36 * g.c * gmax * tiles));
-      Scratch<T> d(static_cast<size_t>(36 * g.k * gmax * tiles));
-      Scratch<T> buf(static_cast<size_t>(40 * gmax * tiles + 4 * tq + 2));
+      const int64_t gmax = group_size4(g, tiles, n1 - n0);
+      Group4<T> s(g, gmax * tiles, tq);
+      Scratch<T>&v = s.v, &d = s.m, &buf = s.buf;
       T* duc = du.data() + ch * 36 * kc;
       for (int64_t n = n0; n < n1; n += gmax) {
         const int64_t gs = std::min(gmax, n1 - n), nt = gs * tiles;
