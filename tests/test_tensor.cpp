@@ -61,6 +61,37 @@ TEST_CASE("the RNG gives the same numbers for a seed whatever the thread count")
   for (int i = 0; i < 10; ++i) CHECK(p[i] == i);
 }
 
+TEST_CASE("elementwise loops over rows longer than one piece, on 1-3 threads") {
+  // Rows of 70001 elements are cut into three pieces split across threads (ops/cpu/loops.h); each
+  // result is checked element by element against its closed form (the values are integers, exact in
+  // float64).
+  const int64_t L = 70001;
+  const TensorOptions f64{DType::Float64};
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    CAPTURE(threads);
+    const Tensor x = arange(0, 3 * L, 1, f64).reshape({3, L});  // x[i][j] = i L + j
+    const Tensor b = arange(0, L, 1, f64);
+    auto sum = add(x, b).to_vector<double>();  // a row broadcast along the first dim
+    auto twice = mul(arange(0, 3 * L, 1, f64).reshape({L, 3}).t(), 2.0).to_vector<double>();  // inner stride 3
+    auto evens = arange(0, 4 * L, 1, f64).reshape({2, 2 * L}).slice(1, 0, 2 * L, 2).contiguous().to_vector<double>();
+    auto cut = where(gt(x, scalar_tensor(static_cast<double>(L + 5), f64)), x, b).to_vector<double>();
+    auto whole = add(arange(0, 3 * L, 1, f64), 1.0).to_vector<double>();  // one contiguous row of 3L
+    int64_t bad = 0;
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t j = 0; j < L; ++j) {
+        const double v = static_cast<double>(i * L + j);
+        bad += sum[i * L + j] != v + j;
+        bad += twice[i * L + j] != 2.0 * static_cast<double>(3 * j + i);
+        bad += cut[i * L + j] != (v > L + 5 ? v : static_cast<double>(j));
+        bad += whole[i * L + j] != v + 1;
+        if (i < 2) bad += evens[i * L + j] != static_cast<double>(i * 2 * L + 2 * j);
+      }
+    CHECK(bad == 0);
+  }
+  set_num_threads(2);
+}
+
 TEST_CASE("the CPU allocator aligns to 64 bytes") {
   for (int n : {1, 3, 17, 1000}) {
     auto t = Tensor::empty({n});

@@ -4,6 +4,7 @@
 // dims). Adjacent dims that are contiguous for every operand are merged first, so that
 // (N, C, H, W) + (1, C, 1, 1) runs as N*C inner loops of length H*W.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -41,8 +42,12 @@ StridedGeometry<N> coalesce(const std::vector<int64_t>& shape, const std::array<
   return g;
 }
 
-// Calls f(offsets, n, inner_strides) for each innermost row: `offsets` are the element offsets of the
-// row's first element in each operand, `n` its length. Rows are split across threads.
+// Calls f(offsets, n, inner_strides) for each innermost row, or piece of one: `offsets` are the element
+// offsets of the piece's first element in each operand, `n` its length. Rows longer than kRowPiece are
+// cut into pieces, so that one long row (a contiguous tensor coalesces to a single row) is split across
+// threads too; rows, or pieces, are split across threads.
+constexpr int64_t kRowPiece = 32768;
+
 template <size_t N, typename F>
 void for_each_row(const std::vector<int64_t>& shape, const std::array<std::vector<int64_t>, N>& strides, F&& f) {
   auto g = coalesce<N>(shape, strides);
@@ -52,19 +57,25 @@ void for_each_row(const std::vector<int64_t>& shape, const std::array<std::vecto
   for (size_t k = 0; k < N; ++k) inner_strides[k] = g.strides[k][nd - 1];
   int64_t rows = 1;
   for (int64_t d = 0; d < nd - 1; ++d) rows *= g.shape[d];
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(inner, 1));
-  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
-    // Offsets of row r0, then advance an odometer row by row.
+  const int64_t pieces = inner > kRowPiece ? (inner + kRowPiece - 1) / kRowPiece : 1;
+  const int64_t piece = (inner + pieces - 1) / pieces;
+  const int64_t grain = std::max<int64_t>(1, kRowPiece / std::max<int64_t>(piece, 1));
+  parallel_for(rows * pieces, grain, [&](int64_t i0, int64_t i1) {
+    // Offsets of the first item's row, then advance an odometer row by row.
     std::vector<int64_t> idx(nd > 1 ? nd - 1 : 0);
     std::array<int64_t, N> off{};
-    int64_t rem = r0;
+    int64_t rem = i0 / pieces;
     for (int64_t d = nd - 2; d >= 0; --d) {
       idx[d] = rem % g.shape[d];
       rem /= g.shape[d];
       for (size_t k = 0; k < N; ++k) off[k] += idx[d] * g.strides[k][d];
     }
-    for (int64_t r = r0; r < r1; ++r) {
-      f(off, inner, inner_strides);
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t j = i % pieces, j0 = j * piece, len = std::min(piece, inner - j0);
+      std::array<int64_t, N> at = off;
+      for (size_t k = 0; k < N; ++k) at[k] += j0 * inner_strides[k];
+      f(at, len, inner_strides);
+      if (j + 1 < pieces) continue;
       for (int64_t d = nd - 2; d >= 0; --d) {
         for (size_t k = 0; k < N; ++k) off[k] += g.strides[k][d];
         if (++idx[d] < g.shape[d]) break;
