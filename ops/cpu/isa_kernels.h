@@ -26,6 +26,16 @@ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+// Before a loop over t whose body reads and writes several rows at index t only: the rows are distinct
+// arrays or the same one (in place), never overlapping at another index, so the loop may be vectorised.
+// Without it the compiler, unable to prove that six output rows do not overlap six input rows, runs the
+// Winograd transforms one float at a time (they were 12-18% of a ResNet-18 step as scalar code).
+#if defined(__clang__)
+#define RESA_INDEPENDENT_ROWS _Pragma("clang loop vectorize(assume_safety)")
+#else
+#define RESA_INDEPENDENT_ROWS _Pragma("GCC ivdep")
+#endif
+
 template <typename T>
 void fill_zero(T* p, int64_t n) {
   if (n > 0) std::memset(p, 0, static_cast<size_t>(n) * sizeof(T));
@@ -502,6 +512,7 @@ void winograd_input(const ConvShape& g, const T* plane, int64_t tp, int64_t tq, 
       odd[j] = w1 >= 0 && w1 < g.w ? xr[w1] : T(0);
     }
     // Tile tj reads columns 2tj .. 2tj + 3 = even[tj], odd[tj], even[tj + 1], odd[tj + 1].
+    RESA_INDEPENDENT_ROWS
     for (int64_t tj = 0; tj < tq; ++tj) {
       o0[tj] = even[tj] - even[tj + 1];
       o1[tj] = odd[tj] + even[tj + 1];
@@ -519,6 +530,7 @@ void winograd_input(const ConvShape& g, const T* plane, int64_t tp, int64_t tq, 
       T* v1 = v + (4 + nu) * ld + ti * tq;
       T* v2 = v + (8 + nu) * ld + ti * tq;
       T* v3 = v + (12 + nu) * ld + ti * tq;
+      RESA_INDEPENDENT_ROWS
       for (int64_t tj = 0; tj < tq; ++tj) {
         v0[tj] = r0[tj] - r2[tj];
         v1[tj] = r1[tj] + r2[tj];
@@ -610,6 +622,7 @@ template <typename T>
 void winograd4_bt(const T* const* r, T* const* o, int64_t n) {
   const T *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3], *r4 = r[4], *r5 = r[5];
   T *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3], *o4 = o[4], *o5 = o[5];
+  RESA_INDEPENDENT_ROWS
   for (int64_t t = 0; t < n; ++t) {
     const T d0 = r0[t], d1 = r1[t], d2 = r2[t], d3 = r3[t], d4 = r4[t], d5 = r5[t];
     o0[t] = T(4) * d0 - T(5) * d2 + d4;
@@ -626,6 +639,7 @@ template <typename T>
 void winograd4_at(const T* const* m, T* const* o, int64_t n) {
   const T *m0 = m[0], *m1 = m[1], *m2 = m[2], *m3 = m[3], *m4 = m[4], *m5 = m[5];
   T *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
+  RESA_INDEPENDENT_ROWS
   for (int64_t t = 0; t < n; ++t) {
     const T a = m1[t] + m2[t], b = m1[t] - m2[t], c = m3[t] + m4[t], d = m3[t] - m4[t];
     o0[t] = m0[t] + a + c;
@@ -741,6 +755,7 @@ void winograd4_grad_output(const ConvShape& g, const T* dy, int64_t n0, int64_t 
   auto apply_a = [nt](const T* const* u, T* const* o) {
     const T *u0 = u[0], *u1 = u[1], *u2 = u[2], *u3 = u[3];
     T *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3], *o4 = o[4], *o5 = o[5];
+    RESA_INDEPENDENT_ROWS
     for (int64_t t = 0; t < nt; ++t) {
       const T a = u0[t] + u2[t], b = u1[t] + u3[t], c = u0[t] + T(4) * u2[t], e = T(2) * u1[t] + T(8) * u3[t];
       o0[t] = u0[t];
