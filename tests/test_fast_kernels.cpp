@@ -456,6 +456,7 @@ TEST_CASE("conv2d fast paths (whole-plane im2col, input gradient as a forward co
       {41, 6, 4, 4, 9, 3, 3, 1, 1, 1, 1, 1, 1},
       {2, 4, 28, 28, 4, 3, 3, 1, 1, 1, 1, 1, 1},
       {5, 128, 4, 6, 128, 3, 3, 1, 1, 1, 1, 1, 1},
+      {3, 32, 15, 15, 32, 3, 3, 1, 1, 1, 1, 1, 1},  // F(4x4, 3x3) from 32 channels (AVX2), partial tiles
   };
   ThreadsGuard tg;
   for (int threads : {1, 2, 3})

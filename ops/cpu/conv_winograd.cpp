@@ -75,15 +75,17 @@ void forward_images(const ConvShape& g, const T* x, const T* u, const T* b, T* y
 }
 
 bool profitable4(const ConvShape& g) {
-  // Measured forward, against im2col + GEMM, on the Zen 3 (bench_conv --ab-winograd4, BENCHMARKS.md):
-  // 64x14x14 0.90, 128x7x7 0.78, 256x4x4 0.53 (batch 256); 64x32x32 0.73, 128x16x16 0.55, 256x8x8 0.52
-  // (batch 64), each below F(2x2, 3x3)'s ratio on the same layer. 32 channels (1.04) and 512x4x4 at
-  // batch 64 (0.82, F(2x2, 3x3) 0.67: 36 transformed 512x512 filters, 38 MB, and GEMMs of 32 columns)
-  // did not pay. With AVX-512 (not measured) only where F(2x2, 3x3) measured faster on the Xeon: F(4x4,
-  // 3x3) spends fewer transform operations per output than F(2x2, 3x3) (2.25 input values per output
-  // against 4) and a quarter of direct convolution's multiplications, against F(2x2, 3x3)'s 4/9.
-  if (!applies(g) || g.c < 64 || g.k < 64 || g.c * g.k > 256 * 256) return false;
-  return active_isa() == Isa::Avx2 || profitable(g);
+  // Measured against im2col + GEMM on the Zen 3 (bench_conv --ab-winograd4, BENCHMARKS.md), forward /
+  // weight gradient, with the transforms vectorised: 32x28x28 0.64 / 0.60 (the padded kernels, taken there
+  // before, 0.79 / 0.73), 64x14x14 0.67 / 0.68, 128x7x7 0.68 / 0.71, 256x4x4 0.68 / 0.72 (batch 256);
+  // 64x32x32 0.44 / 0.44, 128x16x16 0.42 / 0.45, 256x8x8 0.57 / 0.62 (batch 64). 512x4x4 at batch 64
+  // (1.17: 36 transformed 512x512 filters, 38 MB, and GEMMs of 32 columns) stays on F(2x2, 3x3) (0.70);
+  // the stems (1 or 3 channels, 2.8x) on the padded kernels or im2col. With AVX-512 (not measured) only
+  // where F(2x2, 3x3) measured faster on the Xeon: F(4x4, 3x3) spends fewer transform operations per
+  // output than F(2x2, 3x3) (2.25 input values per output against 4) and a quarter of direct
+  // convolution's multiplications, against F(2x2, 3x3)'s 4/9.
+  if (!applies(g) || g.c < 32 || g.k < 32 || g.c * g.k > 256 * 256) return false;
+  return active_isa() == Isa::Avx2 || (g.c >= 64 && g.k >= 64 && profitable(g));
 }
 
 template <typename T>
