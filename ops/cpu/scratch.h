@@ -37,7 +37,8 @@ class Scratch {
 // other kernel asks for (Winograd F(4x4, 3x3)'s 36 transformed filters per pair of channels, 9 MB for
 // 256x256), which in the cache would stay resident after the call and raise the step's peak memory.
 // Its pages are faulted in at first touch on every call; the block is asked for as 2 MiB pages where
-// the system allows it (transparent huge pages on madvise), a few faults instead of one per 4 KiB.
+// the system allows it (transparent huge pages on madvise), a few faults instead of one per 4 KiB, when
+// it fills at least one such page.
 template <typename T>
 class MappedScratch {
  public:
@@ -49,7 +50,9 @@ class MappedScratch {
     base_ = p;
     const auto addr = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(uintptr_t{kHuge} - 1);
     data_ = reinterpret_cast<T*>(addr);
-    madvise(data_, bytes_, MADV_HUGEPAGE);  // advice only: without it, 4 KiB pages
+    // Advice only (without it, 4 KiB pages); not for a block under one 2 MiB page, of which the first
+    // touch would make the whole page resident.
+    if (bytes_ >= kHuge) madvise(data_, bytes_, MADV_HUGEPAGE);
   }
   ~MappedScratch() {
     if (base_) munmap(base_, mapped_);
