@@ -24,12 +24,6 @@ using namespace resa::test;
 
 namespace {
 
-// Restores the thread count a test changed.
-struct ThreadsGuard {
-  int saved = get_num_threads();
-  ~ThreadsGuard() { set_num_threads(saved); }
-};
-
 Tensor randn32(const Shape& s, uint64_t seed) {
   Generator g(seed);
   return randn(s, {}, &g);

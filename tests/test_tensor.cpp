@@ -67,6 +67,7 @@ TEST_CASE("elementwise loops over rows longer than one piece, on 1-3 threads") {
   // float64).
   const int64_t L = 70001;
   const TensorOptions f64{DType::Float64};
+  ThreadsGuard tg;
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
     CAPTURE(threads);
@@ -89,7 +90,6 @@ TEST_CASE("elementwise loops over rows longer than one piece, on 1-3 threads") {
       }
     CHECK(bad == 0);
   }
-  set_num_threads(2);
 }
 
 TEST_CASE("the CPU allocator aligns to 64 bytes") {

@@ -11,9 +11,16 @@
 #include "fixture.h"
 #include "resa/autograd/functions.h"
 #include "resa/autograd/gradcheck.h"
+#include "resa/core/parallel.h"
 #include "resa/data/dataset.h"
 
 namespace resa::test {
+
+// Restores the thread count a test changed.
+struct ThreadsGuard {
+  int saved = get_num_threads();
+  ~ThreadsGuard() { set_num_threads(saved); }
+};
 
 // Max relative error max|a - b| / max(max|b|, tiny), the measure the fixtures are held to.
 inline double max_rel_error(const Tensor& a, const Tensor& b) {
