@@ -451,6 +451,9 @@ TEST_CASE("conv2d fast paths (whole-plane im2col, input gradient as a forward co
       {2, 4, 28, 28, 4, 3, 3, 1, 1, 1, 1, 1, 1},
       {5, 128, 4, 6, 128, 3, 3, 1, 1, 1, 1, 1, 1},
       {3, 32, 15, 15, 32, 3, 3, 1, 1, 1, 1, 1, 1},  // F(4x4, 3x3) from 32 channels (AVX2), partial tiles
+      // F(4x4, 3x3) rows of 8 and 9 tiles: one full block of the eight-tile input rows, then a partial one.
+      {2, 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1},
+      {2, 32, 34, 34, 32, 3, 3, 1, 1, 1, 1, 1, 1},
   };
   ThreadsGuard tg;
   for (int threads : {1, 2, 3})

@@ -111,6 +111,23 @@ std::vector<T> run_all(const IsaKernels<T>& k) {
     k.winograd_output(g, m.data(), tiles, tp, tq, T(0.25), yp.data(), buf.data());
     append(v), append(yp);
   }
+  // Winograd F(4x4, 3x3) on two images of two channels: planes of 2, 7, 8, 9 and 10 tiles a row (the
+  // eight-tile blocks of the vector versions, full and partial), padding 1 and 2 (zero rows and columns,
+  // partial tiles); the input, output and weight-gradient transforms, with the rows ld apart.
+  for (auto [hw, pad] : {std::array<int64_t, 2>{6, 1}, {28, 1}, {30, 2}, {34, 1}, {37, 2}}) {
+    const int64_t p = hw + 2 * pad - 2, tp = (p + 3) / 4, tq = tp, nt = 2 * tp * tq, ld = 2 * nt + 5;
+    const ops::ConvShape g{2, 2, hw, hw, 2, 3, 3, p, p, 1, 1, pad, pad, 1, 1};
+    auto x = random_vec<T>(static_cast<size_t>(2 * 2 * hw * hw), 13 + hw);
+    auto m = random_vec<T>(static_cast<size_t>(36 * ld), 14 + hw);
+    std::vector<T> v(static_cast<size_t>(36 * ld)), buf(static_cast<size_t>(40 * nt + 288 + 4 * tq + 30));
+    std::vector<T> y(static_cast<size_t>(2 * 2 * p * p)), d(static_cast<size_t>(36 * ld));
+    for (int64_t c = 0; c < 2; ++c) k.winograd4_input(g, x.data(), 0, 2, c, tp, tq, v.data() + c * nt, ld, buf.data());
+    for (int64_t kk = 0; kk < 2; ++kk) {
+      k.winograd4_output(g, m.data() + kk * nt, ld, 0, 2, kk, tp, tq, T(0.5), y.data(), buf.data());
+      k.winograd4_grad_output(g, y.data(), 0, 2, kk, tp, tq, d.data() + kk * nt, ld, buf.data());
+    }
+    append(v), append(y), append(d);
+  }
   // SGD with momentum (first step and later), Nesterov, and the EMA.
   {
     auto p = random_vec<T>(1000, 9), g = random_vec<T>(1000, 10), buf = random_vec<T>(1000, 11);

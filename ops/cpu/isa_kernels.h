@@ -616,6 +616,18 @@ void winograd4_weight(const ConvShape& g, const T* w, T* u, int64_t i0, int64_t 
   }
 }
 
+// (B^T d)[i] for d = (d0, .., d5), where V is T or a vector of T (GCC/clang vector extensions: the same
+// operations in the same order, so every version rounds alike).
+template <typename T, typename V>
+inline void winograd4_bt_values(V d0, V d1, V d2, V d3, V d4, V d5, V* o) {
+  o[0] = T(4) * d0 - T(5) * d2 + d4;
+  o[1] = d4 + d3 - T(4) * (d1 + d2);
+  o[2] = d4 - d3 + T(4) * (d1 - d2);
+  o[3] = d4 - d2 + T(2) * (d3 - d1);
+  o[4] = d4 - d2 - T(2) * (d3 - d1);
+  o[5] = T(4) * d1 - T(5) * d3 + d5;
+}
+
 // B^T applied to six rows of n values each: o[i][t] = (B^T d)[i] with d[j] = r[j][t], for every t
 // (o may be r: each t is read whole before it is written).
 template <typename T>
@@ -624,13 +636,9 @@ void winograd4_bt(const T* const* r, T* const* o, int64_t n) {
   T *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3], *o4 = o[4], *o5 = o[5];
   RESA_INDEPENDENT_ROWS
   for (int64_t t = 0; t < n; ++t) {
-    const T d0 = r0[t], d1 = r1[t], d2 = r2[t], d3 = r3[t], d4 = r4[t], d5 = r5[t];
-    o0[t] = T(4) * d0 - T(5) * d2 + d4;
-    o1[t] = d4 + d3 - T(4) * (d1 + d2);
-    o2[t] = d4 - d3 + T(4) * (d1 - d2);
-    o3[t] = d4 - d2 + T(2) * (d3 - d1);
-    o4[t] = d4 - d2 - T(2) * (d3 - d1);
-    o5[t] = T(4) * d1 - T(5) * d3 + d5;
+    T b[6];
+    winograd4_bt_values<T>(r0[t], r1[t], r2[t], r3[t], r4[t], r5[t], b);
+    o0[t] = b[0], o1[t] = b[1], o2[t] = b[2], o3[t] = b[3], o4[t] = b[4], o5[t] = b[5];
   }
 }
 
@@ -649,46 +657,147 @@ void winograd4_at(const T* const* m, T* const* o, int64_t n) {
   }
 }
 
+#if defined(__AVX2__)
+// Eight tiles' input columns from 34 consecutive values p[0, 34) of a row, given as four vectors
+// (v[m] = p[8 m, 8 m + 8)) and p[32], p[33]: d[b][k] = p[4 k + b] for b < 6 and k < 8. A 4x4 transpose
+// within each 128-bit half (which leaves tiles 0, 2, 4, 6 in the low half and 1, 3, 5, 7 in the high
+// one) and a permute into tile order; columns 4 and 5 are columns 0 and 1 of the next tile.
+inline void winograd4_columns8(const __m256* v, float p32, float p33, __m256* d) {
+  const __m256 u0 = _mm256_unpacklo_ps(v[0], v[1]), u1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 u2 = _mm256_unpacklo_ps(v[2], v[3]), u3 = _mm256_unpackhi_ps(v[2], v[3]);
+  const __m256 c0 = _mm256_shuffle_ps(u0, u2, 0x44), c1 = _mm256_shuffle_ps(u0, u2, 0xEE);
+  const __m256 c2 = _mm256_shuffle_ps(u1, u3, 0x44), c3 = _mm256_shuffle_ps(u1, u3, 0xEE);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), next = _mm256_setr_epi32(4, 1, 5, 2, 6, 3, 7, 7);
+  d[0] = _mm256_permutevar8x32_ps(c0, order);
+  d[1] = _mm256_permutevar8x32_ps(c1, order);
+  d[2] = _mm256_permutevar8x32_ps(c2, order);
+  d[3] = _mm256_permutevar8x32_ps(c3, order);
+  d[4] = _mm256_blend_ps(_mm256_permutevar8x32_ps(c0, next), _mm256_set1_ps(p32), 0x80);
+  d[5] = _mm256_blend_ps(_mm256_permutevar8x32_ps(c1, next), _mm256_set1_ps(p33), 0x80);
+}
+
+// The same columns read straight from a row of w values, as if padded with zeros on both sides:
+// p[j] = row[at + j] where 0 <= at + j < w, else 0 (at may be negative). Whole loads inside the row,
+// masked loads (which touch no masked-off address) at its ends.
+inline void winograd4_columns8(const float* row, int64_t at, int64_t w, __m256* d) {
+  __m256 v[4];
+  if (at >= 0 && at + 34 <= w) {
+    for (int m = 0; m < 4; ++m) v[m] = _mm256_loadu_ps(row + at + 8 * m);
+    winograd4_columns8(v, row[at + 32], row[at + 33], d);
+    return;
+  }
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lo = _mm256_set1_epi32(-1), hi = _mm256_set1_epi32(static_cast<int>(w));
+  for (int m = 0; m < 4; ++m) {
+    const int64_t base = at + 8 * m;  // columns base .. base + 7
+    if (base + 8 <= 0 || base >= w) {
+      v[m] = _mm256_setzero_ps();
+      continue;
+    }
+    // Lane l is read where -1 < base + l < w; the address row + base is formed in integers so that no
+    // pointer before the row is made.
+    const __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(static_cast<int>(base)));
+    const __m256i mask = _mm256_and_si256(_mm256_cmpgt_epi32(idx, lo), _mm256_cmpgt_epi32(hi, idx));
+    const float* addr = reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) + base * 4);
+    v[m] = _mm256_maskload_ps(addr, mask);
+  }
+  const float p32 = at + 32 >= 0 && at + 32 < w ? row[at + 32] : 0.0f;
+  const float p33 = at + 33 >= 0 && at + 33 < w ? row[at + 33] : 0.0f;
+  winograd4_columns8(v, p32, p33, d);
+}
+#endif
+
+// Whether this version has the eight-tile row kernels below (winograd4_input_row, winograd4_tile_row);
+// else the blocks are gathered one value at a time, and the input's d B is then computed in place.
+template <typename T>
+constexpr bool kWinograd4VectorRows = false;
+#if defined(__AVX2__)
+template <>
+constexpr bool kWinograd4VectorRows<float> = true;
+
+// One row of the 4x4 output tiles of tq tiles from a row of w values: dst[cc * ld + tj] = row[4 tj + cc]
+// (0 past w), eight tiles at a time; writes up to the next multiple of 8 tiles, as winograd4_input_row.
+inline void winograd4_tile_row(const float* row, int64_t w, int64_t tq, float* dst, int64_t ld) {
+  for (int64_t j0 = 0; j0 < tq; j0 += 8) {
+    __m256 d[6];
+    winograd4_columns8(row, 4 * j0, w, d);
+    for (int cc = 0; cc < 4; ++cc) _mm256_storeu_ps(dst + cc * ld + j0, d[cc]);
+  }
+}
+
+// One row a of the 6x6 input blocks of tq tiles, with B^T applied along it, from an input row of w values
+// with pad zeros before it (and zeros past it): dst[b * ld + tj] = (B^T d)[b] with d[j] = row[4 tj + j -
+// pad], eight tiles at a time; writes dst[b * ld + tj] for tj up to the next multiple of 8 (the caller
+// leaves that room).
+inline void winograd4_input_row(const float* row, int64_t w, int64_t pad, int64_t tq, float* dst, int64_t ld) {
+  for (int64_t j0 = 0; j0 < tq; j0 += 8) {
+    __m256 d[6], o[6];
+    winograd4_columns8(row, 4 * j0 - pad, w, d);
+    winograd4_bt_values<float>(d[0], d[1], d[2], d[3], d[4], d[5], o);
+    for (int b = 0; b < 6; ++b) _mm256_storeu_ps(dst + b * ld + j0, o[b]);
+  }
+}
+#endif
+
+// Asks for the n values at p to be brought into the cache: the next image's plane, which the transforms
+// below read after the current one's although it lies a whole C * H * W stride further (perf showed the
+// first loads of each plane waiting on memory).
+template <typename T>
+inline void prefetch_plane(const T* p, int64_t n) {
+  const char* bytes = reinterpret_cast<const char*>(p);
+  for (int64_t off = 0; off < n * static_cast<int64_t>(sizeof(T)); off += 64) __builtin_prefetch(bytes + off);
+}
+
 // Channel c of images [n0, n0 + gs) into V: v[e * ld + t] = (B^T d B)[e] for the 6x6 input block of
 // tile t = i * tp * tq + ti * tq + tj (rows 4 ti - pad_h .., columns 4 tj - pad_w .., zero outside the
-// plane). The blocks are first gathered into buf (36 rows of nt = gs * tp * tq, row 6 a + b holding
-// element (a, b) of every tile; then one padded input row of 4 tq + 2 values), so that both halves of
-// the transform run along t with unit stride.
+// plane). First d B, row by row of the blocks, into buf (36 rows of nt = gs * tp * tq at stride nt + 8,
+// row 6 a + b holding element (a, b) of every tile), so that the second half of the transform runs along
+// t with unit stride. d B is computed as each input row is read where this version has
+// winograd4_input_row; else the blocks are gathered through one zero-padded row (4 tq + 30 values after
+// the 36 rows) and transformed in place. buf: 36 * (nt + 8) + 4 * tq + 30.
 template <typename T>
 void winograd4_input(const ConvShape& g, const T* x, int64_t n0, int64_t gs, int64_t c, int64_t tp, int64_t tq, T* v,
                      int64_t ld, T* buf) {
-  const int64_t tiles = tp * tq, nt = gs * tiles, hw = g.h * g.w;
-  // One input row with its padding: prow[j] = x[h][j - pad_w], zero outside the row (4 tq + 2 values).
-  T* prow = buf + 36 * nt;
-  const int64_t plen = 4 * tq + 2, w0 = min64(g.pad_w, plen), w1 = clamp64(g.pad_w + g.w, w0, plen);
-  for (int64_t j = 0; j < w0; ++j) prow[j] = T(0);
-  for (int64_t j = w1; j < plen; ++j) prow[j] = T(0);
+  const int64_t tiles = tp * tq, nt = gs * tiles, hw = g.h * g.w, lb = nt + 8;
+  // One input row with its padding: prow[j] = x[h][j - pad_w], zero outside the row.
+  T* prow = buf + 36 * lb;
+  const int64_t plen = 4 * tq + 30, w0 = min64(g.pad_w, plen), w1 = clamp64(g.pad_w + g.w, w0, plen);
+  if constexpr (!kWinograd4VectorRows<T>) {
+    for (int64_t j = 0; j < w0; ++j) prow[j] = T(0);
+    for (int64_t j = w1; j < plen; ++j) prow[j] = T(0);
+  }
   for (int64_t i = 0; i < gs; ++i) {
     const T* plane = x + ((n0 + i) * g.c + c) * hw;
+    if (i + 1 < gs) prefetch_plane(plane + g.c * hw, hw);
     for (int64_t ti = 0; ti < tp; ++ti)
       for (int64_t a = 0; a < 6; ++a) {
-        T* dst = buf + 6 * a * nt + i * tiles + ti * tq;
+        T* dst = buf + 6 * a * lb + i * tiles + ti * tq;
         const int64_t h = 4 * ti + a - g.pad_h;
-        if (h < 0 || h >= g.h) {
+        if (h < 0 || h >= g.h) {  // zero, and so is its transform
           for (int64_t b = 0; b < 6; ++b)
-            for (int64_t tj = 0; tj < tq; ++tj) dst[b * nt + tj] = T(0);
+            for (int64_t tj = 0; tj < tq; ++tj) dst[b * lb + tj] = T(0);
           continue;
         }
         const T* row = plane + h * g.w;
-        for (int64_t j = w0; j < w1; ++j) prow[j] = row[j - g.pad_w];
-        for (int64_t b = 0; b < 6; ++b)
-          for (int64_t tj = 0; tj < tq; ++tj) dst[b * nt + tj] = prow[4 * tj + b];
+        if constexpr (kWinograd4VectorRows<T>) {
+          winograd4_input_row(row, g.w, g.pad_w, tq, dst, lb);
+        } else {
+          for (int64_t j = w0; j < w1; ++j) prow[j] = row[j - g.pad_w];
+          for (int64_t b = 0; b < 6; ++b)
+            for (int64_t tj = 0; tj < tq; ++tj) dst[b * lb + tj] = prow[4 * tj + b];
+        }
       }
   }
   T* r[6];
   T* o[6];
-  for (int64_t a = 0; a < 6; ++a) {  // d B: B^T along each row of the block, in place
-    for (int b = 0; b < 6; ++b) r[b] = buf + (6 * a + b) * nt;
-    winograd4_bt(r, r, nt);
-  }
+  if constexpr (!kWinograd4VectorRows<T>)
+    for (int64_t a = 0; a < 6; ++a) {  // d B: B^T along each row of the block, in place
+      for (int b = 0; b < 6; ++b) r[b] = buf + (6 * a + b) * lb;
+      winograd4_bt(r, r, nt);
+    }
   for (int64_t col = 0; col < 6; ++col) {  // B^T (d B) down each column, into v
     for (int a = 0; a < 6; ++a) {
-      r[a] = buf + (6 * a + col) * nt;
+      r[a] = buf + (6 * a + col) * lb;
       o[a] = v + (6 * a + col) * ld;
     }
     winograd4_bt(r, o, nt);
@@ -731,24 +840,34 @@ void winograd4_output(const ConvShape& g, const T* m, int64_t ld, int64_t n0, in
 
 // The weight gradient's transforms. Output channel k of images [n0, n0 + gs) of dy: the 4x4 tiles
 // (zero past the P x Q plane), each turned into A dy A^T (6x6), into d: d[e * ld + t] for tile t as in
-// winograd4_input. buf: 16 * nt + 24 * nt.
+// winograd4_input. buf: 16 * (nt + 8) + 24 * nt.
 template <typename T>
 void winograd4_grad_output(const ConvShape& g, const T* dy, int64_t n0, int64_t gs, int64_t k, int64_t tp, int64_t tq,
                            T* d, int64_t ld, T* buf) {
-  const int64_t tiles = tp * tq, nt = gs * tiles, pq = g.p * g.q;
-  T* tile = buf;            // tile[(4 r + cc) * nt + t]
-  T* half = buf + 16 * nt;  // half[(4 a + cc) * nt + t] = (A dy)[a][cc]
+  const int64_t tiles = tp * tq, nt = gs * tiles, pq = g.p * g.q, lt = nt + 8;
+  T* tile = buf;            // tile[(4 r + cc) * lt + t]
+  T* half = buf + 16 * lt;  // half[(4 a + cc) * nt + t] = (A dy)[a][cc]
   for (int64_t i = 0; i < gs; ++i) {
     const T* plane = dy + ((n0 + i) * g.k + k) * pq;
+    if (i + 1 < gs) prefetch_plane(plane + g.k * pq, pq);
     for (int64_t ti = 0; ti < tp; ++ti)
       for (int64_t r = 0; r < 4; ++r) {
-        T* dst = tile + 4 * r * nt + i * tiles + ti * tq;
+        T* dst = tile + 4 * r * lt + i * tiles + ti * tq;
         const int64_t p = 4 * ti + r;
-        for (int64_t tj = 0; tj < tq; ++tj)
-          for (int64_t cc = 0; cc < 4; ++cc) {
-            const int64_t q = 4 * tj + cc;
-            dst[cc * nt + tj] = p < g.p && q < g.q ? plane[p * g.q + q] : T(0);
-          }
+        if (p >= g.p) {
+          for (int64_t cc = 0; cc < 4; ++cc)
+            for (int64_t tj = 0; tj < tq; ++tj) dst[cc * lt + tj] = T(0);
+          continue;
+        }
+        if constexpr (kWinograd4VectorRows<T>) {
+          winograd4_tile_row(plane + p * g.q, g.q, tq, dst, lt);
+        } else {
+          for (int64_t tj = 0; tj < tq; ++tj)
+            for (int64_t cc = 0; cc < 4; ++cc) {
+              const int64_t q = 4 * tj + cc;
+              dst[cc * lt + tj] = q < g.q ? plane[p * g.q + q] : T(0);
+            }
+        }
       }
   }
   // A applied to four rows (u[0..3]) into six (o[0..5]): o = A u, A = (A^T)^T.
@@ -769,7 +888,7 @@ void winograd4_grad_output(const ConvShape& g, const T* dy, int64_t n0, int64_t 
   const T* u[4];
   T* o[6];
   for (int64_t cc = 0; cc < 4; ++cc) {  // A down each column of the tile
-    for (int r = 0; r < 4; ++r) u[r] = tile + (4 * r + cc) * nt;
+    for (int r = 0; r < 4; ++r) u[r] = tile + (4 * r + cc) * lt;
     for (int a = 0; a < 6; ++a) o[a] = half + (4 * a + cc) * nt;
     apply_a(u, o);
   }
