@@ -111,20 +111,42 @@ std::vector<T> run_all(const IsaKernels<T>& k) {
     k.winograd_output(g, m.data(), tiles, tp, tq, T(0.25), yp.data(), buf.data());
     append(v), append(yp);
   }
-  // Winograd F(4x4, 3x3) on two images of two channels: planes of 2, 7, 8, 9 and 10 tiles a row (the
-  // eight-tile blocks of the vector versions, full and partial), padding 1 and 2 (zero rows and columns,
-  // partial tiles); the input, output and weight-gradient transforms, with the rows ld apart.
-  for (auto [hw, pad] : {std::array<int64_t, 2>{6, 1}, {28, 1}, {30, 2}, {34, 1}, {37, 2}}) {
-    const int64_t p = hw + 2 * pad - 2, tp = (p + 3) / 4, tq = tp, nt = 2 * tp * tq, ld = 2 * nt + 5;
-    const ops::ConvShape g{2, 2, hw, hw, 2, 3, 3, p, p, 1, 1, pad, pad, 1, 1};
-    auto x = random_vec<T>(static_cast<size_t>(2 * 2 * hw * hw), 13 + hw);
-    auto m = random_vec<T>(static_cast<size_t>(36 * ld), 14 + hw);
-    std::vector<T> v(static_cast<size_t>(36 * ld)), buf(static_cast<size_t>(40 * nt + 288 + 4 * tq + 30));
-    std::vector<T> y(static_cast<size_t>(2 * 2 * p * p)), d(static_cast<size_t>(36 * ld));
-    for (int64_t c = 0; c < 2; ++c) k.winograd4_input(g, x.data(), 0, 2, c, tp, tq, v.data() + c * nt, ld, buf.data());
+  // Winograd F(4x4, 3x3) on two images of two channels: planes of 1, 2, 7, 8, 9, 10 and 17 tiles a row
+  // (the eight-tile blocks of the vector versions, full and partial; blocks wholly inside the row from
+  // 40 columns), padding 0, 1 and 2 (zero rows and columns, partial tiles), a plane wider than high with
+  // different paddings down and across; the input, output and weight-gradient transforms, with the rows
+  // ld apart, each with a buffer of the size isa.h gives it and a guard after it that must stay untouched.
+  using Plane = std::array<int64_t, 4>;  // h, w, pad_h, pad_w
+  for (auto [h, w, ph, pw] :
+       {Plane{6, 6, 1, 1}, Plane{28, 28, 1, 1}, Plane{30, 30, 2, 2}, Plane{34, 34, 1, 1}, Plane{37, 37, 2, 2},
+        Plane{40, 40, 0, 0}, Plane{70, 70, 1, 1}, Plane{9, 37, 2, 0}, Plane{5, 3, 1, 0}}) {
+    INFO("plane " << h << "x" << w << " padding " << ph << ", " << pw);
+    const int64_t p = h + 2 * ph - 2, q = w + 2 * pw - 2, tp = (p + 3) / 4, tq = (q + 3) / 4;
+    const int64_t nt = 2 * tp * tq, ld = 2 * nt + 5;
+    const ops::ConvShape g{2, 2, h, w, 2, 3, 3, p, q, 1, 1, ph, pw, 1, 1};
+    auto x = random_vec<T>(static_cast<size_t>(2 * 2 * h * w), 13 + h + w);
+    auto m = random_vec<T>(static_cast<size_t>(36 * ld), 14 + h + w);
+    std::vector<T> v(static_cast<size_t>(36 * ld)), y(static_cast<size_t>(2 * 2 * p * q)),
+        d(static_cast<size_t>(36 * ld));
+    const T guard = T(-12345.5);
+    auto buffer = [&](int64_t size) { return std::vector<T>(static_cast<size_t>(size + 64), guard); };
+    auto untouched_past = [&](const std::vector<T>& buf, int64_t size) {
+      for (size_t i = static_cast<size_t>(size); i < buf.size(); ++i)
+        if (buf[i] != guard) return false;
+      return true;
+    };
+    const int64_t in_size = 36 * (nt + 8) + 4 * tq + 2, out_size = 40 * nt, grad_size = 40 * nt + 128;
+    for (int64_t c = 0; c < 2; ++c) {
+      auto buf = buffer(in_size);
+      k.winograd4_input(g, x.data(), 0, 2, c, tp, tq, v.data() + c * nt, ld, buf.data());
+      CHECK(untouched_past(buf, in_size));
+    }
     for (int64_t kk = 0; kk < 2; ++kk) {
-      k.winograd4_output(g, m.data() + kk * nt, ld, 0, 2, kk, tp, tq, T(0.5), y.data(), buf.data());
-      k.winograd4_grad_output(g, y.data(), 0, 2, kk, tp, tq, d.data() + kk * nt, ld, buf.data());
+      auto obuf = buffer(out_size), gbuf = buffer(grad_size);
+      k.winograd4_output(g, m.data() + kk * nt, ld, 0, 2, kk, tp, tq, T(0.5), y.data(), obuf.data());
+      k.winograd4_grad_output(g, y.data(), 0, 2, kk, tp, tq, d.data() + kk * nt, ld, gbuf.data());
+      CHECK(untouched_past(obuf, out_size));
+      CHECK(untouched_past(gbuf, grad_size));
     }
     append(v), append(y), append(d);
   }

@@ -111,7 +111,7 @@ struct Group4 {
   Group4(const ConvShape& g, int64_t columns, int64_t tq)
       : v(static_cast<size_t>(36 * g.c * columns)),
         m(static_cast<size_t>(36 * g.k * columns)),
-        buf(static_cast<size_t>(40 * columns + 288 + 4 * tq + 30)) {}  // isa.h: the transforms' needs
+        buf(static_cast<size_t>(40 * columns + 288 + 4 * tq + 2)) {}  // isa.h: the transforms' needs
 };
 
 }  // namespace

@@ -677,29 +677,28 @@ inline void winograd4_columns8(const __m256* v, float p32, float p33, __m256* d)
 }
 
 // The same columns read straight from a row of w values, as if padded with zeros on both sides:
-// p[j] = row[at + j] where 0 <= at + j < w, else 0 (at may be negative). Whole loads inside the row,
-// masked loads (which touch no masked-off address) at its ends.
+// p[j] = row[at + j] where 0 <= at + j < w, else 0 (at may be negative). Each block of eight is one whole
+// load where it lies inside the row, zeros where it lies outside, else a masked load (which touches no
+// masked-off address) at the row's ends. Column indices are compared in 32-bit lanes: a row is far
+// shorter than 2^31 values.
 inline void winograd4_columns8(const float* row, int64_t at, int64_t w, __m256* d) {
-  __m256 v[4];
-  if (at >= 0 && at + 34 <= w) {
-    for (int m = 0; m < 4; ++m) v[m] = _mm256_loadu_ps(row + at + 8 * m);
-    winograd4_columns8(v, row[at + 32], row[at + 33], d);
-    return;
-  }
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i lo = _mm256_set1_epi32(-1), hi = _mm256_set1_epi32(static_cast<int>(w));
+  __m256 v[4];
   for (int m = 0; m < 4; ++m) {
     const int64_t base = at + 8 * m;  // columns base .. base + 7
-    if (base + 8 <= 0 || base >= w) {
+    if (base >= 0 && base + 8 <= w) {
+      v[m] = _mm256_loadu_ps(row + base);
+    } else if (base + 8 <= 0 || base >= w) {
       v[m] = _mm256_setzero_ps();
-      continue;
+    } else {
+      // Lane l is read where -1 < base + l < w. The address is computed in integers (base may be
+      // negative: no pointer arithmetic before the row).
+      const __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(static_cast<int>(base)));
+      const __m256i mask = _mm256_and_si256(_mm256_cmpgt_epi32(idx, lo), _mm256_cmpgt_epi32(hi, idx));
+      const uintptr_t addr = reinterpret_cast<uintptr_t>(row) + static_cast<uintptr_t>(base * 4);
+      v[m] = _mm256_maskload_ps(reinterpret_cast<const float*>(addr), mask);
     }
-    // Lane l is read where -1 < base + l < w; the address row + base is formed in integers so that no
-    // pointer before the row is made.
-    const __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(static_cast<int>(base)));
-    const __m256i mask = _mm256_and_si256(_mm256_cmpgt_epi32(idx, lo), _mm256_cmpgt_epi32(hi, idx));
-    const float* addr = reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) + base * 4);
-    v[m] = _mm256_maskload_ps(addr, mask);
   }
   const float p32 = at + 32 >= 0 && at + 32 < w ? row[at + 32] : 0.0f;
   const float p33 = at + 33 >= 0 && at + 33 < w ? row[at + 33] : 0.0f;
@@ -753,15 +752,15 @@ inline void prefetch_plane(const T* p, int64_t n) {
 // plane). First d B, row by row of the blocks, into buf (36 rows of nt = gs * tp * tq at stride nt + 8,
 // row 6 a + b holding element (a, b) of every tile), so that the second half of the transform runs along
 // t with unit stride. d B is computed as each input row is read where this version has
-// winograd4_input_row; else the blocks are gathered through one zero-padded row (4 tq + 30 values after
-// the 36 rows) and transformed in place. buf: 36 * (nt + 8) + 4 * tq + 30.
+// winograd4_input_row; else the blocks are gathered through one zero-padded row (4 tq + 2 values after
+// the 36 rows) and transformed in place. buf: 36 * (nt + 8) + 4 * tq + 2.
 template <typename T>
 void winograd4_input(const ConvShape& g, const T* x, int64_t n0, int64_t gs, int64_t c, int64_t tp, int64_t tq, T* v,
                      int64_t ld, T* buf) {
   const int64_t tiles = tp * tq, nt = gs * tiles, hw = g.h * g.w, lb = nt + 8;
   // One input row with its padding: prow[j] = x[h][j - pad_w], zero outside the row.
   T* prow = buf + 36 * lb;
-  const int64_t plen = 4 * tq + 30, w0 = min64(g.pad_w, plen), w1 = clamp64(g.pad_w + g.w, w0, plen);
+  const int64_t plen = 4 * tq + 2, w0 = min64(g.pad_w, plen), w1 = clamp64(g.pad_w + g.w, w0, plen);
   if constexpr (!kWinograd4VectorRows<T>) {
     for (int64_t j = 0; j < w0; ++j) prow[j] = T(0);
     for (int64_t j = w1; j < plen; ++j) prow[j] = T(0);
