@@ -154,6 +154,14 @@ Tensor relu(const Tensor& x) {
                 [o = out.detach()](const Tensor& g) { return std::vector<Tensor>{relu_backward(g, o)}; });
 }
 
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  Tensor out = ops::binary(BinaryOp::AddRelu, a, b);
+  return record(out, "add_relu", {a, b}, [o = out.detach(), sa = a.shape(), sb = b.shape()](const Tensor& g) {
+    const Tensor masked = relu_backward(g, o);
+    return std::vector<Tensor>{sum_to(masked, sa), sum_to(masked, sb)};
+  });
+}
+
 Tensor sigmoid(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Sigmoid, x);
   return record(out, "sigmoid", {x},

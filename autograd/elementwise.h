@@ -13,6 +13,9 @@ Tensor mul(const Tensor& a, double b);
 Tensor rsub(double a, const Tensor& b);            // a - b
 Tensor rdiv(double a, const Tensor& b);            // a / b
 Tensor maximum(const Tensor& a, const Tensor& b);  // gradient goes to a where a >= b
+// relu(a + b) as one op: one pass forward instead of two, and no a + b kept between them; the same
+// values and gradients as relu(add(a, b)).
+Tensor add_relu(const Tensor& a, const Tensor& b);
 
 Tensor neg(const Tensor& x);
 Tensor exp(const Tensor& x);

@@ -58,7 +58,7 @@ Tensor BasicBlock::forward(const Tensor& x) {
   Tensor out = bn_relu(child("bn1"), child("conv1")->forward(x));
   out = child("bn2")->forward(child("conv2")->forward(out));
   Tensor identity = has_downsample_ ? child("downsample")->forward(x) : x;
-  return relu(out + identity);
+  return add_relu(out, identity);
 }
 
 Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, bool downsample, Generator* gen)
@@ -78,7 +78,7 @@ Tensor Bottleneck::forward(const Tensor& x) {
   out = bn_relu(child("bn2"), child("conv2")->forward(out));
   out = child("bn3")->forward(child("conv3")->forward(out));
   Tensor identity = has_downsample_ ? child("downsample")->forward(x) : x;
-  return relu(out + identity);
+  return add_relu(out, identity);
 }
 
 ResNet::ResNet(const ResNetOptions& opts) : Cloneable("ResNet"), opts_(opts) {

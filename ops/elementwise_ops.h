@@ -52,7 +52,9 @@
   X(Gt, "gt", T(x > y))                                                                        \
   X(Ge, "ge", T(x >= y))                                                                       \
   /* b > 0 ? a : 0 (a gradient through a ReLU, from the ReLU's output b: one pass, no mask) */ \
-  X(MaskPositive, "mask_positive", y > T(0) ? x : T(0))
+  X(MaskPositive, "mask_positive", y > T(0) ? x : T(0))                                        \
+  /* relu(x + y) in one pass (a residual block's join): the bits of add, then relu */          \
+  X(AddRelu, "add_relu", T(x + y) > T(0) ? T(x + y) : T(0))
 
 // Qualifier of the functors' call operators: device code too where nvcc compiles them.
 #if defined(__CUDACC__)

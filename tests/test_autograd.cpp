@@ -124,3 +124,29 @@ TEST_CASE("relu's gradient is g where the output is positive and 0 elsewhere, 0 
   relu(x).backward(g);
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0.0, 0.0, 7.0, 8.0, 0.0});
 }
+
+TEST_CASE("add_relu gives the bits of relu(a + b) and of its gradients, broadcast and at the kink") {
+  Generator gen(17);
+  auto opts = TensorOptions().dtype(DType::Float32);
+  // (4, 3, 5) + (3, 1): the second input's gradient is summed over the broadcast dimensions; exact ties
+  // a + b == 0 (and -0) take the ReLU's convention (gradient 0 there, as PyTorch).
+  Tensor a0 = randn({4, 3, 5}, opts, &gen), b0 = randn({3, 1}, opts, &gen), gy = randn({4, 3, 5}, opts, &gen);
+  auto av = a0.to_vector<float>();
+  const auto bv = b0.to_vector<float>();
+  av[0] = -bv[0], av[6] = -bv[1];
+  a0 = from_vector<float>(av, {4, 3, 5});
+  auto run = [&](bool fused) {
+    Tensor a = a0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    Tensor y = fused ? add_relu(a, b) : relu(a + b);
+    y.backward(gy);
+    return std::vector<Tensor>{y, a.grad(), b.grad()};
+  };
+  auto fused = run(true), composed = run(false);
+  for (size_t i = 0; i < fused.size(); ++i) {
+    INFO("output " << i);
+    CHECK(fused[i].shape() == composed[i].shape());
+    CHECK(fused[i].to_vector<float>() == composed[i].to_vector<float>());
+  }
+  CHECK(fused[0].to_vector<float>()[0] == 0.0f);
+  CHECK(fused[1].to_vector<float>()[0] == 0.0f);
+}
