@@ -42,9 +42,10 @@ template <typename T>
 const T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
-const void* raw_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
 #ifdef RESA_WITH_CUDA
+const void* raw_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
 // A (C) float64 CPU statistic copied to x's device, and a (C) float64 result there.
 Tensor on_device(const Tensor& stat, const Tensor& x) { return to_device(stat, x.device()); }
 Tensor device_stat(int64_t c, const Tensor& x) { return Tensor::empty({c}, DType::Float64, x.device()); }
