@@ -73,17 +73,25 @@ std::vector<T> run_all(const IsaKernels<T>& k) {
       append(y);
     }
   }
-  // im2col / col2im: a padded 3x3, a strided one, and a "same" 3x3 for the flat-copy form.
-  const ops::ConvShape shapes[] = {{1, 3, 9, 11, 4, 3, 3, 9, 11, 1, 1, 1, 1, 1, 1},
-                                   {1, 2, 10, 7, 4, 3, 3, 5, 4, 2, 2, 1, 1, 1, 1}};
+  // im2col / col2im: a padded 3x3, strided ones, and a "same" 3x3 for the flat-copy form. The strided
+  // shapes reach the vector versions' stride-2 rows: 8 and more columns with a partial last block (14,
+  // 17), rows of 4, a 1x1, stride 1 down with 2 across, no padding, and dilation down.
+  const ops::ConvShape shapes[] = {
+      {1, 3, 9, 11, 4, 3, 3, 9, 11, 1, 1, 1, 1, 1, 1},   {1, 2, 10, 7, 4, 3, 3, 5, 4, 2, 2, 1, 1, 1, 1},
+      {1, 2, 28, 28, 4, 3, 3, 14, 14, 2, 2, 1, 1, 1, 1}, {1, 2, 32, 33, 4, 3, 3, 16, 17, 2, 2, 1, 1, 1, 1},
+      {1, 2, 7, 7, 4, 1, 1, 4, 4, 2, 2, 0, 0, 1, 1},     {1, 2, 9, 21, 3, 3, 3, 7, 10, 1, 2, 0, 0, 1, 1},
+      {1, 2, 11, 20, 3, 3, 3, 5, 10, 2, 2, 1, 1, 2, 1}};
   for (const auto& g : shapes) {
     const int64_t crs = g.c * g.r * g.s, pq = g.p * g.q;
     auto x = random_vec<T>(static_cast<size_t>(g.c * g.h * g.w), 5);
     std::vector<T> col(static_cast<size_t>(crs * pq)), dxs(x.size(), T(0));
     k.im2col(g, x.data(), col.data(), pq);
     append(col);
-    std::vector<T> gathered(col.size());
+    const T guard = T(-777.25);
+    std::vector<T> gathered(col.size() + 16, guard);  // 16 values past the matrix that must stay as they are
     k.im2col_gather(g, x.data(), gathered.data(), pq);
+    CHECK(std::vector<T>(gathered.end() - 16, gathered.end()) == std::vector<T>(16, guard));
+    gathered.resize(col.size());
     CHECK(same_bits(gathered, col));  // the gather form is the row-by-row one
     append(gathered);
     if (g.stride_w == 1) {
