@@ -143,7 +143,7 @@ std::vector<T> run_all(const IsaKernels<T>& k) {
         if (buf[i] != guard) return false;
       return true;
     };
-    const int64_t in_size = 36 * (nt + 8) + 4 * tq + 2, out_size = 40 * nt, grad_size = 40 * nt + 128;
+    const int64_t in_size = 36 * (nt + 8) + 4 * tq + 2, out_size = 40 * nt + 8, grad_size = 40 * nt + 128;
     for (int64_t c = 0; c < 2; ++c) {
       auto buf = buffer(in_size);
       k.winograd4_input(g, x.data(), 0, 2, c, tp, tq, v.data() + c * nt, ld, buf.data());

@@ -63,7 +63,7 @@ struct IsaKernels {
   // Winograd F(4x4, 3x3) (ops/cpu/conv_winograd.h): weights [i0, i1) into u (36 matrices K * C apart);
   // channel c of images [n0, n0 + gs) into v (36 rows ld apart, one column per tile; buf: 36 * (columns
   // + 8) + 4 * tq + 2);
-  // output channel k of those images from m (36 rows ld apart; buf: 40 * columns), plus the bias.
+  // output channel k of those images from m (36 rows ld apart; buf: 40 * columns + 8), plus the bias.
   void (*winograd4_weight)(const ConvShape& g, const T* w, T* u, int64_t i0, int64_t i1);
   void (*winograd4_input)(const ConvShape& g, const T* x, int64_t n0, int64_t gs, int64_t c, int64_t tp, int64_t tq,
                           T* v, int64_t ld, T* buf);

@@ -394,15 +394,30 @@ inline __m256 load8_zero_padded(const float* row, int64_t base, int64_t w) {
   return _mm256_maskload_ps(reinterpret_cast<const float*>(addr), mask);
 }
 
+// The first n (0 < n < 8) values of v to dst, nothing past them: 4-, 2- and 1-value stores (a masked
+// store, vmaskmovps, measured several times slower on the Zen 3 in the rows that end this way).
+inline void store_first(float* dst, __m256 v, int64_t n) {
+  __m128 part = _mm256_castps256_ps128(v);
+  if (n >= 4) {
+    _mm_storeu_ps(dst, part);
+    part = _mm256_extractf128_ps(v, 1);
+    dst += 4, n -= 4;
+  }
+  if (n >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst), part);
+    part = _mm_movehl_ps(part, part);
+    dst += 2, n -= 2;
+  }
+  if (n >= 1) _mm_store_ss(dst, part);
+}
+
 // Stride 2 across (any stride down, no dilation across), float: each output row's Q columns read every
 // other input column, so eight of them come from 16 consecutive values, two (zero-padded) loads and a
-// shuffle that keeps the even lanes; the row's last block is stored masked (nothing past Q is written).
+// shuffle that keeps the even lanes; the row's last block is stored in part (nothing past Q is written).
 // The same values as the gather below, which picks one value per lane (vgatherdps, several cycles per
 // vector on the CPUs measured).
 inline void im2col_stride2(const ConvShape& g, const float* x, float* col, int64_t ld) {
-  const int64_t hw = g.h * g.w, tail = g.q % 8;
-  const __m256i tail_mask =
-      _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(tail)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const int64_t hw = g.h * g.w;
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.r; ++r)
       for (int64_t s = 0; s < g.s; ++s) {
@@ -425,7 +440,7 @@ inline void im2col_stride2(const ConvShape& g, const float* x, float* col, int64
             if (q0 + 8 <= g.q)
               _mm256_storeu_ps(dst + q0, even);
             else
-              _mm256_maskstore_ps(dst + q0, tail_mask, even);
+              store_first(dst + q0, even, g.q - q0);
           }
         }
       }
@@ -753,8 +768,9 @@ inline void winograd4_columns8(const float* row, int64_t at, int64_t w, __m256* 
 }
 #endif
 
-// Whether this version has the eight-tile row kernels below (winograd4_input_row, winograd4_tile_row);
-// else the blocks are gathered one value at a time, and the input's d B is then computed in place.
+// Whether this version has the eight-tile row kernels below (winograd4_input_row, winograd4_tile_row,
+// winograd4_output_row); else the blocks are gathered and scattered one value at a time, and the input's
+// d B is then computed in place.
 template <typename T>
 constexpr bool kWinograd4VectorRows = false;
 #if defined(__AVX2__)
@@ -781,6 +797,33 @@ inline void winograd4_input_row(const float* row, int64_t w, int64_t pad, int64_
     winograd4_columns8(row, 4 * j0 - pad, w, d);
     winograd4_bt_values<float>(d[0], d[1], d[2], d[3], d[4], d[5], o);
     for (int b = 0; b < 6; ++b) _mm256_storeu_ps(dst + b * ld + j0, o[b]);
+  }
+}
+
+// One row r of the 4x4 output tiles of tq tiles into an output row of q values: yr[4 tj + cc] = o[cc * nt +
+// tj] + bias for 4 tj + cc < q, eight tiles at a time (a 4x8 transpose in registers; nothing at or past q is
+// written). Reads o[cc * nt + tj] for tj up to the next multiple of 8 (the caller leaves that room).
+inline void winograd4_output_row(const float* o, int64_t nt, int64_t tq, int64_t q, float bias, float* yr) {
+  const __m256 vb = _mm256_set1_ps(bias);
+  for (int64_t j0 = 0; j0 < tq; j0 += 8) {
+    const __m256 c0 = _mm256_loadu_ps(o + j0), c1 = _mm256_loadu_ps(o + nt + j0);
+    const __m256 c2 = _mm256_loadu_ps(o + 2 * nt + j0), c3 = _mm256_loadu_ps(o + 3 * nt + j0);
+    // [c0 c1 c2 c3] of tiles 0 and 4 | 1 and 5 | 2 and 6 | 3 and 7 (low and high halves), then in order.
+    const __m256 t0 = _mm256_unpacklo_ps(c0, c1), t1 = _mm256_unpackhi_ps(c0, c1);
+    const __m256 t2 = _mm256_unpacklo_ps(c2, c3), t3 = _mm256_unpackhi_ps(c2, c3);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 out[4] = {_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u2, u3, 0x20),
+                           _mm256_permute2f128_ps(u0, u1, 0x31), _mm256_permute2f128_ps(u2, u3, 0x31)};
+    for (int m = 0; m < 4; ++m) {
+      const int64_t q0 = 4 * j0 + 8 * m;
+      if (q0 >= q) break;
+      const __m256 v = _mm256_add_ps(out[m], vb);
+      if (q0 + 8 <= q)
+        _mm256_storeu_ps(yr + q0, v);
+      else
+        store_first(yr + q0, v, q - q0);
+    }
   }
 }
 #endif
@@ -851,7 +894,8 @@ void winograd4_input(const ConvShape& g, const T* x, int64_t n0, int64_t gs, int
 }
 
 // Output channel k of images [n0, n0 + gs) from M (row e at m + e * ld, tiles t as above):
-// y tile = A^T m A + bias, the part of each 4x4 tile inside the P x Q plane. buf: 40 * nt.
+// y tile = A^T m A + bias, the part of each 4x4 tile inside the P x Q plane. buf: 40 * nt + 8 (the
+// eight-tile row kernel reads up to 7 values past the last row).
 template <typename T>
 void winograd4_output(const ConvShape& g, const T* m, int64_t ld, int64_t n0, int64_t gs, int64_t k, int64_t tp,
                       int64_t tq, T bias, T* y, T* buf) {
@@ -875,6 +919,11 @@ void winograd4_output(const ConvShape& g, const T* m, int64_t ld, int64_t n0, in
     for (int64_t ti = 0; ti < tp; ++ti)
       for (int64_t r = 0; r < 4 && 4 * ti + r < g.p; ++r) {
         T* yr = plane + (4 * ti + r) * g.q;
+        if constexpr (kWinograd4VectorRows<T>)
+          if (tq >= 4) {  // narrower rows fill too little of the eight-tile block (7x7 planes: 1.05-1.15x)
+            winograd4_output_row(o + 4 * r * nt + i * tiles + ti * tq, nt, tq, g.q, bias, yr);
+            continue;
+          }
         for (int64_t tj = 0; tj < tq; ++tj) {
           const T* src = o + 4 * r * nt + i * tiles + ti * tq + tj;
           const int64_t q0 = 4 * tj, qn = min64(4, g.q - q0);
