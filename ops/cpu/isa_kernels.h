@@ -739,22 +739,29 @@ void winograd4_at(const T* const* m, T* const* o, int64_t n) {
 }
 
 #if defined(__AVX2__)
+// The 4x4 transpose within each 128-bit half of four vectors: lane j of t[i] = lane i of v[j], in the
+// low half and in the high one.
+inline void transpose4_halves(const __m256* v, __m256* t) {
+  const __m256 u0 = _mm256_unpacklo_ps(v[0], v[1]), u1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 u2 = _mm256_unpacklo_ps(v[2], v[3]), u3 = _mm256_unpackhi_ps(v[2], v[3]);
+  t[0] = _mm256_shuffle_ps(u0, u2, 0x44), t[1] = _mm256_shuffle_ps(u0, u2, 0xEE);
+  t[2] = _mm256_shuffle_ps(u1, u3, 0x44), t[3] = _mm256_shuffle_ps(u1, u3, 0xEE);
+}
+
 // Eight tiles' input columns from 34 consecutive values p[0, 34) of a row, given as four vectors
 // (v[m] = p[8 m, 8 m + 8)) and p[32], p[33]: d[b][k] = p[4 k + b] for b < 6 and k < 8. A 4x4 transpose
 // within each 128-bit half (which leaves tiles 0, 2, 4, 6 in the low half and 1, 3, 5, 7 in the high
 // one) and a permute into tile order; columns 4 and 5 are columns 0 and 1 of the next tile.
 inline void winograd4_columns8(const __m256* v, float p32, float p33, __m256* d) {
-  const __m256 u0 = _mm256_unpacklo_ps(v[0], v[1]), u1 = _mm256_unpackhi_ps(v[0], v[1]);
-  const __m256 u2 = _mm256_unpacklo_ps(v[2], v[3]), u3 = _mm256_unpackhi_ps(v[2], v[3]);
-  const __m256 c0 = _mm256_shuffle_ps(u0, u2, 0x44), c1 = _mm256_shuffle_ps(u0, u2, 0xEE);
-  const __m256 c2 = _mm256_shuffle_ps(u1, u3, 0x44), c3 = _mm256_shuffle_ps(u1, u3, 0xEE);
+  __m256 t[4];
+  transpose4_halves(v, t);
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), next = _mm256_setr_epi32(4, 1, 5, 2, 6, 3, 7, 7);
-  d[0] = _mm256_permutevar8x32_ps(c0, order);
-  d[1] = _mm256_permutevar8x32_ps(c1, order);
-  d[2] = _mm256_permutevar8x32_ps(c2, order);
-  d[3] = _mm256_permutevar8x32_ps(c3, order);
-  d[4] = _mm256_blend_ps(_mm256_permutevar8x32_ps(c0, next), _mm256_set1_ps(p32), 0x80);
-  d[5] = _mm256_blend_ps(_mm256_permutevar8x32_ps(c1, next), _mm256_set1_ps(p33), 0x80);
+  d[0] = _mm256_permutevar8x32_ps(t[0], order);
+  d[1] = _mm256_permutevar8x32_ps(t[1], order);
+  d[2] = _mm256_permutevar8x32_ps(t[2], order);
+  d[3] = _mm256_permutevar8x32_ps(t[3], order);
+  d[4] = _mm256_blend_ps(_mm256_permutevar8x32_ps(t[0], next), _mm256_set1_ps(p32), 0x80);
+  d[5] = _mm256_blend_ps(_mm256_permutevar8x32_ps(t[1], next), _mm256_set1_ps(p33), 0x80);
 }
 
 // The same columns read straight from a row of w values, as if padded with zeros on both sides:
@@ -806,15 +813,13 @@ inline void winograd4_input_row(const float* row, int64_t w, int64_t pad, int64_
 inline void winograd4_output_row(const float* o, int64_t nt, int64_t tq, int64_t q, float bias, float* yr) {
   const __m256 vb = _mm256_set1_ps(bias);
   for (int64_t j0 = 0; j0 < tq; j0 += 8) {
-    const __m256 c0 = _mm256_loadu_ps(o + j0), c1 = _mm256_loadu_ps(o + nt + j0);
-    const __m256 c2 = _mm256_loadu_ps(o + 2 * nt + j0), c3 = _mm256_loadu_ps(o + 3 * nt + j0);
-    // [c0 c1 c2 c3] of tiles 0 and 4 | 1 and 5 | 2 and 6 | 3 and 7 (low and high halves), then in order.
-    const __m256 t0 = _mm256_unpacklo_ps(c0, c1), t1 = _mm256_unpackhi_ps(c0, c1);
-    const __m256 t2 = _mm256_unpacklo_ps(c2, c3), t3 = _mm256_unpackhi_ps(c2, c3);
-    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 out[4] = {_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u2, u3, 0x20),
-                           _mm256_permute2f128_ps(u0, u1, 0x31), _mm256_permute2f128_ps(u2, u3, 0x31)};
+    const __m256 c[4] = {_mm256_loadu_ps(o + j0), _mm256_loadu_ps(o + nt + j0), _mm256_loadu_ps(o + 2 * nt + j0),
+                         _mm256_loadu_ps(o + 3 * nt + j0)};
+    // values cc = 0..3 of tiles 0 and 4 | 1 and 5 | 2 and 6 | 3 and 7 (low and high halves), then in order.
+    __m256 t[4];
+    transpose4_halves(c, t);
+    const __m256 out[4] = {_mm256_permute2f128_ps(t[0], t[1], 0x20), _mm256_permute2f128_ps(t[2], t[3], 0x20),
+                           _mm256_permute2f128_ps(t[0], t[1], 0x31), _mm256_permute2f128_ps(t[2], t[3], 0x31)};
     for (int m = 0; m < 4; ++m) {
       const int64_t q0 = 4 * j0 + 8 * m;
       if (q0 >= q) break;
