@@ -80,12 +80,13 @@ bool profitable4(const ConvShape& g) {
   // before, 0.79 / 0.73), 64x14x14 0.67 / 0.68, 128x7x7 0.68 / 0.71, 256x4x4 0.68 / 0.72 (batch 256);
   // 64x32x32 0.44 / 0.44, 128x16x16 0.42 / 0.45, 256x8x8 0.57 / 0.62 (batch 64). 512x4x4 at batch 64
   // (1.17: 36 transformed 512x512 filters, 38 MB, and GEMMs of 32 columns) stays on F(2x2, 3x3) (0.70);
-  // the stems (1 or 3 channels, 2.8x) on the padded kernels or im2col. With AVX-512 (not measured) only
-  // where F(2x2, 3x3) measured faster on the Xeon: F(4x4, 3x3) spends fewer transform operations per
-  // output than F(2x2, 3x3) (2.25 input values per output against 4) and a quarter of direct
-  // convolution's multiplications, against F(2x2, 3x3)'s 4/9.
+  // the stems (1 or 3 channels, 2.8x) on the padded kernels or im2col. The same rule holds with the
+  // AVX-512 loops on the Sapphire Rapids Xeon (2026-12-06): 32x28x28 0.61 / 0.49, 64x14x14 0.57 / 0.69,
+  // 128x7x7 0.68 / 0.76, 256x4x4 0.79 / 0.87 (batch 256); 64x32x32 0.32 / 0.45, 128x16x16 0.42 / 0.47,
+  // 256x8x8 0.66 / 0.70, 512x4x4 1.32 / 1.48 (batch 64). The baseline (SSE2) loops keep the F(2x2, 3x3)
+  // rule: F(4x4, 3x3) was not measured with them.
   if (!applies(g) || g.c < 32 || g.k < 32 || g.c * g.k > 256 * 256) return false;
-  return active_isa() == Isa::Avx2 || (g.c >= 64 && g.k >= 64 && profitable(g));
+  return active_isa() != Isa::Baseline || (g.c >= 64 && g.k >= 64 && profitable(g));
 }
 
 template <typename T>
