@@ -121,13 +121,14 @@ std::vector<T> run_all(const IsaKernels<T>& k) {
   }
   // Winograd F(4x4, 3x3) on two images of two channels: planes of 1, 2, 7, 8, 9, 10 and 17 tiles a row
   // (the eight-tile blocks of the vector versions, full and partial; blocks wholly inside the row from
-  // 40 columns), padding 0, 1 and 2 (zero rows and columns, partial tiles), a plane wider than high with
-  // different paddings down and across; the input, output and weight-gradient transforms, with the rows
-  // ld apart, each with a buffer of the size isa.h gives it and a guard after it that must stay untouched.
+  // 40 columns; with AVX-512, rows of 1 and 2 tiles gathered sixteen tiles at a time: 32 and 20 tiles,
+  // across the two images, from 30x6 and 37x4), padding 0, 1 and 2 (zero rows and columns, partial tiles), a plane
+  // wider than high with different paddings down and across; the input, output and weight-gradient transforms, with the
+  // rows ld apart, each with a buffer of the size isa.h gives it and a guard after it that must stay untouched.
   using Plane = std::array<int64_t, 4>;  // h, w, pad_h, pad_w
-  for (auto [h, w, ph, pw] :
-       {Plane{6, 6, 1, 1}, Plane{28, 28, 1, 1}, Plane{30, 30, 2, 2}, Plane{34, 34, 1, 1}, Plane{37, 37, 2, 2},
-        Plane{40, 40, 0, 0}, Plane{70, 70, 1, 1}, Plane{9, 37, 2, 0}, Plane{5, 3, 1, 0}}) {
+  for (auto [h, w, ph, pw] : {Plane{6, 6, 1, 1}, Plane{28, 28, 1, 1}, Plane{30, 30, 2, 2}, Plane{34, 34, 1, 1},
+                              Plane{37, 37, 2, 2}, Plane{40, 40, 0, 0}, Plane{70, 70, 1, 1}, Plane{9, 37, 2, 0},
+                              Plane{5, 3, 1, 0}, Plane{30, 6, 1, 1}, Plane{37, 4, 1, 0}, Plane{4, 4, 1, 1}}) {
     INFO("plane " << h << "x" << w << " padding " << ph << ", " << pw);
     const int64_t p = h + 2 * ph - 2, q = w + 2 * pw - 2, tp = (p + 3) / 4, tq = (q + 3) / 4;
     const int64_t nt = 2 * tp * tq, ld = 2 * nt + 5;
