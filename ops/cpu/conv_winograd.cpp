@@ -18,7 +18,9 @@ bool profitable(const ConvShape& g) {
   if (!applies(g) || g.p % 2 != 0 || g.q % 2 != 0) return false;
   // 64 channels on planes of 32x32 or more, with the AVX2 loops: 64x32x32 at batch 64, forward 0.86-0.90x
   // the time of im2col + GEMM on the Zen 3 (64x14x14: 0.94-1.11x, 32x28x28: 1.06-1.21x, so not those).
-  // Not measured with AVX-512, which keeps the 128-channel rule.
+  // With AVX-512 (the Xeon, 2026-12-06) F(2x2, 3x3) measured 64x32x32 0.66, 128x16x16 0.70, 256x8x8 0.84
+  // (F(4x4, 3x3) takes those: 0.32-0.66), 512x4x4 0.75, 32x28x28 1.07, 64x14x14 0.99, 128x7x7 1.23; it
+  // keeps the 128-channel rule there.
   if (g.c >= 64 && g.k >= 64 && g.p * g.q >= 1024 && active_isa() == Isa::Avx2) return true;
   if (g.c < 128 || g.k < 128) return false;
   // A plane of 4x4 or less has 2x2 tiles at most, whose transforms cost per tile about what the GEMM saves

@@ -547,7 +547,8 @@ inline void im2col_stride2(const ConvShape& g, const float* x, float* col, int64
 // Output rows at least this wide take im2col_stride2. Measured on the Zen 3 against the gather (bench_conv
 // --layer, forward): 16 columns 0.87 (64x32x32 at stride 2), 8 columns 0.95, 14 columns level (28x28 at
 // stride 2; the 1x1 there 0.87), but 7 columns 1.17 and 4 columns 1.25, where the gather fills a vector
-// from two or more output rows at once.
+// from two or more output rows at once. The Xeon agrees (AVX-512 gathers, 2026-12-06): rows of 7 and 4 by
+// row loads measured 1.17-1.22x the gather's forward time (64x14x14-128 and 128x7x7-256 at stride 2).
 constexpr int64_t kStride2MinQ = 8;
 #endif
 
