@@ -3,10 +3,7 @@
 // each version of the hot loops this CPU runs (ops/cpu/isa.h) in turns. Prints medians in ms and the
 // bytes each pass must move at least (forward: x read, y written; backward: dy, y, x read, dx written).
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <functional>
 #include <random>
 #include <vector>
 
@@ -14,6 +11,7 @@
 #include "resa/core/parallel.h"
 #include "resa/ops/cpu/batchnorm.h"
 #include "resa/ops/cpu/isa.h"
+#include "timing.h"
 
 using namespace resa;
 
@@ -30,18 +28,6 @@ const BnShape kShapes[] = {{256, 32, 784, "small ResNet, 28x28"}, {256, 64, 196,
                            {64, 64, 1024, "ResNet-18, 32x32"},    {64, 128, 256, "ResNet-18, 16x16"},
                            {64, 256, 64, "ResNet-18, 8x8"},       {64, 512, 16, "ResNet-18, 4x4"},
                            {256, 2048, 1, "projector, 2048 wide"}};
-
-double best_median(int runs, const std::function<void()>& f) {
-  std::vector<double> t;
-  f();  // warm-up
-  for (int i = 0; i < runs; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 }  // namespace
 
@@ -71,11 +57,11 @@ int main(int argc, char** argv) {
     for (auto& v : dy) v = normal(rng);
     for (cpu::Isa isa : versions) {
       cpu::set_active_isa(isa);
-      const double fwd = best_median(runs, [&] {
+      const double fwd = resa::app::median_ms(1, runs, [&] {
         cpu::batch_norm_train<float>(s.n, s.c, s.l, x.data(), w.data(), b.data(), 1e-5, 0.1, y.data(), mean.data(),
                                      invstd.data(), nullptr, nullptr, true);
       });
-      const double bwd = best_median(runs, [&] {
+      const double bwd = resa::app::median_ms(1, runs, [&] {
         cpu::batch_norm_backward<float>(s.n, s.c, s.l, dy.data(), x.data(), w.data(), mean.data(), invstd.data(), true,
                                         dx.data(), dw.data(), db.data(), y.data());
       });

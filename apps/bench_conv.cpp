@@ -20,6 +20,7 @@
 #include "resa/ops/cpu/conv_winograd.h"
 #include "resa/ops/cpu/gemm.h"
 #include "resa/ops/cpu/isa.h"
+#include "timing.h"
 
 using namespace resa;
 
@@ -48,22 +49,6 @@ const std::vector<Layer> kSmallLayers = {
     {64, 14, 128, 3, 2}, {64, 14, 128, 1, 2}, {128, 7, 128, 3, 1},  // layer3
     {128, 7, 256, 3, 2}, {128, 7, 256, 1, 2}, {256, 4, 256, 3, 1},  // layer4
 };
-
-double median_ms(std::vector<double> t) {
-  std::sort(t.begin(), t.end());
-  return t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
-}
-
-double median_ms(int warmup, int runs, const std::function<void()>& f) {
-  for (int i = 0; i < warmup; ++i) f();
-  std::vector<double> t;
-  for (int i = 0; i < runs; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return median_ms(std::move(t));
-}
 
 }  // namespace
 
@@ -146,10 +131,10 @@ int main(int argc, char** argv) {
         for (int rd = 0; rd < rounds; ++rd)
           for (bool a : {false, true}) {
             double best = 1e300;
-            for (int i = 0; i < runs; ++i) best = std::min(best, median_ms(0, 1, [&] { run(a); }));
+            for (int i = 0; i < runs; ++i) best = std::min(best, resa::app::median_ms(0, 1, [&] { run(a); }));
             (a ? alt : base).push_back(best);
           }
-        const double m_base = median_ms(base), m_alt = median_ms(alt);
+        const double m_base = resa::app::median(base), m_alt = resa::app::median(alt);
         std::printf("%-22s %s ms: im2col+GEMM %8.2f  %s %8.2f  ratio %5.3f  (%s by default)\n", l.name().c_str(), what,
                     m_base, alt_name, m_alt, m_alt / m_base, by_default ? "taken" : "not taken");
       };
@@ -193,8 +178,8 @@ int main(int argc, char** argv) {
             cpu::implicit::applies_padded(g));
       continue;
     }
-    double fwd = median_ms(warmup, runs, forward);
-    double both = median_ms(warmup, runs, [&] {
+    double fwd = resa::app::median_ms(warmup, runs, forward);
+    double both = resa::app::median_ms(warmup, runs, [&] {
       x.zero_grad();
       w.zero_grad();
       conv2d(x, w, Tensor(), opts).backward(gy);

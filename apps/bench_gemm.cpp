@@ -21,6 +21,7 @@
 #include "resa/core/parallel.h"
 #include "resa/core/rng.h"
 #include "resa/ops/cpu/gemm.h"
+#include "timing.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -75,12 +76,6 @@ double fma_peak(int threads) {
 #else
 double fma_peak(int) { return 0; }
 #endif
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t h = v.size() / 2;
-  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
-}
 
 std::vector<int> parse_list(const std::string& s) {
   std::vector<int> out;
@@ -142,7 +137,7 @@ int main(int argc, char** argv) {
           times[i].push_back(seconds_since(t0));
         }
       const double flops = 2.0 * n * double(n) * n;
-      auto gf = [&](size_t i) { return i < times.size() ? flops / median(times[i]) / 1e9 : 0.0; };
+      auto gf = [&](size_t i) { return i < times.size() ? flops / resa::app::median(times[i]) / 1e9 : 0.0; };
       std::printf("%6d %7d %10.1f %10.1f %12.1f %11.1f %10.1f\n", n, threads, gf(0), gf(1), gf(2), gf(3), peak);
       std::fflush(stdout);
     }

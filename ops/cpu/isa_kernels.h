@@ -268,7 +268,7 @@ void bn_backward_group(int64_t n, int64_t c, int64_t l, int64_t ch, const T* dy,
                        T* masked) {
   const double m = static_cast<double>(n * l);
   T mt[B];
-  for (int b = 0; b < B; ++b) mt[b] = static_cast<T>(static_cast<double>(mean[ch + b]));
+  for (int b = 0; b < B; ++b) mt[b] = mean[ch + b];
   // Image i's gradient rows of the group, B * l values side by side.
   auto grad_rows = [&](int64_t i) {
     const int64_t off = (i * c + ch) * l;
@@ -959,7 +959,7 @@ inline void winograd4_input_gather(const ConvShape& g, const float* base, int64_
       if (k < m) {
         r0[k] = static_cast<int32_t>(4 * ti - g.pad_h);
         c0[k] = static_cast<int32_t>(4 * tj - g.pad_w);
-        off[k] = static_cast<int32_t>(i * image + (4 * ti - g.pad_h) * g.w + 4 * tj - g.pad_w);
+        off[k] = static_cast<int32_t>(i * image + r0[k] * g.w + c0[k]);
         if (++tj == tq) {
           tj = 0;
           if (++ti == tp) ti = 0, ++i;
